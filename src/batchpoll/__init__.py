@@ -1,0 +1,19 @@
+"""batchpoll: track thousands of asynchronous OpenAI jobs under one shared rate budget."""
+
+from __future__ import annotations
+
+from ._errors import (
+    AuthenticationFailedError,
+    BatchpollError,
+    ConfigurationError,
+    PollerClosedError,
+)
+from ._version import __version__
+
+__all__ = [
+    "AuthenticationFailedError",
+    "BatchpollError",
+    "ConfigurationError",
+    "PollerClosedError",
+    "__version__",
+]

@@ -1,0 +1,17 @@
+"""Entry point of the ``batchpoll`` command: a click group; each command lives in its own module."""
+
+from __future__ import annotations
+
+import click
+
+from .._version import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="batchpoll")
+def cli() -> None:
+    """Track asynchronous OpenAI jobs to completion under one shared rate budget."""
+
+
+def main() -> None:
+    cli()
