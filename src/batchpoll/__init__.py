@@ -1,7 +1,5 @@
 """batchpoll: track thousands of asynchronous OpenAI jobs under one shared rate budget."""
 
-from __future__ import annotations
-
 from ._errors import (
     AuthenticationFailedError,
     BatchpollError,
