@@ -1,17 +1,45 @@
-"""batchpoll: track thousands of asynchronous OpenAI jobs under one shared rate budget."""
+"""batchpoll: track thousands of asynchronous OpenAI jobs under one shared rate budget.
 
+    async with batchpoll.Poller(client, rpm=1200, tools={"lookup": lookup}) as poller:
+        job = await poller.create_and_run(assistant_id="asst_1", thread={"messages": [...]})
+        outcome = await job
+"""
+
+from ._budget import Budget, BudgetSettings, BudgetStats, Priority
+from ._clock import Clock, LoopClock
+from ._engine import PollerStats
 from ._errors import (
     AuthenticationFailedError,
     BatchpollError,
     ConfigurationError,
     PollerClosedError,
 )
+from ._job import Job
+from ._outcome import ErrorInfo, Outcome, Status
+from ._policy import PollSettings
+from ._poller import Poller
+from ._tools import ToolHandler, ToolSettings
 from ._version import __version__
 
 __all__ = [
     "AuthenticationFailedError",
     "BatchpollError",
+    "Budget",
+    "BudgetSettings",
+    "BudgetStats",
+    "Clock",
     "ConfigurationError",
+    "ErrorInfo",
+    "Job",
+    "LoopClock",
+    "Outcome",
+    "PollSettings",
+    "Poller",
     "PollerClosedError",
+    "PollerStats",
+    "Priority",
+    "Status",
+    "ToolHandler",
+    "ToolSettings",
     "__version__",
 ]

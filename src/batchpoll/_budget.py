@@ -1,0 +1,238 @@
+"""One shared request budget: a token bucket (aiolimiter) behind priority classes.
+
+Every HTTP attempt batchpoll makes takes one token first. Waiters queue by priority class, and
+one pump task (not a sleeping task per waiter) takes each token from the bucket as it becomes
+available and hands it to the most urgent waiter *at that moment*. So a tool-output submit that
+arrives while a hundred creates wait is served next, and creates only get the slots nothing
+else wants.
+
+A 429 is information: the whole budget pauses until the server's ``retry-after`` passes, the
+rate drops, then climbs back gradually while no further 429 arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import IntEnum
+
+import structlog
+from aiolimiter import AsyncLimiter
+
+from ._errors import ConfigurationError
+from ._policy import parse_rate_limit_headers
+
+__all__ = ["Budget", "BudgetSettings", "BudgetStats", "Priority"]
+
+log = structlog.get_logger("batchpoll")
+
+# aiolimiter computes its next wake-up as a float; under a loop clock that is quantized (the
+# virtual clocks tests use), "level + 1 <= max_rate" can stay false by 1e-16 at the very
+# instant it should turn true, and the waker re-arms for the same instant forever. A capacity
+# larger by a negligible epsilon absorbs that rounding without changing the rate.
+_EPS = 1e-9
+
+
+class Priority(IntEnum):
+    """Request classes, most urgent first."""
+
+    SUBMIT = 0  # tool outputs: the run expires if we are late
+    CANCEL = 1
+    CHECK = 2
+    FETCH = 3  # reply text of a finished job
+    CREATE = 4  # new work waits until the jobs in flight are served
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetSettings:
+    """Rate settings. ``rpm`` is the limit the account has; the budget spends
+    ``rpm × headroom`` spread evenly over each second (OpenAI quantizes per-minute limits to
+    per-second ones, so a bucket that releases a whole minute's burst draws 429s)."""
+
+    rpm: float
+    burst: int = 1  # tokens that may leave back to back
+    headroom: float = 0.97
+    cut_factor: float = 0.7  # rate multiplier on each 429
+    floor_fraction: float = 0.05  # never below this share of the target rate
+    recover_step: float = 0.05  # share of the target regained ...
+    recover_every_s: float = 2.0  # ... after each such quiet period without a 429
+    default_pause_s: float = 1.0  # pause after a 429 that carries no retry-after
+
+    def __post_init__(self) -> None:
+        if self.rpm <= 0:
+            raise ConfigurationError("rpm must be > 0")
+        if self.burst < 1:
+            raise ConfigurationError("burst must be >= 1")
+        if not 0 < self.headroom <= 1:
+            raise ConfigurationError("headroom must be in (0, 1]")
+        if not 0 < self.cut_factor < 1:
+            raise ConfigurationError("cut_factor must be in (0, 1)")
+
+    @property
+    def target_per_s(self) -> float:
+        return self.rpm * self.headroom / 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetStats:
+    name: str
+    target_rpm: float
+    rate_rpm: float  # in use now (lower than target after 429s)
+    granted: int
+    granted_by_priority: Mapping[str, int]
+    waiting: int
+    rate_limited: int  # 429s reported to this budget
+    paused_s: float  # remaining pause, 0 when not paused
+
+
+class Budget:
+    """A shared, priority-aware request budget. Use one per rate limit you must respect."""
+
+    def __init__(self, settings: BudgetSettings | float, *, name: str = "requests") -> None:
+        self.settings = (
+            settings if isinstance(settings, BudgetSettings) else BudgetSettings(settings)
+        )
+        self.name = name
+        self._target_per_s = self.settings.target_per_s
+        self._rate_per_s = self._target_per_s
+        self._limiter = self._make_limiter()
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+        self._wakeup: asyncio.Event | None = None
+        self._pump_task: asyncio.Task[None] | None = None
+        self._paused_until = 0.0
+        self._last_change = 0.0
+        self._granted = [0] * len(Priority)
+        self._rate_limited = 0
+
+    def _make_limiter(self) -> AsyncLimiter:
+        burst = self.settings.burst + _EPS
+        return AsyncLimiter(burst, burst / self._rate_per_s)
+
+    # --- public ---------------------------------------------------------------------------
+
+    async def acquire(self, priority: Priority = Priority.CHECK) -> None:
+        """Wait for one token. Cancel-safe: a cancelled waiter gives its place up."""
+        loop = asyncio.get_running_loop()
+        if self._pump_task is None or self._pump_task.done():
+            self._wakeup = asyncio.Event()
+            self._pump_task = loop.create_task(self._pump(), name=f"batchpoll-budget-{self.name}")
+        fut: asyncio.Future[None] = loop.create_future()
+        heapq.heappush(self._waiters, (int(priority), next(self._seq), fut))
+        assert self._wakeup is not None
+        self._wakeup.set()
+        await fut
+        self._granted[priority] += 1
+
+    def waiting(self, priority: Priority | None = None) -> int:
+        if priority is None:
+            return sum(1 for w in self._waiters if not w[2].done())
+        return sum(1 for w in self._waiters if w[0] == priority and not w[2].done())
+
+    def on_rate_limited(self, retry_after_s: float | None) -> None:
+        """The server said 429: pause everyone, then go slower."""
+        now = asyncio.get_running_loop().time()
+        pause = retry_after_s if retry_after_s is not None else self.settings.default_pause_s
+        self._rate_limited += 1
+        self._paused_until = max(self._paused_until, now + pause)
+        floor = self._target_per_s * self.settings.floor_fraction
+        self._set_rate(max(floor, self._rate_per_s * self.settings.cut_factor), now)
+        log.warning(
+            "batchpoll.budget.throttled",
+            budget=self.name,
+            pause_s=round(pause, 3),
+            rate_rpm=round(self._rate_per_s * 60, 1),
+        )
+
+    def on_headers(self, headers: Mapping[str, str]) -> None:
+        """Learn from ``x-ratelimit-*``: a lower server limit wins; 0 remaining pauses."""
+        info = parse_rate_limit_headers(headers)
+        if info is None:
+            return
+        now = asyncio.get_running_loop().time()
+        if info.limit_requests is not None and info.limit_requests > 0:
+            server_per_s = info.limit_requests * self.settings.headroom / 60.0
+            if server_per_s < self._target_per_s - 1e-9:
+                self._target_per_s = server_per_s
+                if self._rate_per_s > server_per_s:
+                    self._set_rate(server_per_s, now)
+                log.info(
+                    "batchpoll.budget.limit_lowered", budget=self.name, rpm=info.limit_requests
+                )
+        if info.remaining_requests == 0 and info.reset_requests_s:
+            self._paused_until = max(self._paused_until, now + info.reset_requests_s)
+
+    def stats(self) -> BudgetStats:
+        try:
+            now = asyncio.get_running_loop().time()
+        except RuntimeError:
+            now = self._paused_until
+        return BudgetStats(
+            name=self.name,
+            target_rpm=self._target_per_s * 60.0,
+            rate_rpm=self._rate_per_s * 60.0,
+            granted=sum(self._granted),
+            granted_by_priority={p.name.lower(): self._granted[p] for p in Priority},
+            waiting=self.waiting(),
+            rate_limited=self._rate_limited,
+            paused_s=max(0.0, self._paused_until - now),
+        )
+
+    async def aclose(self) -> None:
+        task, self._pump_task = self._pump_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for _, _, fut in self._waiters:
+            fut.cancel()
+        self._waiters.clear()
+
+    # --- the pump -------------------------------------------------------------------------
+
+    def _set_rate(self, per_s: float, now: float) -> None:
+        if abs(per_s - self._rate_per_s) > 1e-12:
+            self._rate_per_s = per_s
+            self._limiter = self._make_limiter()
+        self._last_change = now
+
+    def _recover(self, now: float) -> None:
+        if self._rate_per_s >= self._target_per_s:
+            return
+        quiet = now - max(self._last_change, self._paused_until)
+        if quiet >= self.settings.recover_every_s:
+            step = self._target_per_s * self.settings.recover_step
+            self._set_rate(min(self._target_per_s, self._rate_per_s + step), now)
+
+    def _pop_waiter(self) -> asyncio.Future[None] | None:
+        while self._waiters:
+            _, _, fut = heapq.heappop(self._waiters)
+            if not fut.done():
+                return fut
+        return None
+
+    async def _pump(self) -> None:
+        assert self._wakeup is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            while self._waiters and self._waiters[0][2].done():
+                heapq.heappop(self._waiters)  # cancelled waiters
+            if not self._waiters:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            now = loop.time()
+            if now < self._paused_until:
+                await asyncio.sleep(self._paused_until - now)
+                continue
+            self._recover(now)
+            await self._limiter.acquire()
+            if loop.time() < self._paused_until:
+                continue  # a 429 arrived while we waited: this token is not spent
+            fut = self._pop_waiter()
+            if fut is not None:
+                fut.set_result(None)

@@ -1,0 +1,456 @@
+"""The engine under ``Poller``: job bookkeeping, the scheduler loop, and each job's steps.
+
+Waiting jobs cost one heap entry each, no task and no sleep. One scheduler task sleeps until
+the earliest job is due (or a sooner one arrives), takes a CHECK token from the budget, and
+only then picks the job to check, so the token goes to the best due job at that moment. The
+check itself runs in a task of the poller's task group (bounded by ``max_concurrency``).
+Follow-up requests of that check (tool-output submit, reply fetch, cancel) take their own
+tokens at their own priority. A failed request never sleeps in a task: the job goes back in
+the heap with a backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import anyio
+import structlog
+from anyio.abc import TaskGroup
+from openai import AsyncOpenAI
+
+from ._budget import Budget, BudgetSettings, Priority
+from ._clock import Clock, LoopClock
+from ._errors import AuthenticationFailedError, ConfigurationError, PollerClosedError
+from ._errors_map import Failure, FailureKind, classify
+from ._heap import DueHeap
+from ._job import CHECK, FETCH, SUBMIT, Job
+from ._outcome import ErrorInfo, Outcome, Status
+from ._policy import JobTiming, PollSettings, next_check_delay, poll_after_hint_s, retry_delay
+from ._tools import ToolCallFailed, ToolHandler, ToolSettings, run_tool_calls
+from .kinds import AssistantsRuns, Ids, JobKind, Reply, ResponsesJobs, Snapshot
+
+__all__ = ["Engine", "PollerStats"]
+
+log = structlog.get_logger("batchpoll")
+T = TypeVar("T")
+
+ASSISTANTS: JobKind = AssistantsRuns()
+RESPONSES: JobKind = ResponsesJobs()
+_CLASS_OF = {
+    Priority.SUBMIT: "submit",
+    Priority.CANCEL: "cancel",
+    Priority.CHECK: "check",
+    Priority.FETCH: "fetch",
+    Priority.CREATE: "create",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PollerStats:
+    """A live snapshot, cheap enough to read several times a second (progress displays)."""
+
+    in_flight: int
+    done: int
+    created: int
+    requests: int
+    checks: int
+    rate_limited: int  # 429 responses seen
+    transient_errors: int  # 5xx, connection errors, timeouts, malformed bodies (all retried)
+    rate_rpm: float  # the shared budget's rate in use now
+    target_rpm: float
+    by_status: Mapping[str, int] = field(default_factory=dict)
+
+
+class Engine:
+    """State and machinery shared by ``Poller``; see its docstring for the arguments."""
+
+    def __init__(
+        self,
+        client: AsyncOpenAI,
+        *,
+        rpm: float | None = None,
+        budget: Budget | None = None,
+        budgets: Mapping[str, Budget] | None = None,
+        tools: Mapping[str, ToolHandler] | None = None,
+        poll: PollSettings | None = None,
+        tool_settings: ToolSettings | None = None,
+        max_concurrency: int = 256,
+        clock: Clock | None = None,
+        seed: int | None = None,
+    ) -> None:
+        if budget is None:
+            if rpm is None:
+                raise ConfigurationError(
+                    "give rpm= (your account's requests per minute) or budget="
+                )
+            budget = Budget(BudgetSettings(rpm))
+        unknown = set(budgets or {}) - set(_CLASS_OF.values())
+        if unknown:
+            raise ConfigurationError(f"unknown request classes in budgets: {sorted(unknown)}")
+        if max_concurrency < 1:
+            raise ConfigurationError("max_concurrency must be >= 1")
+        self.client = client.with_options(max_retries=0)
+        self.budget = budget
+        self._class_budgets = dict(budgets or {})
+        self.tools: dict[str, ToolHandler] = dict(tools or {})
+        self.poll = poll or PollSettings()
+        self.tool_settings = tool_settings or ToolSettings()
+        self.clock: Clock = clock or LoopClock()
+        self._uniform = random.Random(seed).random
+        self._max_concurrency = max_concurrency
+        self._heap: DueHeap[Job] = DueHeap()
+        self._wake = asyncio.Event()
+        self._tg: TaskGroup | None = None
+        self._slots: anyio.Semaphore | None = None
+        self._fatal: AuthenticationFailedError | None = None
+        self._closed = False
+        self._live: set[Job] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._n = {"created": 0, "done": 0, "requests": 0, "checks": 0, "429": 0, "transient": 0}
+        self._by_status: dict[str, int] = {}
+        self._seq = 0
+
+    async def _create(self, kind: JobKind, params: Mapping[str, Any], key: str | None) -> Job:
+        self._ensure_open()
+        job = self._new_job(kind, {}, key)
+        attempt = 0
+        while True:
+            try:
+                reply = await self._request(
+                    job, Priority.CREATE, lambda: kind.create(self.client, params)
+                )
+            except Exception as exc:
+                failure = self._on_failure(exc)
+                attempt += 1
+                if failure.kind is FailureKind.FATAL:
+                    self._finish(job, Status.ERROR, error=failure.error)
+                    assert self._fatal is not None
+                    raise self._fatal from None
+                retriable = failure.kind is FailureKind.RATE_LIMITED or (
+                    failure.kind is FailureKind.TRANSIENT and attempt <= 2
+                )
+                if not retriable or self._past_deadline(job):
+                    self._finish(job, Status.ERROR, error=failure.error)
+                    return job
+                if failure.kind is FailureKind.TRANSIENT:
+                    await asyncio.sleep(retry_delay(attempt, self.poll, self._uniform))
+                continue
+            ids, snapshot = reply.value
+            job.ids = ids
+            self._n["created"] += 1
+            log.debug("batchpoll.job.created", job=job.key, kind=kind.name, **ids)
+            self._observe(job, snapshot)
+            if snapshot.terminal:
+                self._tg_start(self._conclude, job, snapshot)
+            else:
+                self._schedule(job)
+            return job
+
+    # --- internals: bookkeeping ---------------------------------------------------------
+
+    def _ensure_open(self) -> None:
+        if self._fatal is not None:
+            raise self._fatal
+        if self._tg is None or self._closed:
+            raise PollerClosedError("use the poller inside 'async with Poller(...)'")
+
+    def _tg_start(self, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
+        assert self._tg is not None
+        self._tg.start_soon(fn, *args)
+
+    def _new_job(self, kind: JobKind, ids: Ids, key: str | None) -> Job:
+        self._seq += 1
+        now = self.clock.now()
+        timeout = self.poll.timeout_s
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        job = Job(
+            key if key is not None else f"job-{self._seq}",
+            kind,
+            ids,
+            created_at=now,
+            deadline=now + timeout if timeout is not None else None,
+            future=future,
+        )
+        self._live.add(job)
+        self._idle.clear()
+        return job
+
+    def _finish(
+        self,
+        job: Job,
+        status: Status,
+        *,
+        output_text: str | None = None,
+        error: ErrorInfo | None = None,
+    ) -> None:
+        if job.done():
+            return
+        self._heap.discard(job)
+        outcome = Outcome(
+            key=job.key,
+            kind=job.kind.name,
+            status=status,
+            output_text=output_text,
+            ids=dict(job.ids),
+            error=error,
+            checks=job.checks,
+            requests=job.requests,
+            elapsed_s=self.clock.now() - job.created_at,
+        )
+        job._future.set_result(outcome)
+        self._live.discard(job)
+        self._n["done"] += 1
+        self._by_status[status.value] = self._by_status.get(status.value, 0) + 1
+        log.info(
+            "batchpoll.job.finished",
+            job=job.key,
+            status=status.value,
+            checks=job.checks,
+            requests=job.requests,
+            error=error.type if error else None,
+        )
+        if not self._live:
+            self._idle.set()
+
+    def _abort_all(self, error: ErrorInfo) -> None:
+        for job in list(self._live):
+            self._finish(job, Status.ERROR, error=error)
+
+    def _past_deadline(self, job: Job) -> bool:
+        return job.deadline is not None and self.clock.now() >= job.deadline
+
+    def _on_failure(self, exc: Exception) -> Failure:
+        failure = classify(exc)
+        if failure.kind is FailureKind.RATE_LIMITED:
+            self._n["429"] += 1
+            for b in self._budgets_for(Priority.CHECK):
+                b.on_rate_limited(failure.retry_after_s)
+        elif failure.kind is FailureKind.TRANSIENT:
+            self._n["transient"] += 1
+        elif failure.kind is FailureKind.FATAL and self._fatal is None:
+            self._fatal = AuthenticationFailedError(
+                f"the API rejected the key: {failure.error.message}"
+            )
+            log.error("batchpoll.poller.auth_failed", message=failure.error.message)
+            self._abort_all(failure.error)
+        return failure
+
+    def _budgets_for(self, priority: Priority) -> list[Budget]:
+        extra = self._class_budgets.get(_CLASS_OF[priority])
+        return [self.budget] if extra is None else [self.budget, extra]
+
+    async def _request(
+        self,
+        job: Job,
+        priority: Priority,
+        call: Callable[[], Awaitable[Reply[T]]],
+        *,
+        paid: bool = False,
+    ) -> Reply[T]:
+        """One HTTP attempt, charged to the budget(s) (``paid``: a token is already held)."""
+        for b in self._budgets_for(priority)[1 if paid else 0 :]:
+            await b.acquire(priority)
+        job.requests += 1
+        self._n["requests"] += 1
+        reply = await call()
+        for b in self._budgets_for(priority):
+            b.on_headers(reply.headers)
+        job.poll_after_s = poll_after_hint_s(reply.headers)
+        return reply
+
+    # --- internals: the scheduler -------------------------------------------------------
+
+    def _schedule(self, job: Job, delay: float | None = None) -> None:
+        now = self.clock.now()
+        if delay is None:
+            delay = self._next_delay(job, now)
+        due = now + delay
+        head = self._heap.next_due()
+        self._heap.push(job, due)
+        if head is None or due < head:
+            self._wake.set()
+
+    def _next_delay(self, job: Job, now: float) -> float:
+        to_expiry = None
+        if job.expires_at is not None:
+            to_expiry = job.expires_at - self.clock.wall()
+        timing = JobTiming(
+            age_s=now - job.origin_at,
+            checks=job.checks_since_origin,
+            resumed=job.resumed,
+            error_streak=job.error_streak,
+            poll_after_s=job.poll_after_s,
+            retry_after_s=job.retry_after_s,
+            to_deadline_s=None if job.deadline is None else job.deadline - now,
+            to_expiry_s=to_expiry,
+        )
+        # Fair share: with N jobs in flight and R requests/s, no job is checked more often
+        # than every N/R seconds, so checks never crowd out each other.
+        rate_per_s = max(self.budget.stats().rate_rpm / 60.0, 1e-9)
+        fair = len(self._live) / rate_per_s
+        return next_check_delay(timing, self.poll, self._uniform, fair_spacing_s=fair)
+
+    async def _scheduler(self) -> None:
+        assert self._slots is not None
+        while True:
+            due = self._heap.next_due()
+            now = self.clock.now()
+            if due is None or due > now:
+                self._wake.clear()
+                try:
+                    async with asyncio.timeout(None if due is None else due - now):
+                        await self._wake.wait()
+                except TimeoutError:
+                    pass
+                continue
+            await self._slots.acquire()
+            try:
+                for b in self._budgets_for(Priority.CHECK)[:1]:
+                    await b.acquire(Priority.CHECK)
+            except BaseException:
+                self._slots.release()
+                raise
+            # Pick the job only now that the token is ours: the best due job at this moment.
+            job = self._heap.pop_due(self.clock.now())
+            if job is None:  # it ended meanwhile; the token goes to the next one
+                self._slots.release()
+                continue
+            self._tg_start(self._run_due, job)
+
+    async def _run_due(self, job: Job) -> None:
+        assert self._slots is not None
+        try:
+            await self._step(job)
+        except Exception as exc:  # a bug must not take the other jobs down
+            log.exception("batchpoll.job.internal_error", job=job.key)
+            self._finish(
+                job, Status.ERROR, error=ErrorInfo("internal", f"{type(exc).__name__}: {exc}")
+            )
+        finally:
+            self._slots.release()
+
+    async def _step(self, job: Job) -> None:
+        if job.done():
+            return
+        if job.action == SUBMIT:
+            await self._submit(job, paid=True)
+            return
+        if job.action == FETCH:
+            await self._fetch(job, paid=True)
+            return
+        try:
+            reply = await self._request(
+                job, Priority.CHECK, lambda: job.kind.check(self.client, job.ids), paid=True
+            )
+        except Exception as exc:
+            self._retry_or_end(job, self._on_failure(exc))
+            return
+        job.checks += 1
+        job.checks_since_origin += 1
+        self._n["checks"] += 1
+        snapshot = reply.value
+        self._observe(job, snapshot)
+        log.debug("batchpoll.job.checked", job=job.key, status=snapshot.status)
+        await self._conclude(job, snapshot)
+
+    def _observe(self, job: Job, snapshot: Snapshot) -> None:
+        job.error_streak = 0
+        job.retry_after_s = None
+        if snapshot.expires_at is not None:
+            job.expires_at = snapshot.expires_at
+
+    async def _conclude(self, job: Job, snapshot: Snapshot) -> None:
+        """Act on a fresh snapshot: finish, answer tool calls, or schedule the next check."""
+        if snapshot.terminal:
+            if snapshot.status == "completed" and job.kind.needs_fetch(snapshot):
+                await self._fetch(job)
+            else:
+                self._finish(
+                    job,
+                    Status(snapshot.status),
+                    output_text=snapshot.output_text,
+                    error=snapshot.error,
+                )
+            return
+        if snapshot.status == "requires_action" and snapshot.tool_calls:
+            try:
+                job.outputs = await run_tool_calls(
+                    snapshot.tool_calls, self.tools, self.tool_settings
+                )
+            except ToolCallFailed as failed:
+                await self._cancel(job)
+                self._finish(job, Status.ERROR, error=failed.error)
+                return
+            await self._submit(job)
+            return
+        if self._past_deadline(job):
+            await self._time_out(job)
+            return
+        self._schedule(job)
+
+    async def _submit(self, job: Job, *, paid: bool = False) -> None:
+        job.action = SUBMIT
+        outputs = job.outputs
+        try:
+            reply = await self._request(
+                job,
+                Priority.SUBMIT,
+                lambda: job.kind.submit_tool_outputs(self.client, job.ids, outputs),
+                paid=paid,
+            )
+        except Exception as exc:
+            self._retry_or_end(job, self._on_failure(exc), urgent=True)
+            return
+        job.action, job.outputs = CHECK, ()
+        job.origin_at, job.checks_since_origin, job.resumed = self.clock.now(), 0, True
+        self._observe(job, reply.value)
+        await self._conclude(job, reply.value)
+
+    async def _fetch(self, job: Job, *, paid: bool = False) -> None:
+        job.action = FETCH
+        try:
+            reply = await self._request(
+                job, Priority.FETCH, lambda: job.kind.fetch_output(self.client, job.ids), paid=paid
+            )
+        except Exception as exc:
+            self._retry_or_end(job, self._on_failure(exc))
+            return
+        self._finish(job, Status.COMPLETED, output_text=reply.value)
+
+    async def _cancel(self, job: Job) -> None:
+        """Best effort, one attempt: the job is ending anyway."""
+        try:
+            await self._request(job, Priority.CANCEL, lambda: job.kind.cancel(self.client, job.ids))
+        except Exception as exc:
+            failure = self._on_failure(exc)
+            log.info("batchpoll.job.cancel_failed", job=job.key, error=failure.error.type)
+
+    async def _time_out(self, job: Job) -> None:
+        if self.poll.cancel_on_timeout:
+            await self._cancel(job)
+        timeout = self.poll.timeout_s
+        self._finish(
+            job, Status.TIMED_OUT, error=ErrorInfo("timed_out", f"no result within {timeout} s")
+        )
+
+    def _retry_or_end(self, job: Job, failure: Failure, *, urgent: bool = False) -> None:
+        if failure.kind in (FailureKind.FATAL, FailureKind.JOB):
+            self._finish(job, Status.ERROR, error=failure.error)
+            return
+        if self._past_deadline(job):
+            self._finish(job, Status.TIMED_OUT, error=failure.error)
+            return
+        job.error_streak += 1
+        job.retry_after_s = failure.retry_after_s
+        log.info(
+            "batchpoll.job.retry", job=job.key, error=failure.error.type, streak=job.error_streak
+        )
+        delay = None
+        if urgent:  # a tool-output submit: the run expires if we wait long
+            delay = min(self._next_delay(job, self.clock.now()), 1.0)
+        self._schedule(job, delay)

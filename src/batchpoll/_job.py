@@ -1,0 +1,88 @@
+"""One tracked job: the scheduler's record of it, and the awaitable handle users hold."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Generator, Mapping, Sequence
+from typing import Any
+
+from ._outcome import Outcome
+from .kinds import Ids, JobKind
+
+__all__ = ["Job"]
+
+# What the job does when its heap entry comes due.
+CHECK, FETCH, SUBMIT = "check", "fetch", "submit"
+
+
+class Job:
+    """Handle of one tracked job. ``await job`` gives its ``Outcome`` (never raises for the
+    job's own failure: a failed run is an outcome, not an exception)."""
+
+    __slots__ = (
+        "_future",
+        "action",
+        "checks",
+        "checks_since_origin",
+        "created_at",
+        "deadline",
+        "error_streak",
+        "expires_at",
+        "heap_seq",
+        "ids",
+        "key",
+        "kind",
+        "origin_at",
+        "outputs",
+        "poll_after_s",
+        "requests",
+        "resumed",
+        "retry_after_s",
+    )
+
+    def __init__(
+        self,
+        key: str,
+        kind: JobKind,
+        ids: Ids,
+        *,
+        created_at: float,
+        deadline: float | None,
+        future: asyncio.Future[Outcome],
+    ) -> None:
+        self.key = key
+        self.kind = kind
+        self.ids: Mapping[str, str] = ids
+        self.created_at = created_at
+        self.origin_at = created_at  # creation, or the last tool-output submit
+        self.deadline = deadline
+        self._future = future
+        self.heap_seq = -1
+        self.action = CHECK
+        self.checks = 0
+        self.checks_since_origin = 0
+        self.requests = 0
+        self.resumed = False
+        self.error_streak = 0
+        self.retry_after_s: float | None = None
+        self.poll_after_s: float | None = None
+        self.expires_at: float | None = None
+        self.outputs: Sequence[tuple[str, str]] = ()  # tool outputs awaiting a retried submit
+
+    def __repr__(self) -> str:
+        state = self._future.result().status.value if self.done() else self.action
+        return f"<Job {self.key!r} {self.kind.name} {dict(self.ids)} {state}>"
+
+    def __await__(self) -> Generator[Any, None, Outcome]:
+        return asyncio.shield(self._future).__await__()
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    @property
+    def outcome(self) -> Outcome | None:
+        """The outcome once the job has ended, else None."""
+        return self._future.result() if self._future.done() else None
+
+    def add_done_callback(self, callback: Any) -> None:
+        self._future.add_done_callback(lambda fut: callback(fut.result()))

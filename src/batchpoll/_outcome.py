@@ -1,0 +1,79 @@
+"""Outcomes are values: what happened to one job, frozen once it is known."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+__all__ = ["ErrorInfo", "Outcome", "Status"]
+
+
+class Status(StrEnum):
+    """Final status of a job. The first five are the API's own terminal states."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    INCOMPLETE = "incomplete"
+    TIMED_OUT = "timed_out"  # our deadline (timeout_s) passed first
+    ERROR = "error"  # the job could not be followed: 4xx, bad tool, rejected key, ...
+
+    @property
+    def ok(self) -> bool:
+        return self is Status.COMPLETED
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """Why a job did not complete: ``type`` is a stable short code, ``message`` is for humans."""
+
+    type: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"type": self.type, "message": self.message}
+
+
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The result of one tracked job.
+
+    ``ids`` holds the server's identifiers (``thread_id`` and ``run_id``, or ``response_id``).
+    ``checks`` counts status retrieves; ``requests`` counts every HTTP attempt charged to the
+    budget for this job (create, checks, tool submits, reply fetch, cancel, retries).
+    """
+
+    key: str
+    kind: str
+    status: Status
+    output_text: str | None = None
+    ids: Mapping[str, str] = field(default=_EMPTY)
+    error: ErrorInfo | None = None
+    checks: int = 0
+    requests: int = 0
+    elapsed_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status.ok
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the runner's output line)."""
+        return {
+            "id": self.key,
+            "kind": self.kind,
+            "status": self.status.value,
+            "output_text": self.output_text,
+            **dict(self.ids),
+            "error": self.error.as_dict() if self.error else None,
+            "checks": self.checks,
+            "requests": self.requests,
+            "elapsed_s": round(self.elapsed_s, 3),
+        }

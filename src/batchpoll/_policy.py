@@ -1,0 +1,191 @@
+"""When to check a job next: settings, one pure function, and the header parsers it needs.
+
+Nothing here reads a clock or does I/O: the scheduler passes the job's timing in and gets a
+delay back, so the whole policy is tested with plain numbers (and hypothesis).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from ._errors import ConfigurationError
+
+__all__ = [
+    "JobTiming",
+    "PollSettings",
+    "RateLimitInfo",
+    "next_check_delay",
+    "parse_go_duration",
+    "parse_rate_limit_headers",
+    "parse_retry_after",
+    "poll_after_hint_s",
+    "retry_delay",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class PollSettings:
+    """How a job is checked. Every duration is in seconds.
+
+    The default schedule checks ``first_check_s`` after creation (a check right after create
+    always says ``queued``), then every ``growth`` × the job's age, clamped to
+    ``[min_interval_s, max_interval_s]``: a geometric (exponential) backoff whose step follows
+    the job's own age, so short and long jobs both get a few checks, not dozens.
+    """
+
+    first_check_s: float = 5.0
+    growth: float = 0.3
+    min_interval_s: float = 0.5
+    max_interval_s: float = 30.0
+    after_submit_s: float = 2.0  # first check after tool outputs were submitted
+    jitter: float = 0.1  # ± this fraction, to keep checks of jobs created together apart
+    timeout_s: float | None = 3600.0  # overall deadline per job, from its creation
+    cancel_on_timeout: bool = True
+    retry_base_s: float = 0.5  # backoff after a transient error (5xx, connection, timeout)
+    retry_max_s: float = 30.0
+    honor_poll_after: bool = True  # obey the server's openai-poll-after-ms on every response
+    expiry_grace_s: float = 1.0  # check this long after a run's expires_at to see it expired
+
+    def __post_init__(self) -> None:
+        if self.first_check_s < 0 or self.after_submit_s < 0:
+            raise ConfigurationError("first_check_s and after_submit_s must be >= 0")
+        if not 0 < self.min_interval_s <= self.max_interval_s:
+            raise ConfigurationError("need 0 < min_interval_s <= max_interval_s")
+        if self.growth <= 0:
+            raise ConfigurationError("growth must be > 0")
+        if not 0 <= self.jitter < 1:
+            raise ConfigurationError("jitter must be in [0, 1)")
+        if self.timeout_s is not None and self.timeout_s <= 0:
+            raise ConfigurationError("timeout_s must be > 0 or None")
+        if not 0 < self.retry_base_s <= self.retry_max_s:
+            raise ConfigurationError("need 0 < retry_base_s <= retry_max_s")
+
+
+@dataclass(frozen=True, slots=True)
+class JobTiming:
+    """What the policy needs to know about one job, as plain numbers (seconds)."""
+
+    age_s: float  # since creation, or since the last tool-output submit
+    checks: int  # checks since that same origin
+    resumed: bool = False  # the origin is a tool-output submit, not the creation
+    error_streak: int = 0  # consecutive transient failures of the last request
+    poll_after_s: float | None = None  # the server's latest openai-poll-after-ms
+    retry_after_s: float | None = None  # the server's retry-after on the last failure
+    to_deadline_s: float | None = None  # until our overall deadline
+    to_expiry_s: float | None = None  # until the run's expires_at
+
+
+def retry_delay(streak: int, settings: PollSettings, uniform: Callable[[], float]) -> float:
+    """Exponential backoff with 'equal jitter': half fixed, half random, capped."""
+    base = min(settings.retry_max_s, settings.retry_base_s * 2.0 ** max(0, streak - 1))
+    return base * (0.5 + 0.5 * uniform())
+
+
+def next_check_delay(
+    timing: JobTiming,
+    settings: PollSettings,
+    uniform: Callable[[], float],
+    *,
+    fair_spacing_s: float = 0.0,
+) -> float:
+    """Seconds from now until the job's next check.
+
+    ``uniform`` returns floats in [0, 1) (inject ``random.Random(seed).random`` in tests).
+    ``fair_spacing_s`` is the scheduler's floor when the budget is shared by many jobs
+    (jobs in flight × 60 / rpm): no job may take more than its share of the checks.
+    """
+    if timing.error_streak > 0:
+        delay = retry_delay(timing.error_streak, settings, uniform)
+        if timing.retry_after_s is not None:
+            delay = max(delay, timing.retry_after_s)
+    else:
+        if timing.checks == 0:
+            first = settings.after_submit_s if timing.resumed else settings.first_check_s
+            delay = first - timing.age_s
+        else:
+            delay = settings.growth * timing.age_s
+            delay = min(settings.max_interval_s, max(settings.min_interval_s, delay))
+        delay *= 1.0 + settings.jitter * (2.0 * uniform() - 1.0)
+        if settings.honor_poll_after and timing.poll_after_s is not None:
+            delay = max(delay, timing.poll_after_s)
+        delay = max(delay, fair_spacing_s)
+    if timing.to_expiry_s is not None and timing.to_expiry_s >= 0:
+        # A run that expires changes state without anyone acting: look right after.
+        delay = min(delay, timing.to_expiry_s + settings.expiry_grace_s)
+    if timing.to_deadline_s is not None:
+        delay = min(delay, timing.to_deadline_s)
+    return max(0.0, delay)
+
+
+# --- headers -------------------------------------------------------------------------------
+
+_GO_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+_GO_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(h|ms|m|s|us|µs|ns)")
+
+
+def parse_go_duration(text: str) -> float | None:
+    """Seconds in a Go-style duration (``12ms``, ``1s``, ``6m0s``, ``4m12.172s``), else None."""
+    text = text.strip()
+    if text in ("0", ""):
+        return 0.0 if text == "0" else None
+    pos, total = 0, 0.0
+    for match in _GO_PART.finditer(text):
+        if match.start() != pos:
+            return None
+        total += float(match.group(1)) * _GO_UNITS[match.group(2)]
+        pos = match.end()
+    return total if pos == len(text) and pos > 0 else None
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds the server asks us to wait: ``retry-after-ms`` first, then ``retry-after``."""
+    for name, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) * scale
+        except ValueError:
+            continue  # an HTTP date: rare from OpenAI; the budget's own pause applies instead
+        if math.isfinite(seconds) and seconds >= 0:
+            return seconds
+    return None
+
+
+def poll_after_hint_s(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("openai-poll-after-ms")
+    if value is None:
+        return None
+    try:
+        seconds = float(value) / 1000.0
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitInfo:
+    limit_requests: int | None
+    remaining_requests: int | None
+    reset_requests_s: float | None
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def parse_rate_limit_headers(headers: Mapping[str, str]) -> RateLimitInfo | None:
+    """The ``x-ratelimit-*-requests`` trio, or None when the response carries none."""
+    limit = _int_or_none(headers.get("x-ratelimit-limit-requests"))
+    remaining = _int_or_none(headers.get("x-ratelimit-remaining-requests"))
+    reset_raw = headers.get("x-ratelimit-reset-requests")
+    reset = parse_go_duration(reset_raw) if reset_raw is not None else None
+    if limit is None and remaining is None and reset is None:
+        return None
+    return RateLimitInfo(limit, remaining, reset)

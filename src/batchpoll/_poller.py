@@ -1,0 +1,116 @@
+"""``Poller``: the public face of the engine: submit jobs, await outcomes, read stats."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Mapping
+from types import TracebackType
+from typing import Any, Self
+
+import anyio
+
+from ._engine import ASSISTANTS, RESPONSES, Engine, PollerStats
+from ._job import Job
+from ._outcome import ErrorInfo, Outcome
+from .kinds import Ids, JobKind
+
+__all__ = ["Poller"]
+
+
+class Poller(Engine):
+    """Track many asynchronous jobs under one shared request budget.
+
+    ``client`` is used with ``max_retries=0``: every HTTP attempt is charged to the budget,
+    and the scheduler owns retries. ``rpm`` builds the shared budget (or pass ``budget``);
+    ``budgets`` adds budgets per request class (``"create"``, ``"check"``, ``"submit"``,
+    ``"fetch"``, ``"cancel"``) that those requests take a token from as well.
+    """
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        self._slots = anyio.Semaphore(self._max_concurrency)
+        self._tg.start_soon(self._scheduler)
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        assert self._tg is not None
+        try:
+            if et is None:
+                await self.join()
+        finally:
+            self._closed = True
+            self._abort_all(ErrorInfo("aborted", "the poller closed before the job ended"))
+            self._tg.cancel_scope.cancel()
+            result = await self._tg.__aexit__(et, exc, tb)
+            for b in (self.budget, *self._class_budgets.values()):
+                await b.aclose()
+        return result
+
+    async def join(self) -> None:
+        """Wait until every tracked job has an outcome."""
+        await self._idle.wait()
+
+    # --- submitting work ----------------------------------------------------------------
+
+    async def create_and_run(self, *, key: str | None = None, **params: Any) -> Job:
+        """``threads.create_and_run(**params)`` and track the run (Assistants)."""
+        return await self.create(ASSISTANTS, params, key=key)
+
+    async def create_response(self, *, key: str | None = None, **params: Any) -> Job:
+        """``responses.create(background=True, **params)`` and track it."""
+        return await self.create(RESPONSES, params, key=key)
+
+    def track_run(self, thread_id: str, run_id: str, *, key: str | None = None) -> Job:
+        return self.track(ASSISTANTS, {"thread_id": thread_id, "run_id": run_id}, key=key)
+
+    def track_response(self, response_id: str, *, key: str | None = None) -> Job:
+        return self.track(RESPONSES, {"response_id": response_id}, key=key)
+
+    async def create(
+        self, kind: JobKind, params: Mapping[str, Any], *, key: str | None = None
+    ) -> Job:
+        """Create a job of any kind (one request, lowest priority) and track it.
+
+        A rejected create (400, ...) gives a job that is already done with an ``error``
+        outcome. Raises ``AuthenticationFailedError`` when the key is rejected.
+        """
+        return await self._create(kind, params, key)
+
+    def track(self, kind: JobKind, ids: Ids, *, key: str | None = None) -> Job:
+        """Track a job that already exists; its first check is due at once."""
+        self._ensure_open()
+        job = self._new_job(kind, dict(ids), key)
+        job.checks_since_origin = 1  # not just created: no first-check delay
+        self._heap.push(job, self.clock.now())
+        self._wake.set()
+        return job
+
+    async def as_completed(self, jobs: Iterable[Job]) -> AsyncIterator[Outcome]:
+        """Yield the jobs' outcomes in the order they finish."""
+        queue: asyncio.Queue[Outcome] = asyncio.Queue()
+        pending = 0
+        for job in jobs:
+            pending += 1
+            job.add_done_callback(queue.put_nowait)
+        for _ in range(pending):
+            yield await queue.get()
+
+    def stats(self) -> PollerStats:
+        b = self.budget.stats()
+        return PollerStats(
+            in_flight=len(self._live),
+            done=self._n["done"],
+            created=self._n["created"],
+            requests=self._n["requests"],
+            checks=self._n["checks"],
+            rate_limited=self._n["429"],
+            transient_errors=self._n["transient"],
+            rate_rpm=b.rate_rpm,
+            target_rpm=b.target_rpm,
+            by_status=dict(self._by_status),
+        )

@@ -1,0 +1,107 @@
+"""``requires_action`` → call the user's tool handlers → the outputs to submit.
+
+Handlers are plain functions or coroutines, called with the tool call's JSON arguments as
+keyword arguments. Sync handlers run in a worker thread so a slow one never blocks the event
+loop (and with it every other job); all calls of one action run concurrently; each has a
+timeout, because a hung handler would otherwise let the run expire.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import anyio
+
+from ._errors import ConfigurationError
+from ._outcome import ErrorInfo
+from .kinds import ToolCall
+
+__all__ = ["ToolCallFailed", "ToolHandler", "ToolSettings", "encode_output", "run_tool_calls"]
+
+ToolHandler = Callable[..., Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSettings:
+    """``on_error="report"`` sends a failing handler's error to the model as its output (the
+    run goes on and the model can react); ``"fail"`` ends the job with an error outcome."""
+
+    timeout_s: float = 60.0
+    on_error: Literal["report", "fail"] = "report"
+
+    def __post_init__(self) -> None:
+        if self.timeout_s <= 0:
+            raise ConfigurationError("tool timeout_s must be > 0")
+        if self.on_error not in ("report", "fail"):
+            raise ConfigurationError("on_error must be 'report' or 'fail'")
+
+
+class ToolCallFailed(Exception):
+    """Internal: the job must end with ``error`` (unknown tool, or a failure under 'fail')."""
+
+    def __init__(self, error: ErrorInfo) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def encode_output(value: Any) -> str:
+    """A str result is sent as is; anything else as JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+async def _call_one(handler: ToolHandler, call: ToolCall, settings: ToolSettings) -> str:
+    try:
+        args = json.loads(call.arguments) if call.arguments.strip() else {}
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"arguments are not JSON: {exc.msg}") from exc
+    if not isinstance(args, dict):
+        raise ValueError("arguments are not a JSON object")
+    with anyio.fail_after(settings.timeout_s):
+        if inspect.iscoroutinefunction(handler):
+            result = await handler(**args)
+        else:
+            result = await anyio.to_thread.run_sync(
+                functools.partial(handler, **args), abandon_on_cancel=True
+            )
+            if inspect.isawaitable(result):
+                result = await result
+    return encode_output(result)
+
+
+async def run_tool_calls(
+    calls: Sequence[ToolCall], handlers: Mapping[str, ToolHandler], settings: ToolSettings
+) -> list[tuple[str, str]]:
+    """Run every call concurrently; ``(tool_call_id, output)`` in the calls' order."""
+    for call in calls:
+        if call.name not in handlers:
+            raise ToolCallFailed(
+                ErrorInfo(
+                    "unknown_tool", f"the run asked for tool {call.name!r}, which has no handler"
+                )
+            )
+    outputs: list[str] = [""] * len(calls)
+    failures: list[ToolCallFailed] = []
+
+    async def one(index: int, call: ToolCall) -> None:
+        try:
+            outputs[index] = await _call_one(handlers[call.name], call, settings)
+        except Exception as exc:
+            kind = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
+            text = f"tool {call.name!r} failed: {kind}: {exc}".rstrip(": ")
+            if settings.on_error == "fail":
+                failures.append(ToolCallFailed(ErrorInfo("tool_error", text)))
+            outputs[index] = json.dumps({"error": text})
+
+    async with anyio.create_task_group() as tg:
+        for index, call in enumerate(calls):
+            tg.start_soon(one, index, call)
+    if failures:
+        raise failures[0]
+    return [(call.id, out) for call, out in zip(calls, outputs, strict=True)]

@@ -1,0 +1,107 @@
+"""Assistants runs: ``threads.create_and_run`` → ``runs.retrieve`` → ``messages.list``.
+
+The SDK marks the Assistants API deprecated (in favour of Responses); it is still served and
+widely used, so batchpoll supports it as a first-class kind and keeps the warning out of the
+user's output.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from openai import AsyncOpenAI
+from openai.types.beta.threads import Run
+
+from .._outcome import ErrorInfo
+from ._base import Ids, Reply, Snapshot, ToolCall
+
+__all__ = ["AssistantsRuns"]
+
+
+def _snapshot(run: Run) -> Snapshot:
+    calls: tuple[ToolCall, ...] = ()
+    if run.status == "requires_action" and run.required_action is not None:
+        calls = tuple(
+            ToolCall(c.id, c.function.name, c.function.arguments)
+            for c in run.required_action.submit_tool_outputs.tool_calls
+        )
+    error = None
+    if run.last_error is not None:
+        error = ErrorInfo(run.last_error.code, run.last_error.message)
+    elif run.status == "incomplete" and run.incomplete_details is not None:
+        error = ErrorInfo("incomplete", str(run.incomplete_details.reason))
+    elif run.status == "expired":
+        error = ErrorInfo("expired", "the run expired before it finished")
+    finished = run.completed_at or run.failed_at or run.cancelled_at
+    return Snapshot(
+        status=run.status,
+        tool_calls=calls,
+        error=error,
+        expires_at=float(run.expires_at) if run.expires_at else None,
+        started_at=float(run.started_at) if run.started_at else None,
+        finished_at=float(finished) if finished else None,
+    )
+
+
+class AssistantsRuns:
+    """Kind adapter for Assistants runs; ids are ``thread_id`` and ``run_id``."""
+
+    name = "assistants"
+
+    async def create(
+        self, client: AsyncOpenAI, params: Mapping[str, Any]
+    ) -> Reply[tuple[Ids, Snapshot]]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            raw = await client.beta.threads.with_raw_response.create_and_run(**params)
+        run = raw.parse()
+        return Reply(({"thread_id": run.thread_id, "run_id": run.id}, _snapshot(run)), raw.headers)
+
+    async def check(self, client: AsyncOpenAI, ids: Ids) -> Reply[Snapshot]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            raw = await client.beta.threads.runs.with_raw_response.retrieve(
+                ids["run_id"], thread_id=ids["thread_id"]
+            )
+        return Reply(_snapshot(raw.parse()), raw.headers)
+
+    def needs_fetch(self, snapshot: Snapshot) -> bool:
+        return snapshot.status == "completed"
+
+    async def fetch_output(self, client: AsyncOpenAI, ids: Ids) -> Reply[str | None]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            raw = await client.beta.threads.messages.with_raw_response.list(
+                ids["thread_id"], run_id=ids["run_id"], order="desc", limit=100
+            )
+        page = raw.parse()
+        texts: list[str] = []
+        for message in reversed(page.data):  # desc from the API; read them in order
+            if message.role != "assistant":
+                continue
+            for part in message.content:
+                if part.type == "text":
+                    texts.append(part.text.value)
+        return Reply("\n".join(texts) if texts else None, raw.headers)
+
+    async def submit_tool_outputs(
+        self, client: AsyncOpenAI, ids: Ids, outputs: Sequence[tuple[str, str]]
+    ) -> Reply[Snapshot]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            raw = await client.beta.threads.runs.with_raw_response.submit_tool_outputs(
+                ids["run_id"],
+                thread_id=ids["thread_id"],
+                tool_outputs=[{"tool_call_id": cid, "output": out} for cid, out in outputs],
+            )
+        return Reply(_snapshot(raw.parse()), raw.headers)
+
+    async def cancel(self, client: AsyncOpenAI, ids: Ids) -> Reply[Snapshot]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            raw = await client.beta.threads.runs.with_raw_response.cancel(
+                ids["run_id"], thread_id=ids["thread_id"]
+            )
+        return Reply(_snapshot(raw.parse()), raw.headers)
