@@ -54,7 +54,7 @@ class Outcome:
     kind: str
     status: Status
     output_text: str | None = None
-    ids: Mapping[str, str] = field(default=_EMPTY)
+    ids: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     error: ErrorInfo | None = None
     checks: int = 0
     requests: int = 0
