@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from batchpoll import Budget, BudgetSettings, Priority
+from tests._virtual import run_virtual
+
+
+def max_in_window(times: list[float], window: float) -> int:
+    times = sorted(times)
+    best, lo = 0, 0
+    for hi, t in enumerate(times):
+        while times[lo] <= t - window + 1e-9:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
+async def grant_times(budget: Budget, arrivals: list[tuple[float, Priority]]) -> list[float]:
+    loop = asyncio.get_running_loop()
+    granted: list[float] = []
+
+    async def one(at: float, prio: Priority) -> None:
+        await asyncio.sleep(at)
+        await budget.acquire(prio)
+        granted.append(loop.time())
+
+    await asyncio.gather(*(one(at, p) for at, p in arrivals))
+    await budget.aclose()
+    return granted
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rpm=st.integers(60, 6000),
+    burst=st.integers(1, 5),
+    arrivals=st.lists(st.floats(0, 5), min_size=1, max_size=120),
+)
+def test_never_more_than_the_rate_in_any_window(
+    rpm: int, burst: int, arrivals: list[float]
+) -> None:
+    budget = Budget(BudgetSettings(rpm, burst=burst, headroom=1.0))
+    per_s = rpm / 60.0
+    times = run_virtual(lambda: grant_times(budget, [(a, Priority.CHECK) for a in arrivals]))
+    assert len(times) == len(arrivals)  # everyone is served
+    for window in (0.5, 1.0, 3.0):
+        assert max_in_window(times, window) <= burst + per_s * window + 1e-6
+
+
+@pytest.mark.looptime
+async def test_quantized_rate_spends_a_minute_evenly() -> None:
+    budget = Budget(BudgetSettings(1200, headroom=1.0))
+    times = await grant_times(budget, [(0.0, Priority.CHECK)] * 200)
+    assert max_in_window(times, 1.0) <= 20
+    assert 9.9 <= max(times) - min(times) <= 10.0
+
+
+@pytest.mark.looptime
+async def test_priorities_a_submit_never_waits_behind_creates() -> None:
+    budget = Budget(BudgetSettings(600, headroom=1.0))  # one token per 0.1 s
+    order: list[str] = []
+
+    async def take(name: str, prio: Priority, at: float) -> None:
+        await asyncio.sleep(at)
+        await budget.acquire(prio)
+        order.append(name)
+
+    await asyncio.gather(
+        *(take(f"create{i}", Priority.CREATE, 0.0) for i in range(10)),
+        take("check", Priority.CHECK, 0.25),
+        take("fetch", Priority.FETCH, 0.25),
+        take("submit", Priority.SUBMIT, 0.26),
+    )
+    await budget.aclose()
+    # The first creates go while nothing else waits; from 0.3 s on, the urgent ones jump the queue.
+    assert order.index("submit") < order.index("check") < order.index("fetch")
+    assert order[:6] == ["create0", "create1", "create2", "submit", "check", "fetch"]
+    assert order[-1].startswith("create")
+
+
+@pytest.mark.looptime
+async def test_a_429_pauses_everyone_cuts_the_rate_then_recovers() -> None:
+    loop = asyncio.get_running_loop()
+    budget = Budget(BudgetSettings(1200, headroom=1.0, recover_every_s=1.0, recover_step=0.1))
+    await budget.acquire()
+    budget.on_rate_limited(2.0)
+    stats = budget.stats()
+    assert stats.rate_limited == 1
+    assert stats.rate_rpm == pytest.approx(1200 * 0.7)
+    assert stats.paused_s == pytest.approx(2.0)
+    t0 = loop.time()
+    await budget.acquire()
+    assert loop.time() - t0 >= 2.0
+    for _ in range(200):  # keep asking: the rate climbs back without further 429s
+        await budget.acquire()
+    assert budget.stats().rate_rpm == pytest.approx(1200)
+    await budget.aclose()
+
+
+@pytest.mark.looptime
+async def test_headers_lower_the_limit_and_pause_at_zero_remaining() -> None:
+    loop = asyncio.get_running_loop()
+    budget = Budget(BudgetSettings(1200, headroom=1.0))
+    await budget.acquire()
+    budget.on_headers(
+        {
+            "x-ratelimit-limit-requests": "600",
+            "x-ratelimit-remaining-requests": "0",
+            "x-ratelimit-reset-requests": "1.5s",
+        }
+    )
+    assert budget.stats().target_rpm == pytest.approx(600)
+    t0 = loop.time()
+    await budget.acquire()
+    assert loop.time() - t0 >= 1.5
+    await budget.aclose()
+
+
+@pytest.mark.looptime
+async def test_cancelled_waiters_give_their_place_up() -> None:
+    budget = Budget(BudgetSettings(60, headroom=1.0))  # one per second
+    await budget.acquire()
+    waiter = asyncio.ensure_future(budget.acquire(Priority.SUBMIT))
+    await asyncio.sleep(0.1)
+    waiter.cancel()
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    await budget.acquire(Priority.CREATE)
+    assert loop.time() - t0 <= 1.0
+    await budget.aclose()
