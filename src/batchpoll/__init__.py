@@ -1,8 +1,8 @@
 """batchpoll: track thousands of asynchronous OpenAI jobs under one shared rate budget.
 
-    async with batchpoll.Poller(client, rpm=1200, tools={"lookup": lookup}) as poller:
-        job = await poller.create_and_run(assistant_id="asst_1", thread={"messages": [...]})
-        outcome = await job
+async with batchpoll.Poller(client, rpm=1200, tools={"lookup": lookup}) as poller:
+    job = await poller.create_and_run(assistant_id="asst_1", thread={"messages": [...]})
+    outcome = await job
 """
 
 from ._budget import Budget, BudgetSettings, BudgetStats, Priority
@@ -18,6 +18,7 @@ from ._job import Job
 from ._outcome import ErrorInfo, Outcome, Status
 from ._policy import PollSettings
 from ._poller import Poller
+from ._sync import SyncJob, SyncPoller
 from ._tools import ToolHandler, ToolSettings
 from ._version import __version__
 
@@ -39,6 +40,8 @@ __all__ = [
     "PollerStats",
     "Priority",
     "Status",
+    "SyncJob",
+    "SyncPoller",
     "ToolHandler",
     "ToolSettings",
     "__version__",

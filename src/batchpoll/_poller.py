@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import anyio
 
+from ._budget import Priority
 from ._engine import ASSISTANTS, RESPONSES, Engine, PollerStats
+from ._errors_map import FailureKind
 from ._job import Job
 from ._outcome import ErrorInfo, Outcome
 from .kinds import Ids, JobKind
 
 __all__ = ["Poller"]
+
+T = TypeVar("T")
 
 
 class Poller(Engine):
@@ -80,6 +84,25 @@ class Poller(Engine):
         outcome. Raises ``AuthenticationFailedError`` when the key is rejected.
         """
         return await self._create(kind, params, key)
+
+    async def request(
+        self, call: Callable[[], Awaitable[T]], *, priority: Priority = Priority.CREATE
+    ) -> T:
+        """Make any other API request through the shared budget (``call`` makes exactly one
+        HTTP request, e.g. ``lambda: client.beta.threads.create(...)``; pass a client with
+        ``max_retries=0``, like ``poller.client``). A 429 pauses the budget and the request is
+        tried again; any other error is raised to the caller.
+        """
+        self._ensure_open()
+        while True:
+            for b in self._budgets_for(priority):
+                await b.acquire(priority)
+            self._n["requests"] += 1
+            try:
+                return await call()
+            except Exception as exc:
+                if self._on_failure(exc).kind is not FailureKind.RATE_LIMITED:
+                    raise
 
     def track(self, kind: JobKind, ids: Ids, *, key: str | None = None) -> Job:
         """Track a job that already exists; its first check is due at once."""

@@ -46,7 +46,11 @@ def _snapshot(run: Run) -> Snapshot:
 
 
 class AssistantsRuns:
-    """Kind adapter for Assistants runs; ids are ``thread_id`` and ``run_id``."""
+    """Kind adapter for Assistants runs; ids are ``thread_id`` and ``run_id``.
+
+    ``create`` params are those of ``threads.create_and_run``, or, when they hold a
+    ``thread_id``, those of ``threads.runs.create`` (a run on a thread you created).
+    """
 
     name = "assistants"
 
@@ -55,7 +59,10 @@ class AssistantsRuns:
     ) -> Reply[tuple[Ids, Snapshot]]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
-            raw = await client.beta.threads.with_raw_response.create_and_run(**params)
+            if "thread_id" in params:  # a run on an existing thread (runs.create)
+                raw = await client.beta.threads.runs.with_raw_response.create(**params)
+            else:
+                raw = await client.beta.threads.with_raw_response.create_and_run(**params)
         run = raw.parse()
         return Reply(({"thread_id": run.thread_id, "run_id": run.id}, _snapshot(run)), raw.headers)
 

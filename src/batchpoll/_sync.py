@@ -1,0 +1,131 @@
+"""A blocking facade over ``Poller`` for plain scripts: the event loop runs in a thread.
+
+with batchpoll.SyncPoller(AsyncOpenAI(), rpm=1200) as poller:
+    jobs = [poller.create_and_run(assistant_id=..., thread=...) for ... in ...]
+    for outcome in poller.as_completed(jobs):
+        print(outcome.status, outcome.output_text)
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import inspect
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from types import TracebackType
+from typing import Any, Self
+
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+from openai import AsyncOpenAI
+
+from ._engine import PollerStats
+from ._errors import PollerClosedError
+from ._job import Job
+from ._outcome import Outcome
+from ._poller import Poller
+from .kinds import Ids, JobKind
+
+__all__ = ["SyncJob", "SyncPoller"]
+
+
+class SyncJob:
+    """Blocking handle of one job."""
+
+    __slots__ = ("_future", "job")
+
+    def __init__(self, job: Job, future: concurrent.futures.Future[Outcome]) -> None:
+        self.job = job
+        self._future = future
+
+    @property
+    def key(self) -> str:
+        return self.job.key
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def result(self, timeout: float | None = None) -> Outcome:
+        """Block until the job has an outcome (``TimeoutError`` after ``timeout`` seconds)."""
+        return self._future.result(timeout)
+
+
+class SyncPoller:
+    """``Poller`` for code without an event loop. Takes the same keyword arguments."""
+
+    def __init__(self, client: AsyncOpenAI, **poller_kwargs: Any) -> None:
+        self._client = client
+        self._kwargs = poller_kwargs
+        self._stack: contextlib.ExitStack | None = None
+        self._portal: BlockingPortal | None = None
+        self._poller: Poller | None = None
+
+    def __enter__(self) -> Self:
+        stack = contextlib.ExitStack()
+        portal = stack.enter_context(start_blocking_portal("asyncio"))
+        poller = portal.call(lambda: Poller(self._client, **self._kwargs))
+        stack.enter_context(portal.wrap_async_context_manager(poller))
+        self._stack, self._portal, self._poller = stack, portal, poller
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            stack.__exit__(et, exc, tb)
+
+    def _parts(self) -> tuple[BlockingPortal, Poller]:
+        if self._portal is None or self._poller is None or self._stack is None:
+            raise PollerClosedError("use SyncPoller inside 'with SyncPoller(...)'")
+        return self._portal, self._poller
+
+    def _submit(self, make: Callable[[Poller], Awaitable[Job] | Job]) -> SyncJob:
+        portal, poller = self._parts()
+
+        # A Job is awaitable, and the portal awaits whatever it is handed: box it in a tuple.
+        async def start() -> tuple[Job]:
+            made = make(poller)
+            return (
+                await made if inspect.isawaitable(made) and not isinstance(made, Job) else made,
+            )
+
+        (job,) = portal.call(start)
+
+        async def wait() -> Outcome:
+            return await job
+
+        return SyncJob(job, portal.start_task_soon(wait))
+
+    def create_and_run(self, *, key: str | None = None, **params: Any) -> SyncJob:
+        return self._submit(lambda p: p.create_and_run(key=key, **params))
+
+    def create_response(self, *, key: str | None = None, **params: Any) -> SyncJob:
+        return self._submit(lambda p: p.create_response(key=key, **params))
+
+    def create(
+        self, kind: JobKind, params: Mapping[str, Any], *, key: str | None = None
+    ) -> SyncJob:
+        return self._submit(lambda p: p.create(kind, params, key=key))
+
+    def track_run(self, thread_id: str, run_id: str, *, key: str | None = None) -> SyncJob:
+        return self._submit(lambda p: p.track_run(thread_id, run_id, key=key))
+
+    def track_response(self, response_id: str, *, key: str | None = None) -> SyncJob:
+        return self._submit(lambda p: p.track_response(response_id, key=key))
+
+    def track(self, kind: JobKind, ids: Ids, *, key: str | None = None) -> SyncJob:
+        return self._submit(lambda p: p.track(kind, ids, key=key))
+
+    def as_completed(self, jobs: Iterable[SyncJob]) -> Iterator[Outcome]:
+        """Outcomes in the order the jobs finish."""
+        futures = {job._future: job for job in jobs}
+        for future in concurrent.futures.as_completed(futures):
+            yield future.result()
+
+    def stats(self) -> PollerStats:
+        portal, poller = self._parts()
+
+        async def read() -> PollerStats:
+            return poller.stats()
+
+        return portal.call(read)
