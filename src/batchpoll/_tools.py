@@ -8,6 +8,7 @@ timeout, because a hung handler would otherwise let the run expire.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import json
@@ -67,9 +68,11 @@ async def _call_one(handler: ToolHandler, call: ToolCall, settings: ToolSettings
         if inspect.iscoroutinefunction(handler):
             result = await handler(**args)
         else:
-            result = await anyio.to_thread.run_sync(
-                functools.partial(handler, **args), abandon_on_cancel=True
-            )
+            # The loop's executor (not anyio's worker threads): virtual-time loops in tests
+            # know about executor futures and keep time in step with the thread. On timeout
+            # the thread is abandoned, like any thread that cannot be interrupted.
+            loop = asyncio.get_running_loop()
+            result = await loop.run_in_executor(None, functools.partial(handler, **args))
             if inspect.isawaitable(result):
                 result = await result
     return encode_output(result)
