@@ -40,6 +40,9 @@ T = TypeVar("T")
 
 ASSISTANTS: JobKind = AssistantsRuns()
 RESPONSES: JobKind = ResponsesJobs()
+# A job due within this much is due now: sleeping for less than a clock tick would spin (a
+# quantized virtual clock may not move at all), and checking a millisecond early costs nothing.
+_EARLY_S = 1e-3
 _CLASS_OF = {
     Priority.SUBMIT: "submit",
     Priority.CANCEL: "cancel",
@@ -300,7 +303,7 @@ class Engine:
         while True:
             due = self._heap.next_due()
             now = self.clock.now()
-            if due is None or due > now:
+            if due is None or due > now + _EARLY_S:
                 self._wake.clear()
                 try:
                     async with asyncio.timeout(None if due is None else due - now):
@@ -316,7 +319,7 @@ class Engine:
                 self._slots.release()
                 raise
             # Pick the job only now that the token is ours: the best due job at this moment.
-            job = self._heap.pop_due(self.clock.now())
+            job = self._heap.pop_due(self.clock.now() + _EARLY_S)
             if job is None:  # it ended meanwhile; the token goes to the next one
                 self._slots.release()
                 continue
@@ -439,6 +442,14 @@ class Engine:
         )
 
     def _retry_or_end(self, job: Job, failure: Failure, *, urgent: bool = False) -> None:
+        if failure.kind is FailureKind.JOB and job.action == SUBMIT and job.refusals < 2:
+            job.refusals += 1
+            # Refused outputs (400) mostly mean the run moved on: it expired or was cancelled
+            # meanwhile. One check tells which, and that state is the honest outcome.
+            log.info("batchpoll.job.submit_refused", job=job.key, error=failure.error.message)
+            job.action, job.outputs = CHECK, ()
+            self._schedule(job, 0.0)
+            return
         if failure.kind in (FailureKind.FATAL, FailureKind.JOB):
             self._finish(job, Status.ERROR, error=failure.error)
             return

@@ -35,6 +35,7 @@ class Job:
         "origin_at",
         "outputs",
         "poll_after_s",
+        "refusals",
         "requests",
         "resumed",
         "retry_after_s",
@@ -67,6 +68,7 @@ class Job:
         self.retry_after_s: float | None = None
         self.poll_after_s: float | None = None
         self.expires_at: float | None = None
+        self.refusals = 0  # tool-output submits the server refused (400)
         self.outputs: Sequence[tuple[str, str]] = ()  # tool outputs awaiting a retried submit
 
     def __repr__(self) -> str:
