@@ -5,9 +5,9 @@ import asyncio
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests._virtual import run_virtual
 
 from batchpoll import Budget, BudgetSettings, Priority
-from tests._virtual import run_virtual
 
 
 def max_in_window(times: list[float], window: float) -> int:

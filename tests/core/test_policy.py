@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -55,7 +56,7 @@ def test_transient_errors_back_off_exponentially_and_obey_retry_after() -> None:
         for n in range(1, 9)
     ]
     assert delays[0] == pytest.approx(0.375)
-    assert all(b >= a for a, b in zip(delays, delays[1:], strict=False))
+    assert all(b >= a for a, b in itertools.pairwise(delays))
     assert max(delays) <= NO_JITTER.retry_max_s
     t = JobTiming(age_s=3.0, checks=1, error_streak=1, retry_after_s=4.0)
     assert next_check_delay(t, NO_JITTER, half) == 4.0

@@ -5,12 +5,16 @@ from __future__ import annotations
 import click
 
 from .._version import __version__
+from ._mock import mock
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="batchpoll")
 def cli() -> None:
     """Track asynchronous OpenAI jobs to completion under one shared rate budget."""
+
+
+cli.add_command(mock)
 
 
 def main() -> None:

@@ -1,0 +1,176 @@
+"""``batchpoll mock``: serve the OpenAI-compatible mock server (see docs/mock.md).
+
+Each flag maps to one :class:`batchpoll.mock.MockConfig` field; defaults are read from the
+dataclass so the two never drift apart. The first line printed is the base URL.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from .._errors import ConfigurationError
+
+__all__ = ["mock"]
+
+_DEFAULTS: dict[str, Any] = {}
+try:  # The mock extra may be missing; the command then explains instead of crashing at import.
+    from ..mock import FaultWindow, MockConfig
+
+    _DEFAULTS = {name: getattr(MockConfig(), name) for name in MockConfig.__dataclass_fields__}
+    _MOCK_AVAILABLE = True
+except ImportError:  # pragma: no cover - exercised only without the extra
+    _MOCK_AVAILABLE = False
+
+
+def _d(name: str) -> Any:
+    return _DEFAULTS.get(name)
+
+
+def _pairs(values: tuple[str, ...], option: str) -> dict[str, int]:
+    table: dict[str, int] = {}
+    for value in values:
+        klass, sep, number = value.partition("=")
+        if not sep or not number.isdigit():
+            raise click.BadParameter(f"expected CLASS=N, got {value!r}", param_hint=option)
+        table[klass] = int(number)
+    return table
+
+
+def _schedule(values: tuple[str, ...]) -> list[tuple[float, int]]:
+    steps: list[tuple[float, int]] = []
+    for value in values:
+        t_s, sep, rpm = value.partition(":")
+        try:
+            steps.append((float(t_s), int(rpm)))
+        except ValueError:
+            raise click.BadParameter(
+                f"expected T_S:RPM, got {value!r}", param_hint="--rate-step"
+            ) from None
+        if not sep:
+            raise click.BadParameter(f"expected T_S:RPM, got {value!r}", param_hint="--rate-step")
+    return steps
+
+
+def _windows(values: tuple[str, ...]) -> list[FaultWindow]:
+    windows: list[FaultWindow] = []
+    for value in values:
+        parts = value.split(":")
+        if not 3 <= len(parts) <= 5:
+            raise click.BadParameter(
+                f"expected START_S:END_S:KIND[:RATE[:CLASS]], got {value!r}",
+                param_hint="--fault-window",
+            )
+        try:
+            windows.append(
+                FaultWindow(
+                    start_s=float(parts[0]),
+                    end_s=float(parts[1]),
+                    kind=parts[2],  # type: ignore[arg-type]  # validated by FaultWindow
+                    rate=float(parts[3]) if len(parts) > 3 else 1.0,
+                    request_class=parts[4] if len(parts) > 4 else None,  # type: ignore[arg-type]
+                )
+            )
+        except (ValueError, ConfigurationError) as exc:
+            raise click.BadParameter(str(exc), param_hint="--fault-window") from None
+    return windows
+
+
+@click.command("mock")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, help="Port; 0 picks a free one.")
+@click.option("--rpm", type=int, default=None, help="Requests per minute (default: unlimited).")
+@click.option("--burst", type=int, default=None, help="Max accepted per 1 s (default rpm/60).")
+@click.option("--class-rpm", multiple=True, metavar="CLASS=N", help="Budget for get|post|create.")
+@click.option("--class-burst", multiple=True, metavar="CLASS=N", help="1 s cap per class.")
+@click.option("--rate-step", multiple=True, metavar="T_S:RPM", help="At T_S s, rpm becomes RPM.")
+@click.option("--duration-median", type=float, default=_d("duration_median_s"), show_default=True)
+@click.option("--duration-sigma", type=float, default=_d("duration_sigma"), show_default=True)
+@click.option("--queue-delay", type=float, default=_d("queue_delay_s"), show_default=True)
+@click.option("--fail-rate", type=float, default=_d("fail_rate"), show_default=True)
+@click.option("--incomplete-rate", type=float, default=_d("incomplete_rate"), show_default=True)
+@click.option("--tool-rate", type=float, default=_d("tool_rate"), show_default=True)
+@click.option("--tool-repeat-rate", type=float, default=_d("tool_repeat_rate"), show_default=True)
+@click.option("--max-tool-rounds", type=int, default=_d("max_tool_rounds"), show_default=True)
+@click.option("--tool-name", default=_d("tool_name"), show_default=True)
+@click.option("--action-expiry", type=float, default=_d("action_expiry_s"), show_default=True)
+@click.option("--run-expiry", type=float, default=_d("run_expiry_s"), show_default=True)
+@click.option("--cancel-delay", type=float, default=_d("cancel_delay_s"), show_default=True)
+@click.option("--poll-after-ms", type=int, default=None, help="Send openai-poll-after-ms.")
+@click.option("--model", default=_d("model"), show_default=True, help="Model of runs without one.")
+@click.option("--latency-ms", type=float, default=_d("latency_ms"), show_default=True)
+@click.option("--latency-jitter-ms", type=float, default=_d("latency_jitter_ms"), show_default=True)
+@click.option("--error-rate", type=float, default=_d("error_rate"), show_default=True)
+@click.option("--disconnect-rate", type=float, default=_d("disconnect_rate"), show_default=True)
+@click.option(
+    "--disconnect-before-processing",
+    is_flag=True,
+    help="Dropped requests never reach the handler (default: they take effect, then drop).",
+)
+@click.option("--slow-rate", type=float, default=_d("slow_rate"), show_default=True)
+@click.option("--slow-ms", type=float, default=_d("slow_ms"), show_default=True)
+@click.option("--malformed-rate", type=float, default=_d("malformed_rate"), show_default=True)
+@click.option(
+    "--fault-window",
+    multiple=True,
+    metavar="START_S:END_S:KIND[:RATE[:CLASS]]",
+    help="KIND is error|disconnect|slow|malformed.",
+)
+@click.option("--api-key", default=None, help="Accept only this key (default: any key).")
+@click.option("--seed", type=int, default=_d("seed"), show_default=True)
+@click.option("--metadata-key", default=_d("metadata_key"), show_default=True)
+@click.option("--log-level", default="warning", show_default=True, help="uvicorn's log level.")
+def mock(**options: Any) -> None:
+    """Serve an OpenAI-compatible mock (Assistants runs, background responses) for rehearsals."""
+    if not _MOCK_AVAILABLE:
+        raise click.ClickException("the mock needs the extra: pip install 'batchpoll[mock]'")
+    from ..mock._server import serve_forever
+
+    host, port, log_level = options.pop("host"), options.pop("port"), options.pop("log_level")
+    try:
+        config = MockConfig(
+            rpm=options["rpm"],
+            burst=options["burst"],
+            class_rpm=_pairs(options["class_rpm"], "--class-rpm"),
+            class_burst=_pairs(options["class_burst"], "--class-burst"),
+            rate_schedule=_schedule(options["rate_step"]),
+            duration_median_s=options["duration_median"],
+            duration_sigma=options["duration_sigma"],
+            queue_delay_s=options["queue_delay"],
+            fail_rate=options["fail_rate"],
+            incomplete_rate=options["incomplete_rate"],
+            tool_rate=options["tool_rate"],
+            tool_repeat_rate=options["tool_repeat_rate"],
+            max_tool_rounds=options["max_tool_rounds"],
+            tool_name=options["tool_name"],
+            action_expiry_s=options["action_expiry"],
+            run_expiry_s=options["run_expiry"],
+            cancel_delay_s=options["cancel_delay"],
+            poll_after_ms=options["poll_after_ms"],
+            model=options["model"],
+            latency_ms=options["latency_ms"],
+            latency_jitter_ms=options["latency_jitter_ms"],
+            error_rate=options["error_rate"],
+            disconnect_rate=options["disconnect_rate"],
+            disconnect_after_processing=not options["disconnect_before_processing"],
+            slow_rate=options["slow_rate"],
+            slow_ms=options["slow_ms"],
+            malformed_rate=options["malformed_rate"],
+            fault_windows=_windows(options["fault_window"]),
+            api_key=options["api_key"],
+            seed=options["seed"],
+            metadata_key=options["metadata_key"],
+        )
+    except ConfigurationError as exc:
+        raise click.UsageError(str(exc)) from None
+
+    def announce(base_url: str) -> None:
+        click.echo(f"batchpoll mock listening on {base_url}")
+        sys.stdout.flush()
+
+    try:
+        serve_forever(config, host, port, announce=announce, log_level=log_level)
+    except OSError as exc:  # e.g. the port is taken
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from None

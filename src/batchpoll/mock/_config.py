@@ -1,0 +1,274 @@
+"""Settings of the mock server: one frozen dataclass, validated once, changed by replacement.
+
+Every field is documented in docs/mock.md (with its CLI flag). Units are in the names.
+Live changes (``POST /_mock/config``) go through :func:`config_with_changes`, which parses JSON
+values into the same types and re-validates, so a bad change is a 400, never a half-applied one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast, get_args
+
+from .._errors import ConfigurationError
+
+__all__ = [
+    "REQUEST_CLASSES",
+    "FaultKind",
+    "FaultWindow",
+    "MockConfig",
+    "RequestClass",
+    "config_to_json",
+    "config_with_changes",
+]
+
+# "create" = a request that starts a job (create_and_run, runs.create, responses.create);
+# "post" = every other POST; "get" = every GET. Budgets and fault windows can name them.
+RequestClass = Literal["get", "post", "create"]
+REQUEST_CLASSES: tuple[str, ...] = get_args(RequestClass)
+
+FaultKind = Literal["error", "disconnect", "slow", "malformed"]
+_FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
+
+
+@dataclass(frozen=True, slots=True)
+class FaultWindow:
+    """Inject one kind of fault with probability ``rate`` while ``start_s <= t < end_s``.
+
+    ``t`` is seconds since the mock started (its first request, or the last reset).
+    ``request_class`` limits the window to "get", "post" or "create" requests (None: all).
+    """
+
+    start_s: float
+    end_s: float
+    kind: FaultKind
+    rate: float = 1.0
+    request_class: RequestClass | None = None
+
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.start_s < self.end_s):
+            raise ConfigurationError(f"fault window needs 0 <= start_s < end_s, got {self}")
+        if self.kind not in _FAULT_KINDS:
+            raise ConfigurationError(f"fault kind must be one of {_FAULT_KINDS}, got {self.kind!r}")
+        _check_rate("fault window rate", self.rate)
+        if self.request_class is not None and self.request_class not in REQUEST_CLASSES:
+            raise ConfigurationError(f"request_class must be one of {REQUEST_CLASSES} or None")
+
+    def active(self, elapsed_s: float, request_class: str) -> bool:
+        in_time = self.start_s <= elapsed_s < self.end_s
+        return in_time and self.request_class in (None, request_class)
+
+
+@dataclass(frozen=True, slots=True)
+class MockConfig:
+    """Everything the mock simulates. All fields have defaults; see docs/mock.md."""
+
+    # --- rate limits (sliding windows, as OpenAI enforces them: quantized to 1 s) ---
+    rpm: int | None = None
+    burst: int | None = None
+    class_rpm: Mapping[str, int] = field(default_factory=dict)
+    class_burst: Mapping[str, int] = field(default_factory=dict)
+    rate_schedule: Sequence[tuple[float, int]] = ()
+    # --- job lifecycle ---
+    duration_median_s: float = 4.0
+    duration_sigma: float = 0.5
+    queue_delay_s: float = 0.5
+    fail_rate: float = 0.03
+    incomplete_rate: float = 0.0
+    tool_rate: float = 0.1
+    tool_repeat_rate: float = 0.0
+    max_tool_rounds: int = 3
+    tool_name: str = "lookup"
+    action_expiry_s: float = 20.0
+    run_expiry_s: float = 600.0
+    cancel_delay_s: float = 0.5
+    poll_after_ms: int | None = None
+    model: str = "gpt-4o-mini"
+    # --- transport faults ---
+    latency_ms: float = 0.0
+    latency_jitter_ms: float = 0.0
+    error_rate: float = 0.0
+    disconnect_rate: float = 0.0
+    disconnect_after_processing: bool = True
+    slow_rate: float = 0.0
+    slow_ms: float = 30_000.0
+    malformed_rate: float = 0.0
+    fault_windows: Sequence[FaultWindow] = ()
+    # --- identity and bookkeeping ---
+    api_key: str | None = None
+    seed: int = 1
+    metadata_key: str = "batchpoll_item"
+
+    def __post_init__(self) -> None:
+        # Normalise containers so that equal configs compare equal and JSON round-trips.
+        object.__setattr__(self, "class_rpm", dict(self.class_rpm))
+        object.__setattr__(self, "class_burst", dict(self.class_burst))
+        schedule = tuple(sorted((float(t), int(n)) for t, n in self.rate_schedule))
+        object.__setattr__(self, "rate_schedule", schedule)
+        object.__setattr__(self, "fault_windows", tuple(self.fault_windows))
+        self._validate()
+
+    def _validate(self) -> None:
+        _check_positive_int("rpm", self.rpm, optional=True)
+        _check_positive_int("burst", self.burst, optional=True)
+        for name, table in (("class_rpm", self.class_rpm), ("class_burst", self.class_burst)):
+            for klass, value in table.items():
+                if klass not in REQUEST_CLASSES:
+                    raise ConfigurationError(f"{name} keys must be in {REQUEST_CLASSES}: {klass!r}")
+                _check_positive_int(f"{name}[{klass!r}]", value)
+        for t_s, rpm in self.rate_schedule:
+            if t_s < 0:
+                raise ConfigurationError(f"rate_schedule times must be >= 0, got {t_s}")
+            _check_positive_int("rate_schedule rpm", rpm)
+        _check_positive("duration_median_s", self.duration_median_s)
+        _check_non_negative("duration_sigma", self.duration_sigma)
+        _check_non_negative("queue_delay_s", self.queue_delay_s)
+        for name in ("fail_rate", "incomplete_rate", "tool_rate", "tool_repeat_rate"):
+            _check_rate(name, getattr(self, name))
+        if self.fail_rate + self.incomplete_rate > 1.0:
+            raise ConfigurationError("fail_rate + incomplete_rate must be <= 1")
+        _check_positive_int("max_tool_rounds", self.max_tool_rounds)
+        if not self.tool_name:
+            raise ConfigurationError("tool_name must not be empty")
+        _check_positive("action_expiry_s", self.action_expiry_s)
+        _check_positive("run_expiry_s", self.run_expiry_s)
+        _check_non_negative("cancel_delay_s", self.cancel_delay_s)
+        _check_positive_int("poll_after_ms", self.poll_after_ms, optional=True)
+        _check_non_negative("latency_ms", self.latency_ms)
+        _check_non_negative("latency_jitter_ms", self.latency_jitter_ms)
+        _check_non_negative("slow_ms", self.slow_ms)
+        for name in ("error_rate", "disconnect_rate", "slow_rate", "malformed_rate"):
+            _check_rate(name, getattr(self, name))
+        for window in self.fault_windows:
+            if not isinstance(window, FaultWindow):
+                raise ConfigurationError(f"fault_windows holds FaultWindow values, got {window!r}")
+        if self.api_key == "":
+            raise ConfigurationError("api_key must be None (accept any key) or non-empty")
+        if not self.metadata_key:
+            raise ConfigurationError("metadata_key must not be empty")
+
+    def effective_burst(self, rpm: int) -> int:
+        """The 1-second cap for a minute budget of ``rpm``: explicit, else ceil(rpm / 60)."""
+        return self.burst if self.burst is not None else max(1, math.ceil(rpm / 60))
+
+
+def _check_rate(name: str, value: float) -> None:
+    if not (0.0 <= value <= 1.0):
+        raise ConfigurationError(f"{name} must be within [0, 1], got {value}")
+
+
+def _check_positive(name: str, value: float) -> None:
+    if not (value > 0 and math.isfinite(value)):
+        raise ConfigurationError(f"{name} must be a positive number, got {value}")
+
+
+def _check_non_negative(name: str, value: float) -> None:
+    if not (value >= 0 and math.isfinite(value)):
+        raise ConfigurationError(f"{name} must be >= 0, got {value}")
+
+
+def _check_positive_int(name: str, value: int | None, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"{name} must be a positive integer, got {value!r}")
+
+
+# --- JSON <-> config -------------------------------------------------------------------------
+
+_INT_OR_NONE = {"rpm", "burst", "poll_after_ms"}
+_INT = {"max_tool_rounds", "seed"}
+_STR = {"tool_name", "metadata_key", "model"}
+_BOOL = {"disconnect_after_processing"}
+
+
+def config_with_changes(config: MockConfig, changes: Mapping[str, Any]) -> MockConfig:
+    """A copy of ``config`` with JSON-shaped ``changes`` applied (ConfigurationError if invalid)."""
+    names = {f.name for f in dataclasses.fields(MockConfig)}
+    parsed: dict[str, Any] = {}
+    for name, raw in changes.items():
+        if name not in names:
+            raise ConfigurationError(f"unknown setting {name!r}")
+        parsed[name] = _parse_value(name, raw)
+    return dataclasses.replace(config, **parsed)
+
+
+def _parse_value(name: str, raw: Any) -> Any:
+    if name in _INT_OR_NONE and raw is None:
+        return None
+    if name in _INT_OR_NONE or name in _INT:
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            raise ConfigurationError(f"{name} must be an integer, got {raw!r}")
+        return raw
+    if name in _STR:
+        if not isinstance(raw, str):
+            raise ConfigurationError(f"{name} must be a string")
+        return raw
+    if name in _BOOL:
+        if not isinstance(raw, bool):
+            raise ConfigurationError(f"{name} must be true or false")
+        return raw
+    if name == "api_key":
+        if raw is not None and not isinstance(raw, str):
+            raise ConfigurationError("api_key must be a string or null")
+        return raw
+    if name in ("class_rpm", "class_burst"):
+        if not isinstance(raw, Mapping):
+            raise ConfigurationError(f"{name} must be an object of request class -> integer")
+        return dict(raw)
+    if name == "rate_schedule":
+        return _parse_schedule(raw)
+    if name == "fault_windows":
+        return _parse_windows(raw)
+    # Every remaining field is a float.
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise ConfigurationError(f"{name} must be a number, got {raw!r}")
+    return float(raw)
+
+
+def _parse_schedule(raw: Any) -> tuple[tuple[float, int], ...]:
+    if not isinstance(raw, list):
+        raise ConfigurationError("rate_schedule must be a list of [t_s, rpm] pairs")
+    steps: list[tuple[float, int]] = []
+    for item in raw:
+        if not (isinstance(item, list | tuple) and len(item) == 2):
+            raise ConfigurationError(f"rate_schedule entries are [t_s, rpm], got {item!r}")
+        t_s, rpm = item
+        if not isinstance(t_s, int | float) or isinstance(rpm, bool) or not isinstance(rpm, int):
+            raise ConfigurationError(f"rate_schedule entries are [number, integer], got {item!r}")
+        steps.append((float(t_s), rpm))
+    return tuple(steps)
+
+
+def _parse_windows(raw: Any) -> tuple[FaultWindow, ...]:
+    if not isinstance(raw, list):
+        raise ConfigurationError("fault_windows must be a list of objects")
+    windows: list[FaultWindow] = []
+    for item in raw:
+        if not isinstance(item, Mapping):
+            raise ConfigurationError(f"a fault window is an object, got {item!r}")
+        try:
+            windows.append(FaultWindow(**cast(Mapping[str, Any], item)))
+        except TypeError as exc:
+            raise ConfigurationError(f"bad fault window {item!r}: {exc}") from None
+    return tuple(windows)
+
+
+def config_to_json(config: MockConfig) -> dict[str, Any]:
+    """The config as JSON, with the API key hidden (the mock never echoes a key)."""
+    data: dict[str, Any] = {}
+    for f in dataclasses.fields(MockConfig):
+        value = getattr(config, f.name)
+        if f.name == "api_key":
+            value = None if value is None else "***"
+        elif f.name == "rate_schedule":
+            value = [list(step) for step in value]
+        elif f.name == "fault_windows":
+            value = [dataclasses.asdict(w) for w in value]
+        elif isinstance(value, Mapping):
+            value = dict(value)
+        data[f.name] = value
+    return data

@@ -1,0 +1,207 @@
+"""Request rate limits as OpenAI enforces them: exact sliding windows, quantized to 1 s.
+
+A budget of ``rpm`` requests per minute accepts a request at time t iff fewer than ``burst``
+requests were accepted in (t - 1 s, t] AND fewer than ``rpm`` in (t - 60 s, t]. So no
+half-open window [s, s + 1 s) ever holds more than ``burst`` accepted requests, nor any
+[s, s + 60 s) more than ``rpm``. Rejected requests do not consume anything.
+
+Time is kept in integer microseconds: the window arithmetic is exact, so the limiter and
+anyone checking it (the property test) agree on every boundary.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+__all__ = ["Budget", "Decision", "RateLimiter", "SlidingWindow", "to_ticks"]
+
+TICKS_PER_S = 1_000_000
+SECOND = TICKS_PER_S
+MINUTE = 60 * TICKS_PER_S
+
+# Advertised when no limit is configured: the headers are still present (clients may rely on
+# them) and say "plenty", without pretending that anything was consumed.
+UNLIMITED_RPM = 1_000_000
+
+
+def to_ticks(t_s: float) -> int:
+    return round(t_s * TICKS_PER_S)
+
+
+class SlidingWindow:
+    """Timestamps of accepted requests within the last ``span`` ticks, oldest first."""
+
+    __slots__ = ("_ticks", "span")
+
+    def __init__(self, span: int) -> None:
+        self.span = span
+        self._ticks: deque[int] = deque()
+
+    def _prune(self, now: int) -> None:
+        cutoff = now - self.span
+        ticks = self._ticks
+        while ticks and ticks[0] <= cutoff:
+            ticks.popleft()
+
+    def count(self, now: int) -> int:
+        self._prune(now)
+        return len(self._ticks)
+
+    def wait(self, now: int, limit: int) -> int:
+        """Ticks until one more request fits under ``limit`` (0: it fits now)."""
+        self._prune(now)
+        if len(self._ticks) < limit:
+            return 0
+        # The limit-th most recent acceptance must leave the window first.
+        return self._ticks[-limit] + self.span - now
+
+    def add(self, now: int) -> int:
+        """Record an acceptance; returns how many the window now holds."""
+        self._prune(now)
+        self._ticks.append(now)
+        return len(self._ticks)
+
+    def newest(self) -> int | None:
+        return self._ticks[-1] if self._ticks else None
+
+
+class Budget:
+    """One named budget: ``rpm`` per 60 s window and ``burst`` per 1 s window."""
+
+    __slots__ = ("burst", "minute", "name", "rpm", "second")
+
+    def __init__(self, name: str, rpm: int, burst: int) -> None:
+        self.name = name
+        self.rpm = rpm
+        self.burst = burst
+        self.second = SlidingWindow(SECOND)
+        self.minute = SlidingWindow(MINUTE)
+
+    def wait(self, now: int) -> tuple[int, str]:
+        """(ticks to wait, which window binds: "1s" or "60s")."""
+        w1 = self.second.wait(now, self.burst)
+        w60 = self.minute.wait(now, self.rpm)
+        return (w1, "1s") if w1 >= w60 else (w60, "60s")
+
+    def record(self, now: int) -> None:
+        self.second.add(now)
+        self.minute.add(now)
+
+    def remaining(self, now: int) -> int:
+        return max(0, self.rpm - self.minute.count(now))
+
+    def reset_ticks(self, now: int) -> int:
+        """Ticks until the minute window is empty again (the budget fully restored)."""
+        newest = self.minute.newest()
+        if newest is None or self.minute.count(now) == 0:
+            return 0
+        return max(0, newest + self.minute.span - now)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The limiter's answer, with what the rate-limit headers and the 429 body report."""
+
+    accepted: bool
+    wait_s: float
+    limit_rpm: int
+    remaining: int
+    reset_s: float
+    # For the 429 message: the binding budget and window.
+    budget: str = ""
+    window: str = ""
+    burst: int = 0
+    used: int = 0
+
+
+class RateLimiter:
+    """A global budget (``rpm``) and optional per-class budgets, all applied together."""
+
+    def __init__(self) -> None:
+        self._budgets: dict[str, Budget] = {}
+
+    def configure(
+        self,
+        rpm: int | None,
+        burst: int | None,
+        class_rpm: Mapping[str, int],
+        class_burst: Mapping[str, int],
+    ) -> None:
+        """Set limits; windows of budgets that persist keep their history (a live change)."""
+        wanted: dict[str, tuple[int, int]] = {}
+        if rpm is not None:
+            wanted["all"] = (rpm, burst if burst is not None else _default_burst(rpm))
+        for klass, class_limit in class_rpm.items():
+            klass_burst = class_burst.get(klass, _default_burst(class_limit))
+            wanted[klass] = (class_limit, klass_burst)
+        for name in list(self._budgets):
+            if name not in wanted:
+                del self._budgets[name]
+        for name, (budget_rpm, budget_burst) in wanted.items():
+            budget = self._budgets.get(name)
+            if budget is None:
+                self._budgets[name] = Budget(name, budget_rpm, budget_burst)
+            else:
+                budget.rpm, budget.burst = budget_rpm, budget_burst
+
+    def limits(self) -> dict[str, tuple[int, int]]:
+        return {name: (b.rpm, b.burst) for name, b in self._budgets.items()}
+
+    def _applicable(self, request_class: str) -> list[Budget]:
+        return [b for name, b in self._budgets.items() if name in ("all", request_class)]
+
+    def try_acquire(self, now_s: float, request_class: str) -> Decision:
+        now = to_ticks(now_s)
+        budgets = self._applicable(request_class)
+        worst: tuple[int, str, Budget] | None = None
+        for budget in budgets:
+            wait, window = budget.wait(now)
+            if wait > 0 and (worst is None or wait > worst[0]):
+                worst = (wait, window, budget)
+        if worst is not None:
+            wait, window, budget = worst
+            used = budget.second.count(now) if window == "1s" else budget.minute.count(now)
+            return self._decision(
+                now, budgets, accepted=False, wait=wait, binding=budget, window=window, used=used
+            )
+        for budget in budgets:
+            budget.record(now)
+        return self._decision(now, budgets, accepted=True)
+
+    def peek(self, now_s: float, request_class: str) -> Decision:
+        """The headers' view without consuming (for replies rejected before the limiter)."""
+        now = to_ticks(now_s)
+        return self._decision(now, self._applicable(request_class), accepted=True)
+
+    def _decision(
+        self,
+        now: int,
+        budgets: list[Budget],
+        *,
+        accepted: bool,
+        wait: int = 0,
+        binding: Budget | None = None,
+        window: str = "",
+        used: int = 0,
+    ) -> Decision:
+        if not budgets:
+            return Decision(accepted, 0.0, UNLIMITED_RPM, UNLIMITED_RPM, 0.0)
+        # Headers describe the budget closest to exhaustion, as a client would want to know.
+        shown = min(budgets, key=lambda b: (b.remaining(now), b.name != "all"))
+        return Decision(
+            accepted=accepted,
+            wait_s=wait / TICKS_PER_S,
+            limit_rpm=shown.rpm,
+            remaining=shown.remaining(now),
+            reset_s=shown.reset_ticks(now) / TICKS_PER_S,
+            budget=binding.name if binding else "",
+            window=window,
+            burst=binding.burst if binding else 0,
+            used=used,
+        )
+
+
+def _default_burst(rpm: int) -> int:
+    return max(1, -(-rpm // 60))

@@ -1,0 +1,92 @@
+"""The mock's deterministic "model": what a job answers, and the text it reads from requests.
+
+Users check their pipeline end to end with :func:`expected_reply`: every completed job's reply
+is exactly ``expected_reply(prompt, tool_outputs)``, so a wrong, missing or duplicated output
+is visible without any model in the loop.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = [
+    "estimate_tokens",
+    "expected_reply",
+    "message_text",
+    "response_input_prompt",
+    "tool_arguments",
+    "tool_output_for",
+]
+
+
+def expected_reply(prompt: str, tool_outputs: Sequence[str] = ()) -> str:
+    """The reply of a completed job.
+
+    ``"echo: " + prompt``, followed by ``" | tools: " + "; ".join(tool_outputs)`` when the run
+    received tool outputs (one per round, in the order they were submitted).
+    """
+    reply = f"echo: {prompt}"
+    if tool_outputs:
+        reply += " | tools: " + "; ".join(tool_outputs)
+    return reply
+
+
+def tool_arguments(prompt: str, round_number: int) -> str:
+    """The ``arguments`` JSON of the function call asked in round ``round_number`` (from 1)."""
+    return json.dumps({"query": prompt, "round": round_number})
+
+
+def tool_output_for(arguments: str) -> str:
+    """A canonical output for a mock tool call: ``"result <round>: <query>"``.
+
+    Any string is accepted as a tool output; this one just makes replies easy to predict.
+    """
+    args = json.loads(arguments)
+    return f"result {args['round']}: {args['query']}"
+
+
+def estimate_tokens(text: str) -> int:
+    """About four characters per token, at least one: enough for plausible ``usage``."""
+    return max(1, math.ceil(len(text) / 4))
+
+
+def message_text(content: Any) -> str:
+    """Text of an Assistants message's ``content`` (a string, or a list of parts)."""
+    if isinstance(content, str):
+        return content
+    texts: list[str] = []
+    if isinstance(content, list):
+        for part in content:
+            if isinstance(part, dict) and part.get("type") == "text":
+                text = part.get("text")
+                if isinstance(text, dict):  # the output shape {"value": ...}
+                    text = text.get("value")
+                if isinstance(text, str):
+                    texts.append(text)
+    return "\n".join(texts)
+
+
+def response_input_prompt(raw_input: Any) -> str:
+    """The prompt of a Responses request: the ``input`` string, or the last user item's text."""
+    if isinstance(raw_input, str):
+        return raw_input
+    if not isinstance(raw_input, list):
+        return ""
+    for item in reversed(raw_input):
+        if not isinstance(item, dict) or item.get("role") != "user":
+            continue
+        content = item.get("content")
+        if isinstance(content, str):
+            return content
+        if isinstance(content, list):
+            return "\n".join(
+                part["text"]
+                for part in content
+                if isinstance(part, dict)
+                and part.get("type") in ("input_text", "text")
+                and isinstance(part.get("text"), str)
+            )
+    return ""

@@ -1,0 +1,180 @@
+"""Job lifecycles computed from timestamps: no task, no timer per job.
+
+A job stores when it was created, its random draws (made once, at creation, from
+``random.Random(f"{seed}/{kind}/{sequence_number}")``) and the few things clients did to it
+(tool-output submissions, a cancel). Its state at any ``now`` is a pure function of those, so
+reading a job is O(rounds) and a million idle jobs cost nothing.
+
+Run timeline (all wall-clock, seconds):
+
+- ``queued`` for ``queue_delay_s``, then ``in_progress`` from ``start`` (``started_at``).
+- The job needs ``work_s`` of work (lognormal). With R tool rounds, round k is asked when the
+  work reaches k/(R+1) of ``work_s`` (one round: half-way). While a round waits for its outputs
+  the work clock is paused; unanswered for ``action_expiry_s`` → ``expired``.
+- When the work is done: ``completed`` | ``failed`` | ``incomplete`` (drawn at creation).
+- Not terminal by ``created + run_expiry_s`` → ``expired`` at that instant.
+- A cancel → ``cancelling`` for ``cancel_delay_s`` → ``cancelled`` (the cancel always wins).
+
+Responses (background) follow the same clock without tool rounds or expiry; a cancel is
+immediate. A foreground response is created terminal (completed at once).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ._config import MockConfig
+
+__all__ = ["TERMINAL", "Draws", "JobRecord", "Snapshot", "Timing", "draw", "observe", "snapshot"]
+
+Outcome = Literal["completed", "failed", "incomplete"]
+TERMINAL = frozenset({"completed", "failed", "incomplete", "expired", "cancelled"})
+
+
+@dataclass(frozen=True, slots=True)
+class Draws:
+    work_s: float
+    outcome: Outcome
+    tool_rounds: int
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Config values frozen into the job at creation: live config changes affect new jobs only."""
+
+    created_at: float
+    queue_delay_s: float
+    action_expiry_s: float
+    run_expiry_s: float | None  # None: never expires (Responses)
+    cancel_delay_s: float
+
+
+def draw(config: MockConfig, kind: str, seq: int) -> Draws:
+    """The per-job random draws, in a fixed order so each knob moves only its own draw."""
+    rng = random.Random(f"{config.seed}/{kind}/{seq}")
+    work_s = rng.lognormvariate(math.log(config.duration_median_s), config.duration_sigma)
+    u_outcome = rng.random()
+    u_tool = rng.random()
+    outcome: Outcome = "completed"
+    if u_outcome < config.fail_rate:
+        outcome = "failed"
+    elif u_outcome < config.fail_rate + config.incomplete_rate:
+        outcome = "incomplete"
+    rounds = 0
+    if kind == "run" and u_tool < config.tool_rate:
+        rounds = 1
+        while rounds < config.max_tool_rounds and rng.random() < config.tool_repeat_rate:
+            rounds += 1
+    return Draws(work_s=work_s, outcome=outcome, tool_rounds=rounds)
+
+
+@dataclass(slots=True)
+class JobRecord:
+    """One run or response: creation facts plus what clients did to it and how they watched."""
+
+    id: str
+    kind: Literal["run", "response"]
+    seq: int
+    draws: Draws
+    timing: Timing
+    prompt: str
+    metadata: dict[str, str]
+    # Metadata that identifies the item for duplicate counting: the run's over its thread's.
+    labels: dict[str, str] = field(default_factory=dict)
+    polled: bool = True  # False for foreground responses: answered at once, never checked
+    submissions: list[float] = field(default_factory=list)
+    tool_outputs: list[str] = field(default_factory=list)
+    cancel_at: float | None = None
+    # Observation bookkeeping for the stats.
+    checks: int = 0
+    terminal_seen_at: float | None = None
+    terminal_lag_s: float | None = None
+    action_lags_s: dict[int, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    status: str
+    started_at: float | None
+    terminal_at: float | None
+    expires_at: float | None
+    expired_by: Literal["action", "run"] | None
+    pending_round: int | None  # the round awaiting outputs (status requires_action)
+    asked_at: float | None  # when that round was asked
+    rounds_asked: int
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+
+def snapshot(job: JobRecord, now: float) -> Snapshot:
+    t = job.timing
+    start = t.created_at + t.queue_delay_s
+    work = job.draws.work_s
+    rounds = job.draws.tool_rounds
+    clock, done = start, 0.0
+    asks: list[float] = []
+    pending: int | None = None
+    natural_status: str = job.draws.outcome
+    expired_by: Literal["action", "run"] | None = None
+    for k in range(1, rounds + 1):
+        target = work * k / (rounds + 1)
+        asks.append(clock + (target - done))
+        done = target
+        if k <= len(job.submissions):
+            clock = job.submissions[k - 1]  # the work resumes when the outputs arrive
+        else:
+            pending = k
+            break
+    if pending is not None:
+        natural_status, natural_at, expired_by = "expired", asks[-1] + t.action_expiry_s, "action"
+    else:
+        natural_at = clock + (work - done)
+    run_deadline = None if t.run_expiry_s is None else t.created_at + t.run_expiry_s
+    if run_deadline is not None and natural_at > run_deadline:
+        natural_status, natural_at, expired_by = "expired", run_deadline, "run"
+
+    stop = natural_at if job.cancel_at is None else min(natural_at, job.cancel_at)
+    rounds_asked = sum(1 for ask in asks if ask <= min(now, stop))
+    started_at = (
+        start if now >= start and (job.cancel_at is None or job.cancel_at >= start) else None
+    )
+
+    if job.cancel_at is not None and now >= job.cancel_at:
+        cancelled_at = job.cancel_at + t.cancel_delay_s
+        if now < cancelled_at:
+            return Snapshot(
+                "cancelling", started_at, None, run_deadline, None, None, None, rounds_asked
+            )
+        return Snapshot("cancelled", started_at, cancelled_at, None, None, None, None, rounds_asked)
+    if now >= natural_at:
+        expires_at = natural_at if natural_status == "expired" else None
+        return Snapshot(
+            natural_status, started_at, natural_at, expires_at, expired_by, None, None, rounds_asked
+        )
+    if now < start:
+        return Snapshot("queued", None, None, run_deadline, None, None, None, 0)
+    if pending is not None and asks[-1] <= now:
+        # While an action waits, expires_at says when the run expires if nobody answers.
+        deadline = asks[-1] + t.action_expiry_s
+        if run_deadline is not None:
+            deadline = min(deadline, run_deadline)
+        return Snapshot(
+            "requires_action", started_at, None, deadline, None, pending, asks[-1], rounds_asked
+        )
+    return Snapshot("in_progress", started_at, None, run_deadline, None, None, None, rounds_asked)
+
+
+def observe(job: JobRecord, snap: Snapshot, now: float, *, check: bool) -> None:
+    """Note that a client saw ``snap`` at ``now`` (``check``: it was a retrieve)."""
+    if check:
+        job.checks += 1
+    if snap.terminal and job.terminal_seen_at is None and snap.terminal_at is not None:
+        job.terminal_seen_at = now
+        job.terminal_lag_s = max(0.0, now - snap.terminal_at)
+    if snap.pending_round is not None and snap.asked_at is not None:
+        job.action_lags_s.setdefault(snap.pending_round, max(0.0, now - snap.asked_at))

@@ -1,0 +1,329 @@
+"""The mock's state and its request pipeline: auth (401) → rate limit (429) → faults → handler.
+
+Everything here is synchronous and guarded by one lock, so the server thread and a test or
+benchmark thread reading ``stats()`` never see a half-updated picture. The HTTP layer (``_http``)
+does the I/O: it reads the body, calls :meth:`MockState.handle`, sleeps the reply's delay and
+sends it (or drops the connection).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ._apierror import ApiError, error_body
+from ._assistants import AssistantsStore
+from ._config import MockConfig, config_to_json, config_with_changes
+from ._faults import FaultDraw, FaultInjector
+from ._goduration import format_go_duration
+from ._limiter import Decision, RateLimiter
+from ._responses import ResponsesStore
+from ._sim import JobRecord
+from ._stats import RequestStats, creates_by_metadata, job_stats
+
+__all__ = ["Call", "Clock", "MockState", "Outgoing", "RouteSpec"]
+
+Clock = Callable[[], float]
+"""Returns Unix epoch seconds; ``time.time`` by default, virtual time in tests."""
+
+_RATE_FIELDS = ("rpm", "burst", "class_rpm", "class_burst")
+
+_SERVER_ERRORS = {
+    500: "The server had an error while processing your request. Sorry about that!",
+    502: "Bad gateway.",
+    503: "The engine is currently overloaded, please try again later.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """What a handler gets: the parsed request, the state, and the instant it is served at."""
+
+    state: MockState
+    config: MockConfig
+    now: float
+    params: Mapping[str, str]
+    query: Mapping[str, str]
+    body: Mapping[str, Any]
+
+
+Handler = Callable[[Call], tuple[int, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSpec:
+    method: str | None  # None: every method (the catch-all)
+    template: str
+    request_class: str
+    handler: Handler
+    retrieve: bool = False  # a job retrieve: gets ``openai-poll-after-ms`` when configured
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    status: int
+    body: bytes
+    headers: list[tuple[str, str]]
+    delay_s: float = 0.0
+    disconnect: bool = False
+
+
+class MockState:
+    """Jobs, limits, faults and stats of one mock server (``app.state.mock``)."""
+
+    def __init__(self, config: MockConfig, clock: Clock = time.time) -> None:
+        self._lock = threading.RLock()
+        self._clock = clock
+        self._setup(config)
+
+    def _setup(self, config: MockConfig) -> None:
+        self._config = config
+        self.limiter = RateLimiter()
+        self.limiter.configure(config.rpm, config.burst, config.class_rpm, config.class_burst)
+        self.faults = FaultInjector(config.seed)
+        self.assistants = AssistantsStore()
+        self.responses = ResponsesStore()
+        self.jobs: list[JobRecord] = []
+        self._job_counts = {"run": 0, "response": 0}
+        self._requests = RequestStats()
+        self._started_at: float | None = None
+        self._schedule_pos = 0
+        self._request_seq = 0
+
+    # --- public control surface ---
+
+    @property
+    def config(self) -> MockConfig:
+        return self._config
+
+    def now(self) -> float:
+        return self._clock()
+
+    def stats(self) -> dict[str, Any]:
+        """The same JSON as ``GET /_mock/stats``."""
+        with self._lock:
+            now = self._clock()
+            config = self._config
+            return {
+                "now": now,
+                "elapsed_s": None if self._started_at is None else now - self._started_at,
+                **self._requests.as_json(),
+                **job_stats(self.jobs, now, config.metadata_key),
+                "rpm": config.rpm,
+                "burst": None if config.rpm is None else config.effective_burst(config.rpm),
+                "budgets": {
+                    name: {"rpm": rpm, "burst": burst}
+                    for name, (rpm, burst) in self.limiter.limits().items()
+                },
+            }
+
+    def reset(self, **changes: Any) -> None:
+        """Forget every job and statistic; optionally change settings (JSON-shaped values)."""
+        with self._lock:
+            self._setup(config_with_changes(self._config, changes))
+
+    def configure(self, **changes: Any) -> dict[str, Any]:
+        """Change settings live (a limit that drops mid-run); jobs already created keep theirs."""
+        with self._lock:
+            old = self._config
+            new = config_with_changes(old, changes)
+            self._apply_config(new)
+            if new.seed != old.seed:
+                self.faults = FaultInjector(new.seed)
+            if new.rate_schedule != old.rate_schedule:
+                # Steps already in the past are skipped, not replayed.
+                elapsed = self._elapsed_no_start(self._clock())
+                self._schedule_pos = sum(1 for t_s, _ in new.rate_schedule if t_s <= elapsed)
+            return config_to_json(new)
+
+    def set_rpm(self, rpm: int | None, burst: int | None = None) -> None:
+        changes: dict[str, Any] = {"rpm": rpm}
+        if burst is not None:
+            changes["burst"] = burst
+        self.configure(**changes)
+
+    def creates_by_metadata(self, key: str | None = None) -> dict[str, int]:
+        """How many creates carried each value of metadata ``key`` (default: metadata_key)."""
+        with self._lock:
+            return creates_by_metadata(self.jobs, key or self._config.metadata_key)
+
+    def config_json(self) -> dict[str, Any]:
+        with self._lock:
+            return config_to_json(self._config)
+
+    # --- helpers for handlers ---
+
+    def add_job(self, job: JobRecord) -> None:
+        self.jobs.append(job)
+        self._job_counts[job.kind] += 1
+
+    def next_seq(self, kind: str) -> int:
+        """Sequence number of the next job of ``kind`` (taken only if the create succeeds)."""
+        return self._job_counts[kind] + 1
+
+    # --- the pipeline ---
+
+    def _apply_config(self, config: MockConfig) -> None:
+        old = self._config
+        self._config = config
+        if any(getattr(old, f) != getattr(config, f) for f in _RATE_FIELDS):
+            self.limiter.configure(config.rpm, config.burst, config.class_rpm, config.class_burst)
+
+    def _elapsed_no_start(self, now: float) -> float:
+        return 0.0 if self._started_at is None else now - self._started_at
+
+    def _elapsed(self, now: float) -> float:
+        """Seconds since the first request; applies rate-schedule steps that came due."""
+        if self._started_at is None:
+            self._started_at = now
+        elapsed = now - self._started_at
+        schedule = self._config.rate_schedule
+        while self._schedule_pos < len(schedule) and schedule[self._schedule_pos][0] <= elapsed:
+            rpm = schedule[self._schedule_pos][1]
+            self._schedule_pos += 1
+            self._apply_config(dataclasses.replace(self._config, rpm=rpm))
+        return elapsed
+
+    def handle(
+        self,
+        route: RouteSpec,
+        method: str,
+        params: Mapping[str, str],
+        query: Mapping[str, str],
+        headers: Mapping[str, str],
+        raw_body: bytes,
+    ) -> Outgoing:
+        with self._lock:
+            now = self._clock()
+            elapsed = self._elapsed(now)
+            config = self._config
+            key = f"{method} {route.template}"
+            self._request_seq += 1
+            base_latency_s = config.latency_ms / 1000
+
+            if not self._authorized(headers.get("authorization")):
+                message = (
+                    "Incorrect API key provided. You can find your API key at "
+                    "https://platform.openai.com/account/api-keys."
+                )
+                body = error_body(message, code="invalid_api_key")
+                decision = self.limiter.peek(now, route.request_class)
+                return self._reply(key, 401, body, decision, delay_s=base_latency_s)
+
+            decision = self.limiter.try_acquire(now, route.request_class)
+            if not decision.accepted:
+                return self._rate_limited(key, decision, base_latency_s)
+            self._requests.accepted(now)
+
+            fault = self.faults.draw(config, elapsed, route.request_class)
+            self._requests.faults.update(fault.kinds)
+            if fault.error_status is not None:
+                status = fault.error_status
+                body = error_body(_SERVER_ERRORS[status], "server_error")
+                return self._reply(key, status, body, decision, delay_s=fault.delay_s)
+            if fault.disconnect and not config.disconnect_after_processing:
+                return self._reply(key, 200, {}, decision, fault=fault)
+
+            status, payload = self._run_handler(route, config, now, params, query, raw_body)
+            extra: list[tuple[str, str]] = []
+            if route.retrieve and status == 200 and config.poll_after_ms is not None:
+                extra.append(("openai-poll-after-ms", str(config.poll_after_ms)))
+            return self._reply(key, status, payload, decision, fault=fault, extra=extra)
+
+    def _authorized(self, authorization: str | None) -> bool:
+        expected = self._config.api_key
+        if expected is None:
+            return True
+        scheme, _, token = (authorization or "").partition(" ")
+        return scheme.lower() == "bearer" and token.strip() == expected
+
+    def _run_handler(
+        self,
+        route: RouteSpec,
+        config: MockConfig,
+        now: float,
+        params: Mapping[str, str],
+        query: Mapping[str, str],
+        raw_body: bytes,
+    ) -> tuple[int, Any]:
+        try:
+            body = _parse_body(raw_body)
+            return route.handler(Call(self, config, now, params, query, body))
+        except ApiError as exc:
+            return exc.status, exc.body()
+
+    def _rate_limited(self, key: str, decision: Decision, delay_s: float) -> Outgoing:
+        wait_ms = max(1, _ceil_ms(decision.wait_s))
+        scope = "" if decision.budget == "all" else f" ({decision.budget} requests)"
+        if decision.window == "1s":
+            detail = f"Limit {decision.burst} per 1s (quantized from RPM), Used {decision.used}"
+        else:
+            detail = f"Limit {decision.limit_rpm}, Used {decision.used}"
+        message = (
+            f"Rate limit reached for requests per min (RPM){scope} in organization org-mock: "
+            f"{detail}, Requested 1. Please try again in {format_go_duration(wait_ms / 1000)}. "
+            "Visit https://platform.openai.com/account/rate-limits to learn more."
+        )
+        body = error_body(message, "requests", code="rate_limit_exceeded")
+        extra = [
+            ("retry-after", str(-(-wait_ms // 1000))),
+            ("retry-after-ms", str(wait_ms)),
+        ]
+        return self._reply(key, 429, body, decision, delay_s=delay_s, extra=extra)
+
+    def _reply(
+        self,
+        key: str,
+        status: int,
+        body: Any,
+        decision: Decision,
+        *,
+        delay_s: float | None = None,
+        fault: FaultDraw | None = None,
+        extra: list[tuple[str, str]] | None = None,
+    ) -> Outgoing:
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        disconnect = fault is not None and fault.disconnect
+        if fault is not None and fault.malformed and not disconnect:
+            payload = payload[: max(1, len(payload) // 2)]  # cut mid-object: not valid JSON
+        if delay_s is None:
+            delay_s = fault.delay_s if fault is not None else 0.0
+        self._requests.replied(key, "disconnect" if disconnect else str(status))
+        headers = [
+            ("content-type", "application/json"),
+            ("x-request-id", f"req_{self._request_seq:024x}"),
+            ("openai-version", "2020-10-01"),
+            ("openai-processing-ms", str(round(delay_s * 1000))),
+            ("x-ratelimit-limit-requests", str(decision.limit_rpm)),
+            ("x-ratelimit-remaining-requests", str(decision.remaining)),
+            ("x-ratelimit-reset-requests", format_go_duration(_ceil_ms(decision.reset_s) / 1000)),
+            *(extra or []),
+        ]
+        return Outgoing(status, payload, headers, delay_s=delay_s, disconnect=disconnect)
+
+
+def _ceil_ms(seconds: float) -> int:
+    """Whole milliseconds, rounded up (the limiter's times are whole microseconds)."""
+    return -(-round(seconds * 1_000_000) // 1000)
+
+
+def _parse_body(raw: bytes) -> Mapping[str, Any]:
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise ApiError(
+            400,
+            "We could not parse the JSON body of your request. (HINT: This likely means you "
+            "aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, "
+            "but what was sent was not valid JSON.)",
+        ) from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "The request body must be a JSON object.")
+    return body

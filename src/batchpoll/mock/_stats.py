@@ -1,0 +1,162 @@
+"""What the mock saw: request counters kept incrementally, job figures derived on demand.
+
+Request-level numbers (counts, 429s, the busiest 1 s and 60 s windows of accepted requests)
+are updated as requests arrive. Job-level numbers (checks per job, detection lag, statuses) are
+computed from the job records when asked, because a job's status depends on ``now``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ._limiter import MINUTE, SECOND, SlidingWindow, to_ticks
+from ._sim import JobRecord, snapshot
+
+__all__ = [
+    "RequestStats",
+    "creates_by_metadata",
+    "duplicate_summary",
+    "job_stats",
+    "percentile",
+]
+
+
+def percentile(sorted_values: Sequence[float], fraction: float) -> float | None:
+    """Nearest-rank percentile of already sorted values (None when empty)."""
+    if not sorted_values:
+        return None
+    rank = max(1, math.ceil(fraction * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def _summary(values: Iterable[float]) -> dict[str, Any]:
+    ordered = sorted(values)
+    return {
+        "count": len(ordered),
+        "mean": (sum(ordered) / len(ordered)) if ordered else None,
+        "p50": percentile(ordered, 0.50),
+        "p99": percentile(ordered, 0.99),
+        "max": ordered[-1] if ordered else None,
+    }
+
+
+class RequestStats:
+    def __init__(self) -> None:
+        self.requests_total = 0
+        self.requests_accepted = 0
+        self.rate_limited = 0
+        self.unauthorized = 0
+        self.by_route: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self.faults: Counter[str] = Counter()
+        self._second = SlidingWindow(SECOND)
+        self._minute = SlidingWindow(MINUTE)
+        self.max_accepted_1s = 0
+        self.max_accepted_60s = 0
+
+    def accepted(self, now_s: float) -> None:
+        """A request passed auth and the rate limiter (it counts against the budget)."""
+        self.requests_accepted += 1
+        now = to_ticks(now_s)
+        # The busiest window always ends at an acceptance, so checking at each one is exact.
+        self.max_accepted_1s = max(self.max_accepted_1s, self._second.add(now))
+        self.max_accepted_60s = max(self.max_accepted_60s, self._minute.add(now))
+
+    def replied(self, route: str, status: str) -> None:
+        self.requests_total += 1
+        self.by_route[route][status] += 1
+        if status == "429":
+            self.rate_limited += 1
+        elif status == "401":
+            self.unauthorized += 1
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "requests_total": self.requests_total,
+            "requests_accepted": self.requests_accepted,
+            "requests_by_route": {
+                route: dict(sorted(counts.items()))
+                for route, counts in sorted(self.by_route.items())
+            },
+            "rate_limited": self.rate_limited,
+            "unauthorized": self.unauthorized,
+            "max_accepted_1s": self.max_accepted_1s,
+            "max_accepted_60s": self.max_accepted_60s,
+            "faults": dict(sorted(self.faults.items())),
+        }
+
+
+def job_stats(jobs: Sequence[JobRecord], now: float, metadata_key: str) -> dict[str, Any]:
+    by_status: Counter[str] = Counter()
+    by_kind: Counter[str] = Counter()
+    checks: list[int] = []
+    lags: list[float] = []
+    action_lags: list[float] = []
+    undetected = 0
+    asked = submitted = actions_expired = runs_expired = 0
+    for job in jobs:
+        snap = snapshot(job, now)
+        by_status[snap.status] += 1
+        by_kind[job.kind] += 1
+        asked += snap.rounds_asked
+        submitted += len(job.submissions)
+        if snap.expired_by == "action":
+            actions_expired += 1
+        elif snap.expired_by == "run":
+            runs_expired += 1
+        if not job.polled:
+            continue
+        checks.append(job.checks)
+        action_lags.extend(job.action_lags_s.values())
+        if job.terminal_lag_s is not None:
+            lags.append(job.terminal_lag_s)
+        elif snap.terminal:
+            undetected += 1
+    checks.sort()
+    detection = _summary(lags)
+    detection["undetected"] = undetected
+    return {
+        "jobs_total": len(jobs),
+        "jobs_by_kind": dict(sorted(by_kind.items())),
+        "jobs_by_status": dict(sorted(by_status.items())),
+        "checks_per_job": {
+            "jobs": len(checks),
+            "total": sum(checks),
+            "mean": (sum(checks) / len(checks)) if checks else None,
+            "p50": percentile(checks, 0.5),
+            "max": checks[-1] if checks else None,
+        },
+        "detection_lag_s": detection,
+        "action_detection_lag_s": _summary(action_lags),
+        "tool_calls_asked": asked,
+        "tool_outputs_submitted": submitted,
+        "actions_expired": actions_expired,
+        "runs_expired": runs_expired,
+        "creates_total": len(jobs),
+        "duplicate_creates": duplicate_summary(jobs, metadata_key),
+    }
+
+
+def creates_by_metadata(jobs: Iterable[JobRecord], key: str) -> dict[str, int]:
+    counts: Counter[str] = Counter()
+    for job in jobs:
+        value = job.labels.get(key)
+        if value is not None:
+            counts[value] += 1
+    return dict(counts)
+
+
+def duplicate_summary(jobs: Sequence[JobRecord], key: str) -> dict[str, Any]:
+    counts = creates_by_metadata(jobs, key)
+    duplicated = {value: n for value, n in counts.items() if n > 1}
+    top = sorted(duplicated.items(), key=lambda item: (-item[1], item[0]))[:20]
+    return {
+        "key": key,
+        "values": len(counts),
+        "without_key": len(jobs) - sum(counts.values()),
+        "duplicated_values": len(duplicated),
+        "extra_creates": sum(n - 1 for n in duplicated.values()),
+        "top": dict(top),
+    }
