@@ -55,7 +55,7 @@ class BudgetSettings:
 
     rpm: float
     burst: int = 1  # tokens that may leave back to back
-    headroom: float = 0.97
+    headroom: float = 0.95  # margin for send-time jitter against a server's sliding window
     cut_factor: float = 0.7  # rate multiplier on each 429
     floor_fraction: float = 0.05  # never below this share of the target rate
     recover_step: float = 0.05  # share of the target regained ...

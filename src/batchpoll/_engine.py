@@ -43,6 +43,8 @@ RESPONSES: JobKind = ResponsesJobs()
 # A job due within this much is due now: sleeping for less than a clock tick would spin (a
 # quantized virtual clock may not move at all), and checking a millisecond early costs nothing.
 _EARLY_S = 1e-3
+# The budget counts as saturated when the earliest due check is this late.
+_SATURATED_LAG_S = 1.0
 _CLASS_OF = {
     Priority.SUBMIT: "submit",
     Priority.CANCEL: "cancel",
@@ -145,6 +147,12 @@ class Engine:
                 continue
             ids, snapshot = reply.value
             job.ids = ids
+            # The job exists from now on: its first check, age and deadline count from here,
+            # not from when the create started waiting for a token.
+            now = self.clock.now()
+            job.created_at = job.origin_at = now
+            if self.poll.timeout_s is not None:
+                job.deadline = now + self.poll.timeout_s
             self._n["created"] += 1
             log.debug("batchpoll.job.created", job=job.key, kind=kind.name, **ids)
             self._observe(job, snapshot)
@@ -292,11 +300,19 @@ class Engine:
             to_deadline_s=None if job.deadline is None else job.deadline - now,
             to_expiry_s=to_expiry,
         )
-        # Fair share: with N jobs in flight and R requests/s, no job is checked more often
-        # than every N/R seconds, so checks never crowd out each other.
-        rate_per_s = max(self.budget.stats().rate_rpm / 60.0, 1e-9)
-        fair = len(self._live) / rate_per_s
+        fair = 0.0
+        if self._saturated(now):
+            # Fair share while checks queue up: with N jobs in flight and R requests/s no job
+            # is checked more often than every N/R seconds, so checks do not crowd each other
+            # out. Below saturation there is no floor: an idle slot spent on a check is free.
+            rate_per_s = max(self.budget.stats().rate_rpm / 60.0, 1e-9)
+            fair = self.poll.fair_share * len(self._live) / rate_per_s
         return next_check_delay(timing, self.poll, self._uniform, fair_spacing_s=fair)
+
+    def _saturated(self, now: float) -> bool:
+        """Checks are waiting for the budget: the earliest due job is overdue."""
+        head = self._heap.next_due()
+        return head is not None and now - head > _SATURATED_LAG_S
 
     async def _scheduler(self) -> None:
         assert self._slots is not None

@@ -36,7 +36,7 @@ class PollSettings:
     the job's own age, so short and long jobs both get a few checks, not dozens.
     """
 
-    first_check_s: float = 5.0
+    first_check_s: float = 6.0
     growth: float = 0.3
     min_interval_s: float = 0.5
     max_interval_s: float = 30.0
@@ -48,12 +48,17 @@ class PollSettings:
     retry_max_s: float = 30.0
     honor_poll_after: bool = True  # obey the server's openai-poll-after-ms on every response
     expiry_grace_s: float = 1.0  # check this long after a run's expires_at to see it expired
+    # While checks queue for the budget, a job waits at least fair_share × its share of the
+    # budget (jobs in flight × 60 / rpm) between checks. 0 turns the floor off.
+    fair_share: float = 0.5
 
     def __post_init__(self) -> None:
         if self.first_check_s < 0 or self.after_submit_s < 0:
             raise ConfigurationError("first_check_s and after_submit_s must be >= 0")
         if not 0 < self.min_interval_s <= self.max_interval_s:
             raise ConfigurationError("need 0 < min_interval_s <= max_interval_s")
+        if self.fair_share < 0:
+            raise ConfigurationError("fair_share must be >= 0")
         if self.growth <= 0:
             raise ConfigurationError("growth must be > 0")
         if not 0 <= self.jitter < 1:

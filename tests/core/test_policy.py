@@ -25,8 +25,9 @@ def half() -> float:
 
 
 def test_first_check_waits_from_creation() -> None:
-    assert next_check_delay(JobTiming(age_s=0.0, checks=0), NO_JITTER, half) == 5.0
-    assert next_check_delay(JobTiming(age_s=2.0, checks=0), NO_JITTER, half) == 3.0
+    first = NO_JITTER.first_check_s
+    assert next_check_delay(JobTiming(age_s=0.0, checks=0), NO_JITTER, half) == first
+    assert next_check_delay(JobTiming(age_s=2.0, checks=0), NO_JITTER, half) == first - 2.0
     resumed = JobTiming(age_s=0.0, checks=0, resumed=True)
     assert next_check_delay(resumed, NO_JITTER, half) == NO_JITTER.after_submit_s
 
