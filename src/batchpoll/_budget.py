@@ -128,6 +128,11 @@ class Budget:
         await fut
         self._granted[priority] += 1
 
+    @property
+    def rate_per_s(self) -> float:
+        """Requests per second in use now."""
+        return self._rate_per_s
+
     def waiting(self, priority: Priority | None = None) -> int:
         if priority is None:
             return sum(1 for w in self._waiters if not w[2].done())

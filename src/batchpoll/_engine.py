@@ -17,9 +17,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import anyio
 import structlog
-from anyio.abc import TaskGroup
 from openai import AsyncOpenAI
 
 from ._budget import Budget, BudgetSettings, Priority
@@ -109,8 +107,10 @@ class Engine:
         self._max_concurrency = max_concurrency
         self._heap: DueHeap[Job] = DueHeap()
         self._wake = asyncio.Event()
-        self._tg: TaskGroup | None = None
-        self._slots: anyio.Semaphore | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()  # the scheduler and the running steps
+        self._running = False
+        self._scheduler_task: asyncio.Task[None] | None = None
+        self._slots = asyncio.Semaphore(max_concurrency)
         self._fatal: AuthenticationFailedError | None = None
         self._closed = False
         self._live: set[Job] = set()
@@ -167,12 +167,14 @@ class Engine:
     def _ensure_open(self) -> None:
         if self._fatal is not None:
             raise self._fatal
-        if self._tg is None or self._closed:
+        if not self._running or self._closed:
             raise PollerClosedError("use the poller inside 'async with Poller(...)'")
 
     def _tg_start(self, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
-        assert self._tg is not None
-        self._tg.start_soon(fn, *args)
+        # Plain asyncio tasks: a check's task is the hottest allocation of the scheduler.
+        task = asyncio.get_running_loop().create_task(fn(*args))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _new_job(self, kind: JobKind, ids: Ids, key: str | None) -> Job:
         self._seq += 1
@@ -305,7 +307,7 @@ class Engine:
             # Fair share while checks queue up: with N jobs in flight and R requests/s no job
             # is checked more often than every N/R seconds, so checks do not crowd each other
             # out. Below saturation there is no floor: an idle slot spent on a check is free.
-            rate_per_s = max(self.budget.stats().rate_rpm / 60.0, 1e-9)
+            rate_per_s = max(self.budget.rate_per_s, 1e-9)
             fair = self.poll.fair_share * len(self._live) / rate_per_s
         return next_check_delay(timing, self.poll, self._uniform, fair_spacing_s=fair)
 
@@ -315,7 +317,6 @@ class Engine:
         return head is not None and now - head > _SATURATED_LAG_S
 
     async def _scheduler(self) -> None:
-        assert self._slots is not None
         while True:
             due = self._heap.next_due()
             now = self.clock.now()
@@ -342,7 +343,6 @@ class Engine:
             self._tg_start(self._run_due, job)
 
     async def _run_due(self, job: Job) -> None:
-        assert self._slots is not None
         try:
             await self._step(job)
         except Exception as exc:  # a bug must not take the other jobs down
@@ -374,7 +374,6 @@ class Engine:
         self._n["checks"] += 1
         snapshot = reply.value
         self._observe(job, snapshot)
-        log.debug("batchpoll.job.checked", job=job.key, status=snapshot.status)
         await self._conclude(job, snapshot)
 
     def _observe(self, job: Job, snapshot: Snapshot) -> None:

@@ -7,10 +7,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-import anyio
-
 from ._budget import Priority
 from ._engine import ASSISTANTS, RESPONSES, Engine, PollerStats
+from ._errors import PollerClosedError
 from ._errors_map import FailureKind
 from ._job import Job
 from ._outcome import ErrorInfo, Outcome
@@ -33,27 +32,34 @@ class Poller(Engine):
     # --- lifecycle ----------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
-        self._tg = anyio.create_task_group()
-        await self._tg.__aenter__()
-        self._slots = anyio.Semaphore(self._max_concurrency)
-        self._tg.start_soon(self._scheduler)
+        if self._running:
+            raise PollerClosedError("a Poller is entered once")
+        self._running = True
+        scheduler = asyncio.get_running_loop().create_task(self._scheduler())
+        scheduler.add_done_callback(self._scheduler_ended)
+        self._scheduler_task = scheduler
         return self
+
+    def _scheduler_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            # A bug in the scheduler: every job gets an outcome rather than waiting forever.
+            self._abort_all(ErrorInfo("internal", f"scheduler failed: {task.exception()!r}"))
 
     async def __aexit__(
         self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> bool | None:
-        assert self._tg is not None
+    ) -> None:
         try:
             if et is None:
                 await self.join()
         finally:
             self._closed = True
             self._abort_all(ErrorInfo("aborted", "the poller closed before the job ended"))
-            self._tg.cancel_scope.cancel()
-            result = await self._tg.__aexit__(et, exc, tb)
+            tasks = [t for t in (self._scheduler_task, *self._tasks) if t is not None]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             for b in (self.budget, *self._class_budgets.values()):
                 await b.aclose()
-        return result
 
     async def join(self) -> None:
         """Wait until every tracked job has an outcome."""
