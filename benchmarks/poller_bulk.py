@@ -107,9 +107,14 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--first-check", type=float, default=batchpoll.PollSettings().first_check_s)
     ap.add_argument("--growth", type=float, default=batchpoll.PollSettings().growth)
+    ap.add_argument("--strategy", default=batchpoll.PollSettings().strategy)
+    ap.add_argument("--lag-weight", type=float, default=batchpoll.PollSettings().lag_weight)
     ap.add_argument("--in-process", action="store_true", help="run the mock in a thread")
     args = ap.parse_args()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
     config = MockConfig(
         rpm=args.rpm,
         duration_median_s=4.0,
@@ -119,7 +124,12 @@ def main() -> None:
         action_expiry_s=20.0,
         seed=args.seed,
     )
-    settings = batchpoll.PollSettings(first_check_s=args.first_check, growth=args.growth)
+    settings = batchpoll.PollSettings(
+        first_check_s=args.first_check,
+        growth=args.growth,
+        strategy=args.strategy,
+        lag_weight=args.lag_weight,
+    )
     if args.in_process:
         with running_server(config) as server:
             result = asyncio.run(drive(server.base_url, args.n, args.rpm, settings))

@@ -18,6 +18,7 @@ import logging
 import math
 import random
 import resource
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -112,7 +113,10 @@ def main() -> None:
     ap.add_argument("--median-s", type=float, default=120.0)
     ap.add_argument("--rpm", type=float, default=6_000_000)
     args = ap.parse_args()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
     print(json.dumps(asyncio.run(run(args.jobs, args.seconds, args.median_s, args.rpm)), indent=2))
 
 

@@ -26,6 +26,7 @@ from ._errors import AuthenticationFailedError, ConfigurationError, PollerClosed
 from ._errors_map import Failure, FailureKind, classify
 from ._heap import DueHeap
 from ._job import CHECK, FETCH, SUBMIT, Job
+from ._learn import DurationModel
 from ._outcome import ErrorInfo, Outcome, Status
 from ._policy import JobTiming, PollSettings, next_check_delay, poll_after_hint_s, retry_delay
 from ._tools import ToolCallFailed, ToolHandler, ToolSettings, run_tool_calls
@@ -43,6 +44,8 @@ RESPONSES: JobKind = ResponsesJobs()
 _EARLY_S = 1e-3
 # The budget counts as saturated when the earliest due check is this late.
 _SATURATED_LAG_S = 1.0
+# How many due jobs the value-aware pick looks at (the earliest due ones).
+_PICK_AMONG = 16
 _CLASS_OF = {
     Priority.SUBMIT: "submit",
     Priority.CANCEL: "cancel",
@@ -119,6 +122,7 @@ class Engine:
         self._n = {"created": 0, "done": 0, "requests": 0, "checks": 0, "429": 0, "transient": 0}
         self._by_status: dict[str, int] = {}
         self._seq = 0
+        self._models: dict[str, DurationModel] = {}
 
     async def _create(self, kind: JobKind, params: Mapping[str, Any], key: str | None) -> Job:
         self._ensure_open()
@@ -151,6 +155,7 @@ class Engine:
             # not from when the create started waiting for a token.
             now = self.clock.now()
             job.created_at = job.origin_at = now
+            job.klass = f"{kind.name}:{params.get('assistant_id') or params.get('model') or '-'}"
             if self.poll.timeout_s is not None:
                 job.deadline = now + self.poll.timeout_s
             self._n["created"] += 1
@@ -301,6 +306,7 @@ class Engine:
             retry_after_s=job.retry_after_s,
             to_deadline_s=None if job.deadline is None else job.deadline - now,
             to_expiry_s=to_expiry,
+            planned_age_s=self._planned_age(job),
         )
         fair = 0.0
         if self._saturated(now):
@@ -310,6 +316,58 @@ class Engine:
             rate_per_s = max(self.budget.rate_per_s, 1e-9)
             fair = self.poll.fair_share * len(self._live) / rate_per_s
         return next_check_delay(timing, self.poll, self._uniform, fair_spacing_s=fair)
+
+    def _model(self, job: Job) -> DurationModel | None:
+        if job.klass is None or self.poll.strategy != "learned":
+            return None
+        key = f"{job.klass}|resumed" if job.resumed else job.klass
+        model = self._models.get(key)
+        if model is None:
+            model = self._models[key] = DurationModel(
+                prior_median_s=self.poll.first_check_s,
+                lag_weight=self.poll.lag_weight,
+                min_interval_s=self.poll.min_interval_s,
+            )
+        return model
+
+    def _planned_age(self, job: Job) -> float | None:
+        model = self._model(job)
+        if model is None or job.error_streak:
+            return None
+        return model.next_age(job.last_age)
+
+    def _learn(self, job: Job, snapshot: Snapshot, age: float) -> None:
+        """A check that sees a change (done, or asking for tools) brackets the duration."""
+        if snapshot.terminal or snapshot.status == "requires_action":
+            model = self._model(job)
+            if model is not None:
+                model.observe(job.last_age, age)
+        job.last_age = age
+
+    def _chance_done(self, job: Job, now: float) -> float:
+        """How likely a check of ``job`` now finds something to act on (for ordering)."""
+        if job.action != CHECK:
+            return 2.0  # a retried submit or fetch: necessary work, never speculative
+        model = self._model(job)
+        if model is None or not model.trained:
+            return 0.5
+        return model.chance_done(job.last_age, now - job.origin_at)
+
+    def _pick_due(self, now: float) -> Job | None:
+        """The due job to spend a token on: earliest due, or, while checks queue up, the one
+        most likely to be done (a check that finds a job still running is a request taken
+        from another)."""
+        if not self._saturated(now):
+            return self._heap.pop_due(now)
+        best: Job | None = None
+        best_score = -1.0
+        for _, job in self._heap.peek_due(now, _PICK_AMONG):
+            score = self._chance_done(job, now)
+            if score > best_score:
+                best, best_score = job, score
+        if best is not None:
+            self._heap.discard(best)
+        return best
 
     def _saturated(self, now: float) -> bool:
         """Checks are waiting for the budget: the earliest due job is overdue."""
@@ -336,7 +394,7 @@ class Engine:
                 self._slots.release()
                 raise
             # Pick the job only now that the token is ours: the best due job at this moment.
-            job = self._heap.pop_due(self.clock.now() + _EARLY_S)
+            job = self._pick_due(self.clock.now() + _EARLY_S)
             if job is None:  # it ended meanwhile; the token goes to the next one
                 self._slots.release()
                 continue
@@ -373,6 +431,7 @@ class Engine:
         job.checks_since_origin += 1
         self._n["checks"] += 1
         snapshot = reply.value
+        self._learn(job, snapshot, self.clock.now() - job.origin_at)
         self._observe(job, snapshot)
         await self._conclude(job, snapshot)
 
@@ -426,6 +485,7 @@ class Engine:
             return
         job.action, job.outputs = CHECK, ()
         job.origin_at, job.checks_since_origin, job.resumed = self.clock.now(), 0, True
+        job.last_age = 0.0
         self._observe(job, reply.value)
         await self._conclude(job, reply.value)
 
@@ -449,6 +509,9 @@ class Engine:
             log.info("batchpoll.job.cancel_failed", job=job.key, error=failure.error.type)
 
     async def _time_out(self, job: Job) -> None:
+        model = self._model(job)
+        if model is not None:
+            model.observe(self.clock.now() - job.origin_at)  # right-censored: still running
         if self.poll.cancel_on_timeout:
             await self._cancel(job)
         timeout = self.poll.timeout_s

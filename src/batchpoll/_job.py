@@ -32,6 +32,8 @@ class Job:
         "ids",
         "key",
         "kind",
+        "klass",
+        "last_age",
         "origin_at",
         "outputs",
         "poll_after_s",
@@ -68,6 +70,8 @@ class Job:
         self.retry_after_s: float | None = None
         self.poll_after_s: float | None = None
         self.expires_at: float | None = None
+        self.klass: str | None = None  # duration class for the learned schedule; None: unknown age
+        self.last_age = 0.0  # age (from origin_at) at the last check that saw the job running
         self.refusals = 0  # tool-output submits the server refused (400)
         self.outputs: Sequence[tuple[str, str]] = ()  # tool outputs awaiting a retried submit
 

@@ -10,6 +10,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from ._errors import ConfigurationError
 
@@ -30,15 +31,20 @@ __all__ = [
 class PollSettings:
     """How a job is checked. Every duration is in seconds.
 
-    The default schedule checks ``first_check_s`` after creation (a check right after create
-    always says ``queued``), then every ``growth`` × the job's age, clamped to
-    ``[min_interval_s, max_interval_s]``: a geometric (exponential) backoff whose step follows
-    the job's own age, so short and long jobs both get a few checks, not dozens.
+    ``strategy="learned"`` (the default) learns the duration distribution of each job class
+    online and checks at the ages that minimise ``checks + lag_weight × lag`` (see
+    docs/schedule.md). Until a class has enough finished jobs, and with
+    ``strategy="backoff"``, it checks ``first_check_s`` after creation (a check right after
+    create always says ``queued``), then every ``growth`` × the job's age, clamped to
+    ``[min_interval_s, max_interval_s]``: a geometric backoff whose step follows the job's own
+    age, so short and long jobs both get a few checks, not dozens.
     """
 
+    strategy: Literal["learned", "backoff"] = "learned"
+    lag_weight: float = 2.0  # learned: one second of detection lag is worth this many checks
     first_check_s: float = 6.0
     growth: float = 0.3
-    min_interval_s: float = 0.5
+    min_interval_s: float = 0.25
     max_interval_s: float = 30.0
     after_submit_s: float = 2.0  # first check after tool outputs were submitted
     jitter: float = 0.1  # ± this fraction, to keep checks of jobs created together apart
@@ -57,6 +63,10 @@ class PollSettings:
             raise ConfigurationError("first_check_s and after_submit_s must be >= 0")
         if not 0 < self.min_interval_s <= self.max_interval_s:
             raise ConfigurationError("need 0 < min_interval_s <= max_interval_s")
+        if self.strategy not in ("learned", "backoff"):
+            raise ConfigurationError("strategy must be 'learned' or 'backoff'")
+        if self.lag_weight <= 0:
+            raise ConfigurationError("lag_weight must be > 0")
         if self.fair_share < 0:
             raise ConfigurationError("fair_share must be >= 0")
         if self.growth <= 0:
@@ -81,6 +91,7 @@ class JobTiming:
     retry_after_s: float | None = None  # the server's retry-after on the last failure
     to_deadline_s: float | None = None  # until our overall deadline
     to_expiry_s: float | None = None  # until the run's expires_at
+    planned_age_s: float | None = None  # the learned schedule's next check age, when trained
 
 
 def retry_delay(streak: int, settings: PollSettings, uniform: Callable[[], float]) -> float:
@@ -107,13 +118,19 @@ def next_check_delay(
         if timing.retry_after_s is not None:
             delay = max(delay, timing.retry_after_s)
     else:
-        if timing.checks == 0:
+        if timing.planned_age_s is not None:
+            delay = timing.planned_age_s - timing.age_s
+            delay = min(settings.max_interval_s, max(settings.min_interval_s, delay))
+        elif timing.checks == 0:
             first = settings.after_submit_s if timing.resumed else settings.first_check_s
             delay = first - timing.age_s
         else:
             delay = settings.growth * timing.age_s
             delay = min(settings.max_interval_s, max(settings.min_interval_s, delay))
-        delay *= 1.0 + settings.jitter * (2.0 * uniform() - 1.0)
+        # The learned schedule is already optimal per job: only a touch of jitter, to keep
+        # jobs created together apart.
+        jitter = settings.jitter * (0.25 if timing.planned_age_s is not None else 1.0)
+        delay *= 1.0 + jitter * (2.0 * uniform() - 1.0)
         if settings.honor_poll_after and timing.poll_after_s is not None:
             delay = max(delay, timing.poll_after_s)
         delay = max(delay, fair_spacing_s)

@@ -34,7 +34,7 @@ def test_first_check_waits_from_creation() -> None:
 
 def test_interval_grows_with_age_and_is_clamped() -> None:
     assert next_check_delay(JobTiming(age_s=10.0, checks=1), NO_JITTER, half) == pytest.approx(3.0)
-    assert next_check_delay(JobTiming(age_s=0.1, checks=3), NO_JITTER, half) == 0.5
+    assert next_check_delay(JobTiming(age_s=0.1, checks=3), NO_JITTER, half) == 0.25
     assert next_check_delay(JobTiming(age_s=1e5, checks=9), NO_JITTER, half) == 30.0
 
 
