@@ -8,11 +8,12 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from ._budget import Priority
-from ._engine import ASSISTANTS, RESPONSES, Engine, PollerStats
+from ._engine import ASSISTANTS, RESPONSES, PollerStats
 from ._errors import PollerClosedError
 from ._errors_map import FailureKind
 from ._job import Job
 from ._outcome import ErrorInfo, Outcome
+from ._steps import Engine
 from .kinds import Ids, JobKind
 
 __all__ = ["Poller"]

@@ -1,0 +1,247 @@
+"""The scheduler loop and each job's steps: check, answer tool calls, fetch, cancel, retry.
+
+One scheduler task sleeps until the earliest job is due (or a sooner one arrives), takes a
+CHECK token from the budget, and only then picks the job to check, so the token goes to the
+best due job at that moment. The check runs in its own task (bounded by
+``max_concurrency``); its follow-up requests (tool-output submit, reply fetch, cancel) take
+their own tokens at their own priority. A failed request never sleeps in a task: the job goes
+back in the heap with a backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+
+from ._budget import Priority
+from ._engine import _EARLY_S, EngineCore
+from ._errors_map import Failure, FailureKind
+from ._job import CHECK, FETCH, SUBMIT, Job
+from ._outcome import ErrorInfo, Status
+from ._policy import retry_delay
+from ._tools import ToolCallFailed, run_tool_calls
+from .kinds import JobKind, Snapshot
+
+__all__ = ["Engine"]
+
+log = structlog.get_logger("batchpoll")
+
+
+class Engine(EngineCore):
+    """The machinery under ``Poller``: the scheduler task and the steps of a job."""
+
+    async def _create(self, kind: JobKind, params: Mapping[str, Any], key: str | None) -> Job:
+        self._ensure_open()
+        job = self._new_job(kind, {}, key)
+        attempt = 0
+        while True:
+            try:
+                reply = await self._request(
+                    job, Priority.CREATE, lambda: kind.create(self.client, params)
+                )
+            except Exception as exc:
+                failure = self._on_failure(exc)
+                attempt += 1
+                if failure.kind is FailureKind.FATAL:
+                    self._finish(job, Status.ERROR, error=failure.error)
+                    assert self._fatal is not None
+                    raise self._fatal from None
+                retriable = failure.kind is FailureKind.RATE_LIMITED or (
+                    failure.kind is FailureKind.TRANSIENT and attempt <= 2
+                )
+                if not retriable or self._past_deadline(job):
+                    self._finish(job, Status.ERROR, error=failure.error)
+                    return job
+                if failure.kind is FailureKind.TRANSIENT:
+                    await asyncio.sleep(retry_delay(attempt, self.poll, self._uniform))
+                continue
+            ids, snapshot = reply.value
+            job.ids = ids
+            # The job exists from now on: its first check, age and deadline count from here,
+            # not from when the create started waiting for a token.
+            now = self.clock.now()
+            job.created_at = job.origin_at = now
+            job.klass = f"{kind.name}:{params.get('assistant_id') or params.get('model') or '-'}"
+            if self.poll.timeout_s is not None:
+                job.deadline = now + self.poll.timeout_s
+            self._n["created"] += 1
+            log.debug("batchpoll.job.created", job=job.key, kind=kind.name, **ids)
+            self._observe(job, snapshot)
+            if snapshot.terminal:
+                self._tg_start(self._conclude, job, snapshot)
+            else:
+                self._schedule(job)
+            return job
+
+    async def _scheduler(self) -> None:
+        while True:
+            due = self._heap.next_due()
+            now = self.clock.now()
+            if due is None or due > now + _EARLY_S:
+                self._wake.clear()
+                try:
+                    async with asyncio.timeout(None if due is None else due - now):
+                        await self._wake.wait()
+                except TimeoutError:
+                    pass
+                continue
+            await self._slots.acquire()
+            try:
+                for b in self._budgets_for(Priority.CHECK)[:1]:
+                    await b.acquire(Priority.CHECK)
+            except BaseException:
+                self._slots.release()
+                raise
+            # Pick the job only now that the token is ours: the best due job at this moment.
+            job = self._pick_due(self.clock.now() + _EARLY_S)
+            if job is None:  # it ended meanwhile; the token goes to the next one
+                self._slots.release()
+                continue
+            self._tg_start(self._run_due, job)
+
+    async def _run_due(self, job: Job) -> None:
+        try:
+            await self._step(job)
+        except Exception as exc:  # a bug must not take the other jobs down
+            log.exception("batchpoll.job.internal_error", job=job.key)
+            self._finish(
+                job, Status.ERROR, error=ErrorInfo("internal", f"{type(exc).__name__}: {exc}")
+            )
+        finally:
+            self._slots.release()
+
+    async def _step(self, job: Job) -> None:
+        if job.done():
+            return
+        if job.action == SUBMIT:
+            await self._submit(job, paid=True)
+            return
+        if job.action == FETCH:
+            await self._fetch(job, paid=True)
+            return
+        try:
+            reply = await self._request(
+                job, Priority.CHECK, lambda: job.kind.check(self.client, job.ids), paid=True
+            )
+        except Exception as exc:
+            self._retry_or_end(job, self._on_failure(exc))
+            return
+        job.checks += 1
+        job.checks_since_origin += 1
+        self._n["checks"] += 1
+        snapshot = reply.value
+        self._learn(job, snapshot, self.clock.now() - job.origin_at)
+        self._observe(job, snapshot)
+        await self._conclude(job, snapshot)
+
+    def _observe(self, job: Job, snapshot: Snapshot) -> None:
+        job.error_streak = 0
+        job.retry_after_s = None
+        if snapshot.expires_at is not None:
+            job.expires_at = snapshot.expires_at
+
+    async def _conclude(self, job: Job, snapshot: Snapshot) -> None:
+        """Act on a fresh snapshot: finish, answer tool calls, or schedule the next check."""
+        if snapshot.terminal:
+            if snapshot.status == "completed" and job.kind.needs_fetch(snapshot):
+                await self._fetch(job)
+            else:
+                self._finish(
+                    job,
+                    Status(snapshot.status),
+                    output_text=snapshot.output_text,
+                    error=snapshot.error,
+                )
+            return
+        if snapshot.status == "requires_action" and snapshot.tool_calls:
+            try:
+                job.outputs = await run_tool_calls(
+                    snapshot.tool_calls, self.tools, self.tool_settings
+                )
+            except ToolCallFailed as failed:
+                await self._cancel(job)
+                self._finish(job, Status.ERROR, error=failed.error)
+                return
+            await self._submit(job)
+            return
+        if self._past_deadline(job):
+            await self._time_out(job)
+            return
+        self._schedule(job)
+
+    async def _submit(self, job: Job, *, paid: bool = False) -> None:
+        job.action = SUBMIT
+        outputs = job.outputs
+        try:
+            reply = await self._request(
+                job,
+                Priority.SUBMIT,
+                lambda: job.kind.submit_tool_outputs(self.client, job.ids, outputs),
+                paid=paid,
+            )
+        except Exception as exc:
+            self._retry_or_end(job, self._on_failure(exc), urgent=True)
+            return
+        job.action, job.outputs = CHECK, ()
+        job.origin_at, job.checks_since_origin, job.resumed = self.clock.now(), 0, True
+        job.last_age = 0.0
+        self._observe(job, reply.value)
+        await self._conclude(job, reply.value)
+
+    async def _fetch(self, job: Job, *, paid: bool = False) -> None:
+        job.action = FETCH
+        try:
+            reply = await self._request(
+                job, Priority.FETCH, lambda: job.kind.fetch_output(self.client, job.ids), paid=paid
+            )
+        except Exception as exc:
+            self._retry_or_end(job, self._on_failure(exc))
+            return
+        self._finish(job, Status.COMPLETED, output_text=reply.value)
+
+    async def _cancel(self, job: Job) -> None:
+        """Best effort, one attempt: the job is ending anyway."""
+        try:
+            await self._request(job, Priority.CANCEL, lambda: job.kind.cancel(self.client, job.ids))
+        except Exception as exc:
+            failure = self._on_failure(exc)
+            log.info("batchpoll.job.cancel_failed", job=job.key, error=failure.error.type)
+
+    async def _time_out(self, job: Job) -> None:
+        model = self._model(job)
+        if model is not None:
+            model.observe(self.clock.now() - job.origin_at)  # right-censored: still running
+        if self.poll.cancel_on_timeout:
+            await self._cancel(job)
+        timeout = self.poll.timeout_s
+        self._finish(
+            job, Status.TIMED_OUT, error=ErrorInfo("timed_out", f"no result within {timeout} s")
+        )
+
+    def _retry_or_end(self, job: Job, failure: Failure, *, urgent: bool = False) -> None:
+        if failure.kind is FailureKind.JOB and job.action == SUBMIT and job.refusals < 2:
+            job.refusals += 1
+            # Refused outputs (400) mostly mean the run moved on: it expired or was cancelled
+            # meanwhile. One check tells which, and that state is the honest outcome.
+            log.info("batchpoll.job.submit_refused", job=job.key, error=failure.error.message)
+            job.action, job.outputs = CHECK, ()
+            self._schedule(job, 0.0)
+            return
+        if failure.kind in (FailureKind.FATAL, FailureKind.JOB):
+            self._finish(job, Status.ERROR, error=failure.error)
+            return
+        if self._past_deadline(job):
+            self._finish(job, Status.TIMED_OUT, error=failure.error)
+            return
+        job.error_streak += 1
+        job.retry_after_s = failure.retry_after_s
+        log.info(
+            "batchpoll.job.retry", job=job.key, error=failure.error.type, streak=job.error_streak
+        )
+        delay = None
+        if urgent:  # a tool-output submit: the run expires if we wait long
+            delay = min(self._next_delay(job, self.clock.now()), 1.0)
+        self._schedule(job, delay)
