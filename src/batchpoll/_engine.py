@@ -1,12 +1,6 @@
-"""The engine under ``Poller``: job bookkeeping, the scheduler loop, and each job's steps.
-
-Waiting jobs cost one heap entry each, no task and no sleep. One scheduler task sleeps until
-the earliest job is due (or a sooner one arrives), takes a CHECK token from the budget, and
-only then picks the job to check, so the token goes to the best due job at that moment. The
-check itself runs in a task of the poller's task group (bounded by ``max_concurrency``).
-Follow-up requests of that check (tool-output submit, reply fetch, cancel) take their own
-tokens at their own priority. A failed request never sleeps in a task: the job goes back in
-the heap with a backoff.
+"""The state under ``Poller``: jobs in flight, the due-time heap, the budgets, the duration
+models, and the arithmetic that turns them into the next check time. Waiting jobs cost one
+heap entry each, no task and no sleep. The loop and the job steps live in ``_steps``.
 """
 
 from __future__ import annotations
