@@ -8,7 +8,8 @@ user's output.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from openai import AsyncOpenAI
@@ -18,6 +19,14 @@ from .._outcome import ErrorInfo
 from ._base import Ids, Reply, Snapshot, ToolCall
 
 __all__ = ["AssistantsRuns"]
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """The SDK warns on every Assistants call; the user chose the API, once is enough."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield
 
 
 def _snapshot(run: Run) -> Snapshot:
@@ -57,8 +66,7 @@ class AssistantsRuns:
     async def create(
         self, client: AsyncOpenAI, params: Mapping[str, Any]
     ) -> Reply[tuple[Ids, Snapshot]]:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
+        with _quiet():
             if "thread_id" in params:  # a run on an existing thread (runs.create)
                 raw = await client.beta.threads.runs.with_raw_response.create(**params)
             else:
@@ -67,8 +75,7 @@ class AssistantsRuns:
         return Reply(({"thread_id": run.thread_id, "run_id": run.id}, _snapshot(run)), raw.headers)
 
     async def check(self, client: AsyncOpenAI, ids: Ids) -> Reply[Snapshot]:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
+        with _quiet():
             raw = await client.beta.threads.runs.with_raw_response.retrieve(
                 ids["run_id"], thread_id=ids["thread_id"]
             )
@@ -78,8 +85,7 @@ class AssistantsRuns:
         return snapshot.status == "completed"
 
     async def fetch_output(self, client: AsyncOpenAI, ids: Ids) -> Reply[str | None]:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
+        with _quiet():
             raw = await client.beta.threads.messages.with_raw_response.list(
                 ids["thread_id"], run_id=ids["run_id"], order="desc", limit=100
             )
@@ -96,8 +102,7 @@ class AssistantsRuns:
     async def submit_tool_outputs(
         self, client: AsyncOpenAI, ids: Ids, outputs: Sequence[tuple[str, str]]
     ) -> Reply[Snapshot]:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
+        with _quiet():
             raw = await client.beta.threads.runs.with_raw_response.submit_tool_outputs(
                 ids["run_id"],
                 thread_id=ids["thread_id"],
@@ -106,8 +111,7 @@ class AssistantsRuns:
         return Reply(_snapshot(raw.parse()), raw.headers)
 
     async def cancel(self, client: AsyncOpenAI, ids: Ids) -> Reply[Snapshot]:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
+        with _quiet():
             raw = await client.beta.threads.runs.with_raw_response.cancel(
                 ids["run_id"], thread_id=ids["thread_id"]
             )
