@@ -286,7 +286,12 @@ class EngineCore:
         model = self._model(job)
         if model is None or job.error_streak:
             return None
-        return model.next_age(job.last_age)
+        weight = None
+        if self.budget.waiting(Priority.CREATE):
+            # New work is waiting for the budget: a check that finds the job still running
+            # delays a create, so lag is worth less than usual.
+            weight = self.poll.busy_lag_weight
+        return model.next_age(job.last_age, weight)
 
     def _learn(self, job: Job, snapshot: Snapshot, age: float) -> None:
         """A check that sees a change (done, or asking for tools) brackets the duration."""

@@ -197,7 +197,7 @@ class DurationModel:
         self.min_interval_s = min_interval_s
         self.observed = 0
         self._fresh = 0
-        self._schedule: Schedule | None = None
+        self._schedule: dict[float, Schedule] | None = None  # by lag weight
 
     @property
     def trained(self) -> bool:
@@ -238,9 +238,14 @@ class DurationModel:
             return 1.0
         return max(0.0, (self.cdf(now_s) - self.cdf(last_s)) / survive)
 
-    def next_age(self, age_s: float) -> float:
+    def next_age(self, age_s: float, lag_weight: float | None = None) -> float:
+        """Age of the next check after one at ``age_s`` (``lag_weight``: override the knob)."""
+        weight = self.lag_weight if lag_weight is None else lag_weight
         if self._schedule is None:
-            self._schedule = optimal_schedule(
-                self.mu, self.sigma, self.lag_weight, min_interval_s=self.min_interval_s
+            self._schedule = {}
+        schedule = self._schedule.get(weight)
+        if schedule is None:
+            schedule = self._schedule[weight] = optimal_schedule(
+                self.mu, self.sigma, weight, min_interval_s=self.min_interval_s
             )
-        return self._schedule.next_age(age_s)
+        return schedule.next_age(age_s)

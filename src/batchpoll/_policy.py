@@ -42,6 +42,7 @@ class PollSettings:
 
     strategy: Literal["learned", "backoff"] = "learned"
     lag_weight: float = 2.0  # learned: one second of detection lag is worth this many checks
+    busy_lag_weight: float = 0.5  # the same while creates wait for the budget (bulk runs)
     first_check_s: float = 6.0
     growth: float = 0.3
     min_interval_s: float = 0.25
@@ -65,8 +66,8 @@ class PollSettings:
             raise ConfigurationError("need 0 < min_interval_s <= max_interval_s")
         if self.strategy not in ("learned", "backoff"):
             raise ConfigurationError("strategy must be 'learned' or 'backoff'")
-        if self.lag_weight <= 0:
-            raise ConfigurationError("lag_weight must be > 0")
+        if self.lag_weight <= 0 or self.busy_lag_weight <= 0:
+            raise ConfigurationError("lag_weight and busy_lag_weight must be > 0")
         if self.fair_share < 0:
             raise ConfigurationError("fair_share must be >= 0")
         if self.growth <= 0:
