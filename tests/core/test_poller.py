@@ -229,3 +229,23 @@ def test_outcome_is_json_ready() -> None:
         ids={"thread_id": "t", "run_id": "r"},
     )
     assert json.loads(json.dumps(o.as_dict()))["thread_id"] == "t"
+
+
+async def test_run_expiry_is_seen_right_after_expires_at() -> None:
+    app, client = mock(
+        rpm=1200,
+        run_expiry_s=40,
+        duration_median_s=500,
+        duration_sigma=0.01,
+        fail_rate=0,
+        tool_rate=0,
+    )
+    slow = PollSettings(strategy="backoff", max_interval_s=30, jitter=0.0)
+    async with poller(client, poll=slow) as p:
+        job = await p.create_and_run(assistant_id="a", thread=thread("x"))
+        t0 = asyncio.get_running_loop().time()
+        outcome = await job
+    elapsed = asyncio.get_running_loop().time() - t0
+    assert outcome.status is Status.EXPIRED
+    assert 40 <= elapsed <= 40 + slow.expiry_grace_s + 1.0  # not a whole 30 s interval later
+    assert app.state.mock.stats()["runs_expired"] == 1
