@@ -119,6 +119,12 @@ class Budget:
     async def acquire(self, priority: Priority = Priority.CHECK) -> None:
         """Wait for one token. Cancel-safe: a cancelled waiter gives its place up."""
         loop = asyncio.get_running_loop()
+        if not self._waiters and loop.time() >= self._paused_until and self._limiter.has_capacity():
+            # Fast path: nobody waits and the bucket has room, so no one can be more urgent.
+            # aiolimiter's acquire does not suspend when it has capacity.
+            await self._limiter.acquire()
+            self._granted[priority] += 1
+            return
         if self._pump_task is None or self._pump_task.done():
             self._wakeup = asyncio.Event()
             self._pump_task = loop.create_task(self._pump(), name=f"batchpoll-budget-{self.name}")

@@ -39,7 +39,7 @@ _EARLY_S = 1e-3
 # The budget counts as saturated when the earliest due check is this late.
 _SATURATED_LAG_S = 1.0
 # How many due jobs the value-aware pick looks at (the earliest due ones).
-_PICK_AMONG = 16
+_PICK_AMONG = 8
 _CLASS_OF = {
     Priority.SUBMIT: "submit",
     Priority.CANCEL: "cancel",
@@ -301,13 +301,14 @@ class EngineCore:
                 model.observe(job.last_age, age)
         job.last_age = age
 
-    def _chance_done(self, job: Job, now: float) -> float:
-        """How likely a check of ``job`` now finds something to act on (for ordering)."""
+    def _chance_done(self, job: Job, now: float) -> float | None:
+        """How likely a check of ``job`` now finds something to act on (for ordering);
+        None when nothing is known (no trained model for its class)."""
         if job.action != CHECK:
             return 2.0  # a retried submit or fetch: necessary work, never speculative
         model = self._model(job)
         if model is None or not model.trained:
-            return 0.5
+            return None
         return model.chance_done(job.last_age, now - job.origin_at)
 
     def _pick_due(self, now: float) -> Job | None:
@@ -320,6 +321,10 @@ class EngineCore:
         best_score = -1.0
         for _, job in self._heap.peek_due(now, _PICK_AMONG):
             score = self._chance_done(job, now)
+            if score is None:
+                if best is None:  # nothing known about the earliest: due order it is
+                    return self._heap.pop_due(now)
+                score = 0.5
             if score > best_score:
                 best, best_score = job, score
         if best is not None:
