@@ -109,6 +109,7 @@ def main() -> None:
     ap.add_argument("--growth", type=float, default=batchpoll.PollSettings().growth)
     ap.add_argument("--strategy", default=batchpoll.PollSettings().strategy)
     ap.add_argument("--lag-weight", type=float, default=batchpoll.PollSettings().lag_weight)
+    ap.add_argument("--busy-lag-weight", type=float, default=batchpoll.PollSettings().busy_lag_weight)
     ap.add_argument("--in-process", action="store_true", help="run the mock in a thread")
     args = ap.parse_args()
     structlog.configure(
@@ -129,6 +130,7 @@ def main() -> None:
         growth=args.growth,
         strategy=args.strategy,
         lag_weight=args.lag_weight,
+        busy_lag_weight=args.busy_lag_weight,
     )
     if args.in_process:
         with running_server(config) as server:

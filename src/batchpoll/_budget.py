@@ -56,7 +56,7 @@ class BudgetSettings:
     rpm: float
     burst: int = 1  # tokens that may leave back to back
     headroom: float = 0.95  # margin for send-time jitter against a server's sliding window
-    cut_factor: float = 0.7  # rate multiplier on each 429
+    cut_factor: float = 0.85  # rate multiplier on each 429
     floor_fraction: float = 0.05  # never below this share of the target rate
     recover_step: float = 0.05  # share of the target regained ...
     recover_every_s: float = 2.0  # ... after each such quiet period without a 429
@@ -212,7 +212,11 @@ class Budget:
     def _set_rate(self, per_s: float, now: float) -> None:
         if abs(per_s - self._rate_per_s) > 1e-12:
             self._rate_per_s = per_s
-            self._limiter = self._make_limiter()
+            # Change the drip rate of the same bucket: a fresh bucket would start empty and
+            # let one extra request out at once, enough to cross a server's 1 s window.
+            limiter = self._limiter
+            limiter.time_period = limiter.max_rate / per_s
+            limiter._rate_per_sec = per_s
         self._last_change = now
 
     def _recover(self, now: float) -> None:

@@ -111,7 +111,7 @@ class Schedule:
 
 
 def optimal_schedule(
-    mu: float, sigma: float, lag_weight: float, *, min_interval_s: float = 0.1, points: int = 160
+    mu: float, sigma: float, lag_weight: float, *, min_interval_s: float = 0.1, points: int = 120
 ) -> Schedule:
     """Check ages minimising E[checks] + lag_weight × E[lag] for LogNormal(mu, sigma).
 

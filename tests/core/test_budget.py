@@ -90,7 +90,7 @@ async def test_a_429_pauses_everyone_cuts_the_rate_then_recovers() -> None:
     budget.on_rate_limited(2.0)
     stats = budget.stats()
     assert stats.rate_limited == 1
-    assert stats.rate_rpm == pytest.approx(1200 * 0.7)
+    assert stats.rate_rpm == pytest.approx(1200 * budget.settings.cut_factor)
     assert stats.paused_s == pytest.approx(2.0)
     t0 = loop.time()
     await budget.acquire()
