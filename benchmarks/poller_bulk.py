@@ -109,7 +109,8 @@ def main() -> None:
     ap.add_argument("--growth", type=float, default=batchpoll.PollSettings().growth)
     ap.add_argument("--strategy", default=batchpoll.PollSettings().strategy)
     ap.add_argument("--lag-weight", type=float, default=batchpoll.PollSettings().lag_weight)
-    ap.add_argument("--busy-lag-weight", type=float, default=batchpoll.PollSettings().busy_lag_weight)
+    defaults = batchpoll.PollSettings()
+    ap.add_argument("--busy-lag-weight", type=float, default=defaults.busy_lag_weight)
     ap.add_argument("--in-process", action="store_true", help="run the mock in a thread")
     args = ap.parse_args()
     structlog.configure(
