@@ -26,6 +26,9 @@ class Failure:
     kind: FailureKind
     error: ErrorInfo
     retry_after_s: float | None = None
+    # The request certainly had no effect (429, or the connection was refused): a create that
+    # failed so may be sent again; after any other failure it might exist on the server.
+    sent_nothing: bool = False
 
 
 def _message(exc: openai.APIStatusError) -> str:
@@ -41,7 +44,8 @@ def classify(exc: BaseException) -> Failure:
     """Map an exception raised by one SDK call to what the scheduler does about it."""
     if isinstance(exc, openai.RateLimitError):
         retry = parse_retry_after(exc.response.headers)
-        return Failure(FailureKind.RATE_LIMITED, ErrorInfo("rate_limited", _message(exc)), retry)
+        info = ErrorInfo("rate_limited", _message(exc))
+        return Failure(FailureKind.RATE_LIMITED, info, retry, sent_nothing=True)
     if isinstance(exc, openai.APITimeoutError):
         return Failure(FailureKind.TRANSIENT, ErrorInfo("timeout", "the request timed out"))
     if isinstance(exc, openai.APIConnectionError):

@@ -23,7 +23,7 @@ from ._job import CHECK, FETCH, SUBMIT, Job
 from ._outcome import ErrorInfo, Status
 from ._policy import retry_delay
 from ._tools import ToolCallFailed, run_tool_calls
-from .kinds import JobKind, Snapshot
+from .kinds import Ids, JobKind, Reply, Snapshot
 
 __all__ = ["Engine"]
 
@@ -36,45 +36,68 @@ class Engine(EngineCore):
     async def _create(self, kind: JobKind, params: Mapping[str, Any], key: str | None) -> Job:
         self._ensure_open()
         job = self._new_job(kind, {}, key)
+        try:
+            reply = await self._send_create(job, kind, params)
+        except BaseException:
+            if not job.done():  # the caller cancelled: the job must not stay live forever
+                self._finish(
+                    job, Status.ERROR, error=ErrorInfo("aborted", "the create was cancelled")
+                )
+            raise
+        if reply is None:
+            return job
+        ids, snapshot = reply.value
+        job.ids = ids
+        # The job exists from now on: its first check, age and deadline count from here,
+        # not from when the create started waiting for a token.
+        now = self.clock.now()
+        job.created_at = job.origin_at = now
+        job.klass = f"{kind.name}:{params.get('assistant_id') or params.get('model') or '-'}"
+        if self.poll.timeout_s is not None:
+            job.deadline = now + self.poll.timeout_s
+        self._n["created"] += 1
+        log.debug("batchpoll.job.created", job=job.key, kind=kind.name, **ids)
+        self._observe(job, snapshot)
+        if snapshot.terminal:
+            self._tg_start(self._conclude, job, snapshot)
+        else:
+            self._schedule(job)
+        return job
+
+    async def _send_create(
+        self, job: Job, kind: JobKind, params: Mapping[str, Any]
+    ) -> Reply[tuple[Ids, Snapshot]] | None:
+        """The create request, retried only when it certainly had no effect (429, refused
+        connection): after a 5xx, a timeout or a dropped reply the job may exist, and a retry
+        could create it twice. Returns None when the job ended with an error outcome."""
         attempt = 0
         while True:
             try:
-                reply = await self._request(
+                return await self._request(
                     job, Priority.CREATE, lambda: kind.create(self.client, params)
                 )
             except Exception as exc:
                 failure = self._on_failure(exc)
-                attempt += 1
-                if failure.kind is FailureKind.FATAL:
-                    self._finish(job, Status.ERROR, error=failure.error)
-                    assert self._fatal is not None
-                    raise self._fatal from None
-                retriable = failure.kind is FailureKind.RATE_LIMITED or (
-                    failure.kind is FailureKind.TRANSIENT and attempt <= 2
+            attempt += 1
+            if failure.kind is FailureKind.FATAL:
+                self._finish(job, Status.ERROR, error=failure.error)
+                assert self._fatal is not None
+                raise self._fatal from None
+            if failure.kind is FailureKind.TRANSIENT and not failure.sent_nothing:
+                message = (
+                    f"{failure.error.type}: {failure.error.message} (the job may exist on the "
+                    "server; not retried, so that it is never created twice)"
                 )
-                if not retriable or self._past_deadline(job):
-                    self._finish(job, Status.ERROR, error=failure.error)
-                    return job
-                if failure.kind is FailureKind.TRANSIENT:
-                    await asyncio.sleep(retry_delay(attempt, self.poll, self._uniform))
-                continue
-            ids, snapshot = reply.value
-            job.ids = ids
-            # The job exists from now on: its first check, age and deadline count from here,
-            # not from when the create started waiting for a token.
-            now = self.clock.now()
-            job.created_at = job.origin_at = now
-            job.klass = f"{kind.name}:{params.get('assistant_id') or params.get('model') or '-'}"
-            if self.poll.timeout_s is not None:
-                job.deadline = now + self.poll.timeout_s
-            self._n["created"] += 1
-            log.debug("batchpoll.job.created", job=job.key, kind=kind.name, **ids)
-            self._observe(job, snapshot)
-            if snapshot.terminal:
-                self._tg_start(self._conclude, job, snapshot)
-            else:
-                self._schedule(job)
-            return job
+                self._finish(job, Status.ERROR, error=ErrorInfo("create_uncertain", message))
+                return None
+            retriable = failure.sent_nothing and (
+                failure.kind is FailureKind.RATE_LIMITED or attempt <= 2
+            )
+            if not retriable or self._past_deadline(job):
+                self._finish(job, Status.ERROR, error=failure.error)
+                return None
+            if failure.kind is FailureKind.TRANSIENT:  # refused: give the server a moment
+                await asyncio.sleep(retry_delay(attempt, self.poll, self._uniform))
 
     async def _scheduler(self) -> None:
         while True:
