@@ -258,7 +258,8 @@ async def test_an_ambiguous_create_failure_is_never_retried() -> None:
             assistant_id="a", thread=thread("x"), metadata={"batchpoll_item": "x"}
         )
         outcome = await job
-    assert outcome.status is Status.ERROR and outcome.error is not None
+    assert outcome.status is Status.ERROR
+    assert outcome.error is not None
     assert outcome.error.type == "create_uncertain"
     assert app.state.mock.stats()["requests_total"] == 1  # one attempt: no duplicate possible
 
