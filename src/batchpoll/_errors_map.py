@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from enum import Enum
 
+import httpx2
 import openai
 
 from ._outcome import ErrorInfo
@@ -49,9 +50,10 @@ def classify(exc: BaseException) -> Failure:
     if isinstance(exc, openai.APITimeoutError):
         return Failure(FailureKind.TRANSIENT, ErrorInfo("timeout", "the request timed out"))
     if isinstance(exc, openai.APIConnectionError):
-        return Failure(
-            FailureKind.TRANSIENT, ErrorInfo("connection", str(exc) or "connection error")
-        )
+        # No connection was ever made (refused, unreachable): the request did not leave.
+        refused = isinstance(exc.__cause__, httpx2.ConnectError | httpx2.ConnectTimeout)
+        info = ErrorInfo("connection", str(exc) or "connection error")
+        return Failure(FailureKind.TRANSIENT, info, sent_nothing=refused)
     if isinstance(exc, openai.AuthenticationError):
         return Failure(FailureKind.FATAL, ErrorInfo("authentication", _message(exc)))
     if isinstance(exc, openai.APIStatusError):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import click
 
 from .._version import __version__
+from ._demo import demo
 from ._mock import mock
+from ._run import run
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -15,6 +17,8 @@ def cli() -> None:
 
 
 cli.add_command(mock)
+cli.add_command(run)
+cli.add_command(demo)
 
 
 def main() -> None:

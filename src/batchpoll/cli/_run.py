@@ -1,0 +1,363 @@
+"""``batchpoll run INPUT.jsonl -o OUTPUT.jsonl``: a bulk run from the command line (docs/runner.md).
+
+The work is ``batchpoll.runner.run_items``; this module turns options into settings, shows
+progress, maps every expected failure to a one-line message and an exit code (no traceback
+unless ``--debug``), and keeps the API key out of everything it prints or writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, NoReturn
+from urllib.parse import urlsplit, urlunsplit
+
+import click
+import structlog
+from openai import AsyncOpenAI
+from rich.console import Console
+
+from .._errors import AuthenticationFailedError, BatchpollError, ConfigurationError
+from .._tools import ToolHandler
+from .._version import __version__
+from ..runner import (
+    EXIT_FATAL,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    InputError,
+    InputUnreadableError,
+    ItemDefaults,
+    JournalError,
+    JournalMismatchError,
+    RunSettings,
+    RunSummary,
+    ToolsError,
+    UnreachableError,
+    load_tools,
+    run_items,
+)
+from ._progress import ProgressMode, make_display, print_summary
+
+__all__ = ["configure_logging", "execute", "run"]
+
+_REQUEST_TIMEOUT_S = 60.0  # per HTTP request; a job's overall deadline is --timeout
+
+
+class _Stderr:
+    """structlog's output, looked up at each call: a live progress bar swaps ``sys.stderr``
+    to print above itself, and a logger bound to the original would draw over it."""
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    log = debug = info = warning = warn = error = critical = exception = msg
+
+
+def _scrubber(secret: str | None) -> Callable[[Any, str, Any], Any]:
+    def scrub(_: Any, __: str, event_dict: Any) -> Any:
+        if secret:
+            for name, value in event_dict.items():
+                if isinstance(value, str) and secret in value:
+                    event_dict[name] = value.replace(secret, "***")
+        return event_dict
+
+    return scrub
+
+
+# Events whose news the command prints itself as its one-line error.
+_REPORTED = frozenset({"batchpoll.poller.auth_failed", "batchpoll.run.fatal"})
+
+
+def _drop_reported(_: Any, __: str, event_dict: Any) -> Any:
+    if event_dict.get("event") in _REPORTED:
+        raise structlog.DropEvent
+    return event_dict
+
+
+def configure_logging(level: int, secret: str | None = None) -> None:
+    """Only the command line configures logging: batchpoll events at ``level`` on stderr."""
+    structlog.configure(
+        processors=[
+            *([_drop_reported] if level > logging.INFO else []),
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="%H:%M:%S"),
+            _scrubber(secret),
+            structlog.dev.ConsoleRenderer(colors=False),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=lambda *args: _Stderr(),
+        cache_logger_on_first_use=False,
+    )
+
+
+def _public_url(url: str) -> str:
+    """A URL without user:password, fit for reports."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _exit_code(exc: BaseException) -> int | None:
+    """The exit code of an expected failure, None for a bug."""
+    usage = (InputError, JournalMismatchError, ToolsError, ConfigurationError)
+    if isinstance(exc, InputUnreadableError | UnreachableError | AuthenticationFailedError):
+        return EXIT_FATAL
+    if isinstance(exc, usage):
+        return EXIT_USAGE
+    if isinstance(exc, JournalError):
+        return EXIT_FATAL
+    return None
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def fail(message: str, code: int, secret: str | None = None) -> NoReturn:
+    if secret:
+        message = message.replace(secret, "***")
+    click.echo(f"batchpoll: error: {message}", err=True)
+    raise SystemExit(code)
+
+
+def execute(
+    settings: RunSettings,
+    client: AsyncOpenAI,
+    tools: Mapping[str, ToolHandler],
+    *,
+    progress: ProgressMode,
+    console: Console,
+    secret: str | None,
+    debug: bool,
+    report_path: Path | None = None,
+    report_extra: Mapping[str, Any] | None = None,
+    show_summary: bool = True,
+) -> RunSummary:
+    """Run with signal handling, progress display, summary and report; errors exit."""
+    try:
+        summary = asyncio.run(_main(settings, client, tools, progress, console))
+    except BaseException as raw:
+        exc = _unwrap(raw)
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            raise
+        code = _exit_code(exc)
+        if debug or code is None:
+            traceback.print_exception(exc, file=sys.stderr)
+        if code is None:
+            fail(f"internal error: {type(exc).__name__}: {exc}", EXIT_FATAL, secret)
+        fail(str(exc), code, secret)
+    if show_summary:
+        print_summary(console, summary)
+    if report_path is not None:
+        report = {
+            "version": __version__,
+            "summary": summary.as_dict(),
+            "settings": {
+                "input": str(settings.input_path),
+                "output": str(settings.output_path),
+                "journal": str(settings.journal),
+                "base_url": _public_url(settings.base_url or ""),
+                "rpm": settings.rpm,
+                "kind": settings.defaults.kind,
+                "assistant_id": settings.defaults.assistant_id,
+                "model": settings.defaults.model,
+                "create_mode": settings.create_mode,
+                "timeout_s": settings.timeout_s,
+                "max_in_flight": settings.in_flight_limit,
+            },
+            **(report_extra or {}),
+        }
+        text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+        if secret:
+            text = text.replace(secret, "***")
+        try:
+            report_path.write_text(text)
+        except OSError as exc:
+            fail(f"cannot write report {str(report_path)!r}: {exc.strerror}", EXIT_FATAL)
+    return summary
+
+
+async def _main(
+    settings: RunSettings,
+    client: AsyncOpenAI,
+    tools: Mapping[str, ToolHandler],
+    progress: ProgressMode,
+    console: Console,
+) -> RunSummary:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def on_signal(signum: int) -> None:
+        if stop.is_set():  # the second one: every journal commit is already consistent
+            print("batchpoll: interrupted again, exiting now", file=sys.stderr, flush=True)
+            os._exit(EXIT_INTERRUPTED)
+        name = signal.Signals(signum).name
+        print(
+            f"batchpoll: {name}: stopping (no new creates; rerun the same command to resume)",
+            file=sys.stderr,
+            flush=True,
+        )
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
+    display = make_display(progress, console)
+    try:
+        return await run_items(settings, client, tools=tools, stop=stop, on_progress=display.update)
+    finally:
+        display.close()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        await client.close()
+
+
+@click.command("run")
+@click.argument("input_path", metavar="INPUT.jsonl", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "output_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Results, one JSON line per item (appended when resuming).",
+)
+@click.option("--base-url", help="API base URL (default: OPENAI_BASE_URL or OpenAI's).")
+@click.option(
+    "--api-key-env",
+    default="OPENAI_API_KEY",
+    show_default=True,
+    help="Environment variable holding the API key.",
+)
+@click.option(
+    "--rpm",
+    type=click.FloatRange(min=0, min_open=True),
+    default=500.0,
+    show_default=True,
+    help="Your account's requests-per-minute limit.",
+)
+@click.option(
+    "--kind",
+    type=click.Choice(["assistants", "responses"]),
+    help="Kind of job for every created line (default: from each line's shape).",
+)
+@click.option("--assistant-id", help="Assistant of lines without 'assistant_id'.")
+@click.option("--model", help="Model of lines without 'model' (required for responses).")
+@click.option(
+    "--tools",
+    "tools_spec",
+    metavar="FILE_OR_MODULE",
+    help="Python file or module whose public functions are the tool handlers.",
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=3600.0,
+    show_default=True,
+    help="Overall deadline per job, in seconds.",
+)
+@click.option(
+    "--max-in-flight",
+    type=click.IntRange(min=1),
+    help="Jobs in flight at most (default: 30 s of the budget, at least 50).",
+)
+@click.option(
+    "--create-mode",
+    type=click.Choice(["fast", "safe"]),
+    default="fast",
+    show_default=True,
+    help="safe: thread first, so a crash never leaves a run uncertain (+1 request).",
+)
+@click.option(
+    "--journal",
+    "journal_path",
+    type=click.Path(path_type=Path),
+    help="Resume journal (default: OUTPUT.journal).",
+)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(path_type=Path),
+    help="Write the summary as JSON here.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress, no summary: errors only.")
+@click.option("-v", "--verbose", is_flag=True, help="Log batchpoll events on stderr.")
+@click.option("--debug", is_flag=True, help="Debug logs, and tracebacks on errors.")
+def run(
+    input_path: Path,
+    output_path: Path,
+    base_url: str | None,
+    api_key_env: str,
+    rpm: float,
+    kind: str | None,
+    assistant_id: str | None,
+    model: str | None,
+    tools_spec: str | None,
+    timeout_s: float,
+    max_in_flight: int | None,
+    create_mode: str,
+    journal_path: Path | None,
+    report_path: Path | None,
+    quiet: bool,
+    verbose: bool,
+    debug: bool,
+) -> None:
+    """Run every item of INPUT.jsonl; rerun the same command to resume after a stop or crash.
+
+    Exit codes: 0 all items completed, 1 some did not, 2 usage error, 3 interrupted
+    (resume with the same command), 4 fatal (key rejected, server unreachable, unreadable
+    files).
+    """
+    api_key = os.environ.get(api_key_env, "")
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    configure_logging(logging.ERROR if quiet else level, api_key or None)
+    if not api_key:
+        fail(f"no API key: set {api_key_env} (or name another variable with --api-key-env)", 2)
+    tools: Mapping[str, ToolHandler] = {}
+    if tools_spec is not None:
+        try:
+            tools = load_tools(tools_spec)
+        except ToolsError as exc:
+            fail(str(exc), EXIT_USAGE, api_key)
+    client = AsyncOpenAI(
+        api_key=api_key, base_url=base_url, max_retries=0, timeout=_REQUEST_TIMEOUT_S
+    )
+    try:
+        settings = RunSettings(
+            input_path=input_path,
+            output_path=output_path,
+            rpm=rpm,
+            journal_path=journal_path,
+            base_url=_public_url(str(client.base_url)),
+            defaults=ItemDefaults(kind=kind, assistant_id=assistant_id, model=model),  # type: ignore[arg-type]
+            create_mode=create_mode,  # type: ignore[arg-type]
+            timeout_s=timeout_s,
+            max_in_flight=max_in_flight,
+        )
+    except BatchpollError as exc:
+        fail(str(exc), EXIT_USAGE, api_key)
+    console = Console(stderr=True)
+    summary = execute(
+        settings,
+        client,
+        tools,
+        progress="off" if quiet else "auto",
+        console=console,
+        secret=api_key,
+        debug=debug,
+        report_path=report_path,
+        show_summary=not quiet,
+    )
+    raise SystemExit(summary.exit_code)

@@ -1,0 +1,67 @@
+"""Bulk runs: a JSONL file of items through one ``Poller``, journaled so that a killed run
+resumes without creating any job twice (docs/runner.md, docs/journal.md).
+
+The command line (``batchpoll run``, ``batchpoll demo``) is a thin layer over ``run_items``.
+"""
+
+from ._errors import (
+    InputError,
+    InputUnreadableError,
+    JournalError,
+    JournalMismatchError,
+    ToolsError,
+    UnreachableError,
+)
+from ._items import (
+    ITEM_METADATA_KEY,
+    BadLine,
+    InputScan,
+    Item,
+    ItemDefaults,
+    parse_line,
+    scan_input,
+)
+from ._journal import Journal, State
+from ._runner import run_items
+from ._settings import CreateMode, RunSettings
+from ._summary import (
+    EXIT_FAILED,
+    EXIT_FATAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    UNCERTAIN,
+    RunProgress,
+    RunSummary,
+)
+from ._tools_loader import load_tools
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_FATAL",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "ITEM_METADATA_KEY",
+    "UNCERTAIN",
+    "BadLine",
+    "CreateMode",
+    "InputError",
+    "InputScan",
+    "InputUnreadableError",
+    "Item",
+    "ItemDefaults",
+    "Journal",
+    "JournalError",
+    "JournalMismatchError",
+    "RunProgress",
+    "RunSettings",
+    "RunSummary",
+    "State",
+    "ToolsError",
+    "UnreachableError",
+    "load_tools",
+    "parse_line",
+    "run_items",
+    "scan_input",
+]

@@ -1,0 +1,393 @@
+"""Run a JSONL file of items through one ``Poller``: admission, journal, output, resume, stop.
+
+Admission: no task per item of the input. One feeder walks the input lazily and keeps at most
+``max_in_flight`` items in flight; each admitted create runs in a short task that ends when the
+job exists (most of them wait in the budget's queue, where creates come last); the rest of each
+job's life is a heap entry of the poller and a done-callback here. So creates only take the
+slots the checks of the jobs in flight leave idle, and the poller knows every admitted job at
+once, to share the budget among them.
+
+Every create is journaled around the moment it leaves (``GuardedKind``), each outcome is
+journaled before it is written to the output, and resume reads the journal back
+(``_resume.py``; guarantees in docs/journal.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections import Counter
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import replace
+from typing import Any
+
+import anyio
+import structlog
+from openai import AsyncOpenAI
+
+from .. import (
+    AuthenticationFailedError,
+    Clock,
+    ErrorInfo,
+    Job,
+    LoopClock,
+    Outcome,
+    Poller,
+    PollerClosedError,
+    PollSettings,
+    Status,
+    ToolHandler,
+)
+from ._errors import InputError, UnreachableError
+from ._guard import ConnectivityWatch
+from ._items import BadLine, Item, iter_items, scan_input
+from ._journal import Journal, State
+from ._output import OutputWriter
+from ._resume import Creator
+from ._settings import RunSettings
+from ._summary import UNCERTAIN, RunProgress, RunSummary, bad_line_record, output_record, percentile
+
+__all__ = ["run_items"]
+
+log = structlog.get_logger("batchpoll")
+
+
+async def run_items(
+    settings: RunSettings,
+    client: AsyncOpenAI,
+    *,
+    tools: Mapping[str, ToolHandler] | None = None,
+    stop: asyncio.Event | None = None,
+    on_progress: Callable[[RunProgress], None] | None = None,
+    progress_every_s: float = 0.5,
+    clock: Clock | None = None,
+) -> RunSummary:
+    """Run (or resume) every item of ``settings.input_path``; results go to the output file.
+
+    ``stop`` set (SIGINT/SIGTERM): stop creating, leave the journal consistent, return with
+    ``interrupted``; rerunning resumes. Raises ``InputError``, ``JournalError`` before anything
+    is sent, and ``AuthenticationFailedError`` / ``UnreachableError`` when the API cannot be
+    used (nothing is recorded as done for the jobs in flight then).
+    """
+    run = _Run(settings, client, tools or {}, clock or LoopClock())
+    return await run.execute(stop, on_progress, progress_every_s)
+
+
+class _Abandon(Exception):
+    """Leave the poller without waiting for the jobs in flight (they stay journaled)."""
+
+
+class _Run:
+    def __init__(
+        self,
+        settings: RunSettings,
+        client: AsyncOpenAI,
+        tools: Mapping[str, ToolHandler],
+        clock: Clock,
+    ) -> None:
+        self.s = settings
+        self._client = client
+        self._tools = tools
+        self._clock = clock
+        self._by_status: Counter[str] = Counter()
+        self._latencies: list[float] = []
+        self._done = self._finished_now = self._resumed = self._pending = 0
+        self._room = asyncio.Event()
+        self._stopping = self._closing = False
+        self._fatal: BaseException | None = None
+        self._creating_done = asyncio.Event()
+        self._spawns: asyncio.Queue[tuple[Callable[..., Coroutine[Any, Any, Any]], tuple[Any, ...]]]
+        self._spawns = asyncio.Queue()
+        self._watch = ConnectivityWatch(self._unreachable)
+
+    # --- the run ----------------------------------------------------------------------------
+
+    async def execute(
+        self,
+        stop: asyncio.Event | None,
+        on_progress: Callable[[RunProgress], None] | None,
+        progress_every_s: float,
+    ) -> RunSummary:
+        s = self.s
+        self._scan = scan_input(s.input_path, s.defaults)
+        if not s.journal.exists() and s.output_path.exists() and s.output_path.stat().st_size:
+            raise InputError(
+                f"output {str(s.output_path)!r} exists but its journal {str(s.journal)!r} does "
+                "not: remove the output or choose another -o"
+            )
+        self._journal = Journal.open(s.journal, s.fingerprint(self._scan))
+        try:
+            self._output = OutputWriter(s.output_path).open()
+            try:
+                await self._run_poller(stop, on_progress, progress_every_s)
+            finally:
+                self._output.close()
+        finally:
+            self._journal.close()
+        if self._fatal is not None:
+            raise self._fatal
+        return self._summary()
+
+    async def _run_poller(
+        self,
+        stop: asyncio.Event | None,
+        on_progress: Callable[[RunProgress], None] | None,
+        progress_every_s: float,
+    ) -> None:
+        s = self.s
+        poll = replace(s.poll or PollSettings(), timeout_s=s.timeout_s)
+        self._start = self._clock.now()
+        log.info("batchpoll.run.started", items=self._scan.items, input=str(s.input_path))
+        try:
+            async with Poller(
+                self._client,
+                rpm=s.rpm,
+                tools=self._tools,
+                poll=poll,
+                clock=self._clock,
+                seed=s.seed,
+            ) as poller:
+                self._poller = poller
+                self._creator = Creator(self, poller, self._journal, self._watch, s.create_mode)
+                with anyio.CancelScope() as self._scope:
+                    async with anyio.create_task_group() as tg:
+                        self._tg = tg
+                        tg.start_soon(self._spawner)
+                        if stop is not None:
+                            tg.start_soon(self._stop_on, stop)
+                        if on_progress is not None:
+                            tg.start_soon(self._report, on_progress, progress_every_s)
+                        self._reconcile()
+                        await self._feed()
+                        while self._pending and not self._stopping:
+                            await self._wait_room()
+                        if self._stopping:
+                            await anyio.sleep_forever()  # until _shutdown cancels the scope
+                        tg.cancel_scope.cancel()  # the reporter and the stop watcher
+                self._final_stats = poller.stats()
+                if self._stopping:
+                    self._closing = True  # the poller aborts the jobs in flight: not results
+                    raise _Abandon
+        except* _Abandon:
+            pass
+        log.info(
+            "batchpoll.run.finished" if not self._stopping else "batchpoll.run.stopped",
+            done=self._done,
+            items=self._scan.items,
+            requests=self._final_stats.requests,
+        )
+
+    def _reconcile(self) -> None:
+        """Settle what the journal already knows; re-track the jobs that were in flight."""
+        entries = self._journal.entries()
+        self._known = set(entries)
+        for item in iter_items(self.s.input_path, self.s.defaults):
+            entry = entries.get(item.key)
+            if isinstance(item, BadLine):
+                if entry is not None and entry.outcome is not None:
+                    self._settled(entry.outcome)
+                else:
+                    record = bad_line_record(item.key, item.line_no, item.error)
+                    self._finish(item.key, item.line_no, "-", record, admitted=False)
+                continue
+            if entry is None:
+                continue  # new: the feeder creates it
+            self._resumed += 1
+            if entry.state is State.DONE and entry.outcome is not None:
+                self._settled(entry.outcome)
+            elif entry.state is State.CREATED:
+                self._pending += 1
+                self.watch_job(item, self._creator.track(item, entry.ids))
+            elif entry.state is State.THREAD:
+                self._pending += 1
+                self._tg.start_soon(self._creator.resume_thread, item, entry.ids["thread_id"])
+            else:  # SENDING: the create may have reached the server; never send it again
+                self._finish_uncertain(item, requests=0, resumed=True)
+        if self._resumed:
+            log.info("batchpoll.run.resumed", items=self._resumed, in_flight=self._pending)
+
+    async def _feed(self) -> None:
+        for item in iter_items(self.s.input_path, self.s.defaults):
+            if isinstance(item, BadLine) or item.key in self._known:
+                continue
+            while self._pending >= self.s.in_flight_limit and not self._stopping:
+                await self._wait_room()
+            if self._stopping:
+                return
+            self._pending += 1
+            if item.action == "track":
+                self._journal.created(item.key, item.line_no, item.kind, item.ids)
+                self.watch_job(item, self._creator.track(item, item.ids))
+                continue
+            self._tg.start_soon(self._create_one, item)
+
+    async def _create_one(self, item: Item) -> None:
+        try:
+            job = await self._creator.create(item)
+        except AuthenticationFailedError as exc:
+            self.fail(exc)
+            return
+        except PollerClosedError:
+            return  # the run is stopping
+        finally:
+            if self._creator.idle():
+                self._creating_done.set()
+        if job is not None:
+            self.watch_job(item, job)
+
+    # --- outcomes -----------------------------------------------------------------------------
+
+    def watch_job(self, item: Item, job: Job) -> None:
+        job.add_done_callback(functools.partial(self._on_done, item))
+
+    def _on_done(self, item: Item, outcome: Outcome) -> None:
+        try:
+            aborted = outcome.error is not None and outcome.error.type == "aborted"
+            if (self._closing and aborted) or self._fatal is not None:
+                return  # not a result: the journal keeps the job in flight for the next run
+            if outcome.error is not None and outcome.error.type == "authentication":
+                self.fail(AuthenticationFailedError(f"the API rejected the key: {outcome.error}"))
+                return
+            if self._creator.on_outcome(item, outcome):
+                return  # an ambiguous create: the creator looks for the job
+            extra, started_at = self._creator.release(item.key)
+            record = output_record(outcome, item.line_no, extra_requests=extra)
+            latency = self._clock.now() - started_at if started_at is not None else None
+            self._finish(item.key, item.line_no, item.kind, record, latency=latency)
+        except Exception as exc:  # a full disk, ...: stop rather than lose results silently
+            log.exception("batchpoll.run.internal_error", item=item.key)
+            self.fail(exc)
+
+    def finish_error(self, item: Item, error: ErrorInfo, requests: int) -> None:
+        outcome = Outcome(item.key, item.kind, Status.ERROR, error=error, requests=requests)
+        self._finish(item.key, item.line_no, item.kind, output_record(outcome, item.line_no))
+
+    def _finish_uncertain(self, item: Item, *, requests: int, resumed: bool = False) -> None:
+        how = "the process stopped before its response" if resumed else "it failed ambiguously"
+        error = ErrorInfo(
+            UNCERTAIN,
+            f"the create was sent but {how} was recorded: the job may exist on the server; "
+            "it is not created again (--create-mode safe finds runs again)",
+        )
+        outcome = Outcome(item.key, item.kind, Status.ERROR, error=error, requests=requests)
+        record = output_record(outcome, item.line_no, status=UNCERTAIN)
+        log.warning("batchpoll.run.item_uncertain", item=item.key, line=item.line_no)
+        self._finish(item.key, item.line_no, item.kind, record, admitted=not resumed)
+
+    def finish_uncertain(self, item: Item, requests: int) -> None:
+        self._finish_uncertain(item, requests=requests)
+
+    def dropped(self, item: Item) -> None:
+        """Stopped before its create was sent: a new item again for the next run."""
+        self._pending -= 1
+        self._room.set()
+
+    def spawn(self, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
+        """Start a task of the run from anywhere, done-callbacks included (which run outside
+        any task, where a task group cannot start one)."""
+        self._spawns.put_nowait((fn, args))
+
+    async def _spawner(self) -> None:
+        while True:
+            fn, args = await self._spawns.get()
+            self._tg.start_soon(fn, *args)
+
+    def _finish(
+        self,
+        key: str,
+        line_no: int,
+        kind: str,
+        record: Mapping[str, Any],
+        *,
+        latency: float | None = None,
+        admitted: bool = True,
+    ) -> None:
+        self._journal.done(key, line_no, kind, record)
+        self._settled(record)
+        if kind != "-":  # a bad line is no work: keep it out of requests per item
+            self._finished_now += 1
+        if latency is not None:
+            self._latencies.append(latency)
+        if admitted:
+            self._pending -= 1
+            self._room.set()
+
+    def _settled(self, record: Mapping[str, Any]) -> None:
+        self._output.write(record)
+        self._by_status[str(record["status"])] += 1
+        self._done += 1
+
+    # --- stopping -----------------------------------------------------------------------------
+
+    def fail(self, exc: BaseException) -> None:
+        if self._fatal is None:
+            self._fatal = exc
+            log.info("batchpoll.run.fatal", error=str(exc))  # the caller reports it
+        self._request_stop()
+
+    def _unreachable(self, detail: str) -> None:
+        self.fail(UnreachableError(f"cannot reach {self._client.base_url}: {detail}"))
+
+    async def _stop_on(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._request_stop()
+
+    def _request_stop(self) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        self._room.set()
+        log.info("batchpoll.run.stopping", fatal=self._fatal is not None)
+        self.spawn(self._shutdown)
+
+    async def _shutdown(self) -> None:
+        # Creates still waiting for a token are dropped (never sent); those on the wire get
+        # their answer, so their ids are journaled instead of leaving them uncertain.
+        self._creator.cancel_unsent()
+        grace = 0.0 if self._fatal is not None else self.s.stop_grace_s
+        with anyio.move_on_after(grace):
+            while not self._creator.idle():
+                self._creating_done.clear()
+                await self._creating_done.wait()
+        self._scope.cancel()
+
+    async def _wait_room(self) -> None:
+        self._room.clear()
+        await self._room.wait()
+
+    # --- reporting ----------------------------------------------------------------------------
+
+    async def _report(self, on_progress: Callable[[RunProgress], None], every_s: float) -> None:
+        while True:
+            on_progress(self.progress())
+            await asyncio.sleep(every_s)
+
+    def progress(self) -> RunProgress:
+        st = self._poller.stats()
+        return RunProgress(
+            total=self._scan.items,
+            done=self._done,
+            in_flight=self._pending,
+            requests=st.requests,
+            rate_limited=st.rate_limited,
+            rate_rpm=st.rate_rpm,
+            limit_rpm=self.s.rpm,
+            elapsed_s=self._clock.now() - self._start,
+            by_status=dict(self._by_status),
+        )
+
+    def _summary(self) -> RunSummary:
+        st = self._final_stats
+        return RunSummary(
+            items=self._scan.items,
+            by_status=dict(self._by_status),
+            finished_now=self._finished_now,
+            resumed_items=self._resumed,
+            requests=st.requests,
+            rate_limited=st.rate_limited,
+            transient_errors=st.transient_errors,
+            elapsed_s=self._clock.now() - self._start,
+            latency_p50_s=percentile(self._latencies, 0.5),
+            latency_p99_s=percentile(self._latencies, 0.99),
+            interrupted=self._stopping and self._fatal is None,
+        )

@@ -1,0 +1,63 @@
+"""Settings of a bulk run."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from .. import ConfigurationError, PollSettings
+from ._items import InputScan, ItemDefaults
+
+__all__ = ["CreateMode", "RunSettings"]
+
+CreateMode = Literal["fast", "safe"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    """What to run and how. ``base_url`` only enters the journal's fingerprint (the client is
+    passed to ``run_items``); ``timeout_s`` is each job's overall deadline."""
+
+    input_path: Path
+    output_path: Path
+    rpm: float
+    journal_path: Path | None = None  # default: next to the output, "<output>.journal"
+    base_url: str | None = None
+    defaults: ItemDefaults = field(default_factory=ItemDefaults)
+    create_mode: CreateMode = "fast"
+    timeout_s: float | None = 3600.0
+    max_in_flight: int | None = None  # default: 30 s of the budget, at least 50
+    poll: PollSettings | None = None
+    stop_grace_s: float = 10.0  # on stop: how long creates already sent may take to answer
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.rpm > 0:
+            raise ConfigurationError("rpm must be > 0")
+        if self.max_in_flight is not None and self.max_in_flight < 1:
+            raise ConfigurationError("max_in_flight must be >= 1")
+        if self.create_mode not in ("fast", "safe"):
+            raise ConfigurationError("create_mode must be 'fast' or 'safe'")
+        if self.timeout_s is not None and not self.timeout_s > 0:
+            raise ConfigurationError("timeout_s must be > 0")
+
+    @property
+    def journal(self) -> Path:
+        return self.journal_path or self.output_path.with_name(self.output_path.name + ".journal")
+
+    @property
+    def in_flight_limit(self) -> int:
+        # Enough jobs to keep the budget busy through typical job durations.
+        return self.max_in_flight or max(50, math.ceil(self.rpm / 60.0 * 30.0))
+
+    def fingerprint(self, scan: InputScan) -> dict[str, str]:
+        d = self.defaults
+        return {
+            "input_sha256": scan.sha256,
+            "base_url": self.base_url or "",
+            "--kind": d.kind or "",
+            "--assistant-id": d.assistant_id or "",
+            "--model": d.model or "",
+        }

@@ -1,0 +1,169 @@
+"""``batchpoll run`` as a user meets it: one-line errors and exit codes, the key kept secret,
+SIGTERM and resume. Subprocesses against the mock on a local socket."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import structlog
+from click.testing import CliRunner, Result
+
+from batchpoll.cli import _demo as demo_module
+from batchpoll.cli._main import cli as main_cli
+from batchpoll.mock import running_server
+from batchpoll.runner import ITEM_METADATA_KEY
+
+from ._cli import (
+    SECRET,
+    batchpoll,
+    closed_port,
+    env,
+    fast_mock,
+    run_cmd,
+    wait_for_lines,
+)
+from ._helpers import prompts, read_output, reply_ok, write_lines
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Result]]:
+    """``batchpoll`` in process (click's runner): the errors need no subprocess start-up."""
+    for name in [k for k in os.environ if k.startswith("OPENAI_")]:
+        monkeypatch.delenv(name)
+
+    def invoke(args: list[str], key: str | None = SECRET) -> Result:
+        environ = {"OPENAI_API_KEY": key} if key is not None else {}
+        return CliRunner().invoke(main_cli, args[1:], env=environ)
+
+    yield invoke
+    structlog.reset_defaults()
+
+
+def one_line_error(result: Result, code: int, text: str) -> None:
+    assert result.exit_code == code, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines, result.output
+    assert lines[-1].startswith("batchpoll: error: "), result.stderr
+    assert text in lines[-1]
+    assert "Traceback" not in result.output
+    assert len(lines) == 1, result.stderr
+    assert result.stdout == ""
+    assert SECRET not in result.output
+
+
+def test_usage_errors_are_one_line_with_exit_code_2(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
+    write_lines(tmp_path / "in.jsonl", prompts(3))
+    url = f"http://127.0.0.1:{closed_port()}/v1"
+    one_line_error(
+        cli(run_cmd(tmp_path, url), key=None),
+        2,
+        "no API key: set OPENAI_API_KEY (or name another variable with --api-key-env)",
+    )
+    one_line_error(
+        cli([*run_cmd(tmp_path, url), "--api-key-env", "MY_KEY"]), 2, "no API key: set MY_KEY"
+    )
+    (tmp_path / "bad_tools.py").write_text("def lookup(:\n")
+    one_line_error(
+        cli([*run_cmd(tmp_path, url), "--tools", str(tmp_path / "bad_tools.py")]),
+        2,
+        "cannot load tools from",
+    )
+    write_lines(tmp_path / "in.jsonl", [*prompts(2), {"id": "p0", "prompt": "x"}])
+    one_line_error(cli(run_cmd(tmp_path, url)), 2, "duplicate ids in in.jsonl: 'p0' on lines 1, 3")
+
+
+def test_fatal_errors_are_one_line_with_exit_code_4(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
+    write_lines(tmp_path / "in.jsonl", prompts(5))
+    missing = run_cmd(tmp_path, "http://127.0.0.1:9/v1")
+    missing[2] = str(tmp_path / "missing.jsonl")
+    one_line_error(cli(missing), 4, "cannot read input")
+    url = f"http://127.0.0.1:{closed_port()}/v1"
+    one_line_error(cli(run_cmd(tmp_path, url)), 4, f"cannot reach {url}")
+    with running_server(fast_mock(api_key="sk-the-right-key")) as server:
+        one_line_error(cli(run_cmd(tmp_path, server.base_url)), 4, "the API rejected the key")
+        assert server.state.creates_by_metadata(ITEM_METADATA_KEY) == {}
+        # The same command with the right key: nothing was left behind to get in the way.
+        fixed = cli(run_cmd(tmp_path, server.base_url, "-q"), key="sk-the-right-key")
+        assert fixed.exit_code in (0, 1), fixed.output
+    assert len(read_output(tmp_path / "out.jsonl")) == 5
+    (tmp_path / "bad.journal").write_text("garbage " * 1000)
+    bad_journal = [*run_cmd(tmp_path, url), "--journal", str(tmp_path / "bad.journal")]
+    one_line_error(cli(bad_journal), 4, "cannot use journal")
+
+
+def test_a_run_writes_results_report_and_never_the_key(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
+    lines = [*prompts(40), "not json", {"id": "r1", "input": "question r1", "model": "m"}]
+    write_lines(tmp_path / "in.jsonl", lines)
+    report = tmp_path / "report.json"
+    with running_server(fast_mock(fail_rate=0.0, tool_rate=0.3)) as server:
+        cmd = [*run_cmd(tmp_path, server.base_url), "--report", str(report), "--debug"]
+        result = cli(cmd)
+    assert result.exit_code == 1, result.output  # the bad line did not complete
+    records = read_output(tmp_path / "out.jsonl")
+    assert Counter(r["status"] for r in records) == {"completed": 41, "error": 1}
+    for r in records:
+        if r["status"] == "completed":
+            assert reply_ok(f"question {r['id']}", r["output_text"])
+    summary = json.loads(report.read_text())["summary"]
+    assert summary["by_status"] == {"completed": 41, "error": 1}
+    assert summary["exit_code"] == 1
+    assert "requests / item" in result.stderr  # the summary table
+    assert "batchpoll.job.finished" in result.stderr  # --debug logged every event ...
+    everything = result.output
+    for path in tmp_path.iterdir():
+        everything += path.read_bytes().decode("utf-8", "replace")
+    assert SECRET not in everything  # ... and the key is nowhere: output, journal, report, logs
+    assert result.stdout == ""  # stdout stays clean
+
+
+def test_sigterm_stops_with_exit_3_and_the_same_command_resumes(tmp_path: Path) -> None:
+    write_lines(tmp_path / "in.jsonl", prompts(300))
+    with running_server(fast_mock(duration_median_s=0.5, tool_rate=0.1)) as server:
+        cmd = run_cmd(tmp_path, server.base_url)
+        proc = subprocess.Popen(cmd, env=env(), stderr=subprocess.PIPE, text=True)
+        wait_for_lines(tmp_path / "out.jsonl", 30)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 3, stderr
+        assert "SIGTERM: stopping" in stderr
+        assert "Traceback" not in stderr
+        done_at_stop = len(read_output(tmp_path / "out.jsonl"))
+        assert done_at_stop < 300
+        again = batchpoll(cmd)
+        assert again.returncode in (0, 1), again.stderr
+        creates = server.state.creates_by_metadata(ITEM_METADATA_KEY)
+    records = read_output(tmp_path / "out.jsonl")
+    assert sorted(r["id"] for r in records) == sorted(f"p{i}" for i in range(300))
+    assert creates == {f"p{i}": 1 for i in range(300)}
+    assert {r["status"] for r in records} <= {"completed", "failed"}
+
+
+def test_demo_runs_verifies_and_reports(
+    tmp_path: Path, cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    short = fast_mock(fail_rate=0.1, tool_rate=0.2)  # the demo's own jobs take 4 s each
+    monkeypatch.setattr(demo_module, "mock_config", lambda rpm, seed: replace(short, rpm=rpm))
+    report = tmp_path / "demo.json"
+    result = cli(["batchpoll", "demo", "--items", "40", "--rpm", "6000", "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    assert "verified: " in result.stderr
+    data = json.loads(report.read_text())
+    assert data["summary"]["items"] == 40
+    assert data["server"]["duplicate_creates"]["extra_creates"] == 0
+    assert data["verified"] == data["summary"]["by_status"].get("completed")

@@ -1,0 +1,273 @@
+"""``run_items`` end to end against the in-process mock, in virtual time."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from batchpoll import AuthenticationFailedError
+from batchpoll.mock import FaultWindow, asgi_client
+from batchpoll.runner import (
+    ITEM_METADATA_KEY,
+    InputError,
+    ItemDefaults,
+    Journal,
+    JournalMismatchError,
+    State,
+    scan_input,
+)
+
+from ._helpers import API_KEY, mock, prompts, read_output, reply_ok, run, settings, write_lines
+
+pytestmark = pytest.mark.looptime
+
+
+async def test_a_mixed_file_gives_one_result_per_line(tmp_path: Path) -> None:
+    app, client = mock(rpm=1200, tool_rate=0.4, fail_rate=0.1, seed=3)
+    existing = await client.beta.threads.create_and_run(
+        assistant_id="asst_1", thread={"messages": [{"role": "user", "content": "old"}]}
+    )
+    lines = [
+        *prompts(30),
+        {"id": "m1", "messages": [{"role": "user", "content": "question m1"}]},
+        {"id": "r1", "input": "question r1", "model": "gpt-test"},
+        {"id": "t1", "thread_id": existing.thread_id, "run_id": existing.id},
+        "{oops",
+        {"id": "nomodel", "input": "x", "model": None, "params": {}},
+    ]
+    write_lines(tmp_path / "in.jsonl", lines)
+    s = settings(tmp_path, defaults=ItemDefaults(assistant_id="asst_1"))
+    summary = await run(s, client)
+
+    records = read_output(s.output_path)
+    ids = [r["id"] for r in records]
+    assert sorted(ids) == sorted([*(f"p{i}" for i in range(30)), "m1", "r1", "t1", "34", "nomodel"])
+    by_id = {r["id"]: r for r in records}
+    assert by_id["34"]["status"] == "error"
+    assert by_id["34"]["error"]["message"].startswith("line 34: not JSON")
+    assert by_id["nomodel"]["error"]["message"] == (
+        "line 35: no model: add 'model' to the line or pass --model"
+    )
+    assert by_id["r1"]["kind"] == "responses"
+    assert by_id["r1"]["response_id"]
+    assert by_id["t1"]["run_id"] == existing.id
+    for r in records:
+        if r["status"] == "completed" and r["id"] not in ("t1",):
+            assert reply_ok(f"question {r['id']}", r["output_text"]), r
+    statuses = Counter(r["status"] for r in records)
+    assert statuses["completed"] >= 25
+    assert statuses["failed"] >= 1
+    assert summary.by_status == statuses
+    assert summary.items == 35
+    assert summary.exit_code == 1
+    creates = app.state.mock.creates_by_metadata(ITEM_METADATA_KEY)
+    assert creates == {key: 1 for key in [*(f"p{i}" for i in range(30)), "m1", "r1"]}
+    stats = app.state.mock.stats()
+    assert stats["rate_limited"] == 0
+    assert stats["actions_expired"] == 0
+    assert stats["tool_outputs_submitted"] >= 5
+    assert summary.requests == stats["requests_total"] - 1  # the test's own create_and_run
+    assert sum(r.get("requests", 0) for r in records) == summary.requests
+
+
+async def test_safe_mode_puts_the_item_on_thread_and_run(tmp_path: Path) -> None:
+    app, client = mock(rpm=1200, tool_rate=0.2, seed=5)
+    write_lines(tmp_path / "in.jsonl", prompts(40))
+    summary = await run(settings(tmp_path, create_mode="safe"), client)
+    records = read_output(tmp_path / "out.jsonl")
+    assert len(records) == 40
+    assert app.state.mock.creates_by_metadata(ITEM_METADATA_KEY) == {f"p{i}": 1 for i in range(40)}
+    stats = app.state.mock.stats()
+    assert stats["requests_by_route"]["POST /v1/threads"]["200"] == 40
+    thread = await client.beta.threads.retrieve(records[0]["thread_id"])
+    assert thread.metadata == {ITEM_METADATA_KEY: records[0]["id"]}
+    for r in records:
+        assert r["status"] in ("completed", "failed")
+        if r["status"] == "completed":
+            assert reply_ok(f"question {r['id']}", r["output_text"])
+    assert summary.requests == stats["requests_total"]
+
+
+@pytest.mark.parametrize("mode", ["fast", "safe"])
+async def test_stop_then_resume_gives_every_item_once(tmp_path: Path, mode: str) -> None:
+    app, client = mock(rpm=600, tool_rate=0.2, seed=7)
+    write_lines(tmp_path / "in.jsonl", prompts(150))
+    s = settings(tmp_path, rpm=600, create_mode=mode)
+    first = await run(s, client, stop_when=lambda p: p.done >= 20)
+    assert first.interrupted
+    assert first.exit_code == 3
+    assert 0 < len(read_output(s.output_path)) < 150
+    with Journal.open(s.journal, s.fingerprint(scan_input(s.input_path, s.defaults))) as j:
+        states = Counter(e.state for e in j.entries().values())
+    assert states[State.CREATED] > 0  # jobs in flight at the stop: journaled, not aborted
+    assert states[State.SENDING] == 0  # every create on the wire got its answer
+
+    second = await run(s, client)
+    assert not second.interrupted
+    assert second.resumed_items > 0
+    records = read_output(s.output_path)
+    assert sorted(r["id"] for r in records) == sorted(f"p{i}" for i in range(150))
+    assert set(Counter(r["status"] for r in records)) <= {"completed", "failed"}
+    creates = app.state.mock.creates_by_metadata(ITEM_METADATA_KEY)
+    assert creates == {f"p{i}": 1 for i in range(150)}
+    assert second.by_status == Counter(r["status"] for r in records)
+
+
+async def test_resume_acts_on_each_journal_state(tmp_path: Path) -> None:
+    app, client = mock(rpm=1200, fail_rate=0.0, tool_rate=0.0, cancel_delay_s=0.0)
+    names = ["sending", "thread_with_run", "thread_empty", "created", "done", "new"]
+    write_lines(tmp_path / "in.jsonl", [{"id": n, "prompt": f"question {n}"} for n in names])
+    s = settings(tmp_path, create_mode="safe")
+
+    def meta(key: str) -> dict[str, str]:
+        return {ITEM_METADATA_KEY: key}
+
+    msgs = [{"role": "user", "content": "question thread_with_run"}]
+    t_run = await client.beta.threads.create(messages=msgs, metadata=meta("thread_with_run"))
+    for other in ("other", "x"):  # earlier runs on the same thread, ended at once
+        earlier = await client.beta.threads.runs.create(
+            t_run.id, assistant_id="a", metadata=meta(other)
+        )
+        await client.beta.threads.runs.cancel(earlier.id, thread_id=t_run.id)
+    found = await client.beta.threads.runs.create(
+        t_run.id, assistant_id="a", metadata=meta("thread_with_run")
+    )
+    t_empty = await client.beta.threads.create(
+        messages=[{"role": "user", "content": "question thread_empty"}]
+    )
+    made = await client.beta.threads.create_and_run(
+        assistant_id="a",
+        thread={"messages": [{"role": "user", "content": "question created"}]},
+        metadata=meta("created"),
+    )
+    done_record = {"id": "done", "line": 5, "status": "completed", "output_text": "earlier"}
+    with Journal.open(s.journal, s.fingerprint(scan_input(s.input_path, s.defaults))) as j:
+        j.sending("sending", 1, "assistants")
+        j.thread("thread_with_run", 2, "assistants", t_run.id)
+        j.thread("thread_empty", 3, "assistants", t_empty.id)
+        j.created("created", 4, "assistants", {"thread_id": made.thread_id, "run_id": made.id})
+        j.done("done", 5, "assistants", done_record)
+
+    summary = await run(s, client)
+    by_id = {r["id"]: r for r in read_output(s.output_path)}
+    assert sorted(by_id) == sorted(names)
+    assert by_id["sending"]["status"] == "uncertain"
+    assert by_id["sending"]["error"]["type"] == "uncertain"
+    assert by_id["thread_with_run"]["run_id"] == found.id  # found, not created again
+    assert by_id["thread_empty"]["thread_id"] == t_empty.id
+    assert by_id["created"]["run_id"] == made.id
+    assert by_id["done"] == done_record
+    for key in ("thread_with_run", "thread_empty", "created", "new"):
+        assert by_id[key]["status"] == "completed"
+        assert reply_ok(f"question {key}", by_id[key]["output_text"]), by_id[key]
+    creates = app.state.mock.creates_by_metadata(ITEM_METADATA_KEY)
+    assert creates == {
+        "thread_with_run": 1,
+        "thread_empty": 1,
+        "created": 1,
+        "new": 1,
+        "other": 1,
+        "x": 1,
+    }
+    assert summary.resumed_items == 5
+    assert summary.by_status == {"completed": 5, "uncertain": 1}
+
+
+@pytest.mark.parametrize(
+    ("mode", "fault"),
+    [
+        ("fast", "disconnect"),  # the server created the run, the reply was lost
+        ("safe", "disconnect"),
+        ("fast", "error"),  # 5xx: the create may or may not have happened
+        ("safe", "error"),
+        ("safe", "malformed"),  # created, but the reply is unreadable
+    ],
+)
+async def test_ambiguous_creates_are_never_sent_twice(
+    tmp_path: Path, mode: str, fault: str
+) -> None:
+    window = FaultWindow(0.0, 8.0, fault, rate=0.3, request_class="create")  # type: ignore[arg-type]
+    app, client = mock(rpm=1200, fail_rate=0.0, tool_rate=0.0, fault_windows=[window], seed=11)
+    write_lines(tmp_path / "in.jsonl", prompts(60))
+    summary = await run(settings(tmp_path, create_mode=mode), client)
+    records = read_output(tmp_path / "out.jsonl")
+    assert sorted(r["id"] for r in records) == sorted(f"p{i}" for i in range(60))
+    creates = app.state.mock.creates_by_metadata(ITEM_METADATA_KEY)
+    assert max(creates.values()) == 1  # never a duplicate
+    statuses = Counter(r["status"] for r in records)
+    assert app.state.mock.stats()["faults"]  # the faults did happen
+    if mode == "safe":
+        assert statuses == {"completed": 60}  # every ambiguous run found again or re-created
+        assert creates == {f"p{i}": 1 for i in range(60)}
+    else:
+        assert statuses["uncertain"] > 0
+        assert statuses["completed"] + statuses["uncertain"] == 60
+        for r in records:
+            if r["status"] == "completed":
+                assert creates[r["id"]] == 1
+    assert summary.by_status == statuses
+
+
+async def test_duplicate_ids_fail_before_anything_is_sent(tmp_path: Path) -> None:
+    app, client = mock()
+    write_lines(tmp_path / "in.jsonl", [*prompts(3), {"id": "p1", "prompt": "again"}])
+    with pytest.raises(InputError, match=r"duplicate ids in in\.jsonl: 'p1' on lines 2, 4"):
+        await run(settings(tmp_path), client)
+    assert app.state.mock.stats()["requests_total"] == 0
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+async def test_resuming_another_input_or_options_is_refused(tmp_path: Path) -> None:
+    _, client = mock(fail_rate=0.0)
+    write_lines(tmp_path / "in.jsonl", prompts(3))
+    await run(settings(tmp_path), client)
+    write_lines(tmp_path / "in.jsonl", prompts(4))
+    with pytest.raises(JournalMismatchError, match="the input file changed"):
+        await run(settings(tmp_path), client)
+    write_lines(tmp_path / "in.jsonl", prompts(3))
+    other = ItemDefaults(assistant_id="asst_2", model="gpt-test")
+    with pytest.raises(JournalMismatchError, match="--assistant-id differs"):
+        await run(settings(tmp_path, defaults=other), client)
+    summary = await run(settings(tmp_path), client)  # the same command: nothing left to do
+    assert summary.requests == 0
+    assert summary.resumed_items == 3
+
+
+async def test_an_output_without_its_journal_is_not_appended_to(tmp_path: Path) -> None:
+    _, client = mock()
+    write_lines(tmp_path / "in.jsonl", prompts(2))
+    (tmp_path / "out.jsonl").write_text('{"id": "p0"}\n')
+    with pytest.raises(InputError, match="exists but its journal"):
+        await run(settings(tmp_path), client)
+
+
+async def test_a_rejected_key_stops_the_run_and_records_no_result(tmp_path: Path) -> None:
+    app, client = mock(api_key="sk-the-right-one", client_key=API_KEY)
+    write_lines(tmp_path / "in.jsonl", prompts(20))
+    with pytest.raises(AuthenticationFailedError, match="rejected the key") as info:
+        await run(settings(tmp_path), client)
+    assert API_KEY not in str(info.value)
+    assert read_output(tmp_path / "out.jsonl") == []
+    s = settings(tmp_path)
+    with Journal.open(s.journal, s.fingerprint(scan_input(s.input_path, s.defaults))) as j:
+        assert j.entries() == {}  # nothing was created, nothing is "done"
+    assert app.state.mock.creates_by_metadata(ITEM_METADATA_KEY) == {}
+    summary = await run(s, asgi_client(app, api_key="sk-the-right-one"))  # fixed: it resumes
+    assert len(read_output(tmp_path / "out.jsonl")) == 20
+    assert sum(summary.by_status.values()) == 20
+
+
+async def test_jobs_time_out_and_in_flight_is_bounded(tmp_path: Path) -> None:
+    _, client = mock(rpm=6000, duration_median_s=30.0, duration_sigma=0.1, tool_rate=0.0)
+    write_lines(tmp_path / "in.jsonl", prompts(40))
+    progress: list = []
+    s = settings(tmp_path, rpm=6000, max_in_flight=10, timeout_s=8.0)
+    summary = await run(s, client, progress=progress)
+    assert summary.by_status == {"timed_out": 40}
+    assert max(p.in_flight for p in progress) <= 10
+    assert progress[-1].total == 40
+    records = read_output(tmp_path / "out.jsonl")
+    assert {r["error"]["type"] for r in records} == {"timed_out"}
+    assert summary.exit_code == 1
