@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint format demo mock clean
+.PHONY: venv test lint format demo mock bench bench-full clean
 
 venv: $(STAMP)
 
@@ -31,6 +31,13 @@ demo: $(STAMP)
 
 mock: $(STAMP)
 	$(BIN)/batchpoll mock --port 8765
+
+# Benchmarks (docs/benchmarks.md): results/latest.md and PNGs under benchmarks/results/.
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks quick
+
+bench-full: $(STAMP)
+	$(BIN)/python -m benchmarks full
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
