@@ -16,6 +16,8 @@ import asyncio
 import contextlib
 import heapq
 import itertools
+import math
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
@@ -108,6 +110,7 @@ class Budget:
         self._last_change = 0.0
         self._granted = [0] * len(Priority)
         self._waiting = [0] * len(Priority)
+        self._recent: deque[float] = deque()  # grant times within the last second
         self._rate_limited = 0
 
     def _make_limiter(self) -> AsyncLimiter:
@@ -119,10 +122,17 @@ class Budget:
     async def acquire(self, priority: Priority = Priority.CHECK) -> None:
         """Wait for one token. Cancel-safe: a cancelled waiter gives its place up."""
         loop = asyncio.get_running_loop()
-        if not self._waiters and loop.time() >= self._paused_until and self._limiter.has_capacity():
+        now = loop.time()
+        if (
+            not self._waiters
+            and now >= self._paused_until
+            and self._window_wait(now) <= 0
+            and self._limiter.has_capacity()
+        ):
             # Fast path: nobody waits and the bucket has room, so no one can be more urgent.
             # aiolimiter's acquire does not suspend when it has capacity.
             await self._limiter.acquire()
+            self._recent.append(now)
             self._granted[priority] += 1
             return
         if self._pump_task is None or self._pump_task.done():
@@ -227,6 +237,23 @@ class Budget:
             step = self._target_per_s * self.settings.recover_step
             self._set_rate(min(self._target_per_s, self._rate_per_s + step), now)
 
+    def _window_wait(self, now: float) -> float:
+        """Seconds until one more grant keeps every 1 s window at least one request below
+        the account's per-second quantum. The bucket alone allows its burst on top of a full
+        second's rate after an idle moment, which lands exactly on a server's 1 s limit: then
+        any jitter in when requests arrive makes a 429. One request of slack absorbs it."""
+        quantum = math.ceil(self._target_per_s / self.settings.headroom - 1e-9)
+        # One below the quantum when the rate leaves room for it (headroom < 1), else the
+        # quantum itself: never more than the server's per-second limit in any second.
+        cap = quantum - 1 if self._target_per_s <= quantum - 1 + 1e-9 else quantum
+        cap = max(1, cap)
+        recent = self._recent
+        while recent and recent[0] <= now - 1.0:
+            recent.popleft()
+        if len(recent) < cap:
+            return 0.0
+        return recent[len(recent) - cap] + 1.0 - now
+
     def _pop_waiter(self) -> asyncio.Future[None] | None:
         while self._waiters:
             _, _, fut = heapq.heappop(self._waiters)
@@ -250,8 +277,12 @@ class Budget:
                 continue
             self._recover(now)
             await self._limiter.acquire()
+            wait = self._window_wait(loop.time())
+            if wait > 1e-6:  # hold the token until the last second has room for it
+                await asyncio.sleep(wait)
             if loop.time() < self._paused_until:
                 continue  # a 429 arrived while we waited: this token is not spent
             fut = self._pop_waiter()
             if fut is not None:
+                self._recent.append(loop.time())
                 fut.set_result(None)
