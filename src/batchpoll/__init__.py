@@ -5,7 +5,7 @@ async with batchpoll.Poller(client, rpm=1200, tools={"lookup": lookup}) as polle
     outcome = await job
 """
 
-from ._budget import Budget, BudgetSettings, BudgetStats, Priority
+from ._budget import Budget, BudgetSettings, BudgetStats, Priority, Ticket
 from ._clock import Clock, LoopClock
 from ._engine import PollerStats
 from ._errors import (
@@ -42,6 +42,7 @@ __all__ = [
     "Status",
     "SyncJob",
     "SyncPoller",
+    "Ticket",
     "ToolHandler",
     "ToolSettings",
     "__version__",

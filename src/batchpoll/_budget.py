@@ -6,6 +6,10 @@ available and hands it to the most urgent waiter *at that moment*. So a tool-out
 arrives while a hundred creates wait is served next, and creates only get the slots nothing
 else wants.
 
+Besides the drip rate, an ``ArrivalWindow`` (``_window.py``) keeps every 1 s window that the
+server may see at or under its per-second quantum, whatever the delays between grant and server:
+``acquire`` returns a ``Ticket`` that the caller releases when the reply is in.
+
 A 429 is information: the whole budget pauses until the server's ``retry-after`` passes, the
 rate drops, then climbs back gradually while no further 429 arrives.
 """
@@ -17,7 +21,6 @@ import contextlib
 import heapq
 import itertools
 import math
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
@@ -27,8 +30,9 @@ from aiolimiter import AsyncLimiter
 
 from ._errors import ConfigurationError
 from ._policy import parse_rate_limit_headers
+from ._window import ArrivalWindow, Ticket
 
-__all__ = ["Budget", "BudgetSettings", "BudgetStats", "Priority"]
+__all__ = ["Budget", "BudgetSettings", "BudgetStats", "Priority", "Ticket"]
 
 log = structlog.get_logger("batchpoll")
 
@@ -53,11 +57,13 @@ class Priority(IntEnum):
 class BudgetSettings:
     """Rate settings. ``rpm`` is the limit the account has; the budget spends
     ``rpm × headroom`` spread evenly over each second (OpenAI quantizes per-minute limits to
-    per-second ones, so a bucket that releases a whole minute's burst draws 429s)."""
+    per-second ones, so a bucket that releases a whole minute's burst draws 429s), and never
+    lets a server count more than ``floor(rpm / 60)`` of its requests within 1 s."""
 
     rpm: float
     burst: int = 1  # tokens that may leave back to back
-    headroom: float = 0.95  # margin for send-time jitter against a server's sliding window
+    headroom: float = 1.0  # share of the limit to spend (leave some to other clients)
+    max_send_delay_s: float = 0.5  # how late after its grant a request may reach the server
     cut_factor: float = 0.85  # rate multiplier on each 429
     floor_fraction: float = 0.05  # never below this share of the target rate
     recover_step: float = 0.05  # share of the target regained ...
@@ -73,6 +79,8 @@ class BudgetSettings:
             raise ConfigurationError("headroom must be in (0, 1]")
         if not 0 < self.cut_factor < 1:
             raise ConfigurationError("cut_factor must be in (0, 1)")
+        if self.max_send_delay_s < 0:
+            raise ConfigurationError("max_send_delay_s must be >= 0")
 
     @property
     def target_per_s(self) -> float:
@@ -102,7 +110,7 @@ class Budget:
         self._target_per_s = self.settings.target_per_s
         self._rate_per_s = self._target_per_s
         self._limiter = self._make_limiter()
-        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._waiters: list[tuple[int, int, asyncio.Future[Ticket]]] = []
         self._seq = itertools.count()
         self._wakeup: asyncio.Event | None = None
         self._pump_task: asyncio.Task[None] | None = None
@@ -110,8 +118,14 @@ class Budget:
         self._last_change = 0.0
         self._granted = [0] * len(Priority)
         self._waiting = [0] * len(Priority)
-        self._recent: deque[float] = deque()  # grant times within the last second
         self._rate_limited = 0
+        self._released: asyncio.Event | None = None
+        self._window = ArrivalWindow(
+            self._quantum(self.settings.rpm),
+            self.settings.max_send_delay_s,
+            clock=lambda: asyncio.get_running_loop().time(),
+            on_release=self._on_release,
+        )
 
     def _make_limiter(self) -> AsyncLimiter:
         burst = self.settings.burst + _EPS
@@ -119,35 +133,37 @@ class Budget:
 
     # --- public ---------------------------------------------------------------------------
 
-    async def acquire(self, priority: Priority = Priority.CHECK) -> None:
-        """Wait for one token. Cancel-safe: a cancelled waiter gives its place up."""
+    async def acquire(self, priority: Priority = Priority.CHECK) -> Ticket:
+        """Wait for one token. Release the ticket when the reply is in (or the attempt ended),
+        so the window knows the request was counted. Cancel-safe: a cancelled waiter gives
+        its place up."""
         loop = asyncio.get_running_loop()
         now = loop.time()
         if (
             not self._waiters
             and now >= self._paused_until
-            and self._window_wait(now) <= 0
+            and self._window.wait_s(now) <= 0
             and self._limiter.has_capacity()
         ):
             # Fast path: nobody waits and the bucket has room, so no one can be more urgent.
             # aiolimiter's acquire does not suspend when it has capacity.
             await self._limiter.acquire()
-            self._recent.append(now)
             self._granted[priority] += 1
-            return
+            return self._window.grant(now)
         if self._pump_task is None or self._pump_task.done():
             self._wakeup = asyncio.Event()
             self._pump_task = loop.create_task(self._pump(), name=f"batchpoll-budget-{self.name}")
-        fut: asyncio.Future[None] = loop.create_future()
+        fut: asyncio.Future[Ticket] = loop.create_future()
         heapq.heappush(self._waiters, (int(priority), next(self._seq), fut))
         assert self._wakeup is not None
         self._wakeup.set()
         self._waiting[priority] += 1
         try:
-            await fut
+            ticket = await fut
         finally:
             self._waiting[priority] -= 1
         self._granted[priority] += 1
+        return ticket
 
     @property
     def rate_per_s(self) -> float:
@@ -183,6 +199,7 @@ class Budget:
             server_per_s = info.limit_requests * self.settings.headroom / 60.0
             if server_per_s < self._target_per_s - 1e-9:
                 self._target_per_s = server_per_s
+                self._window.cap = min(self._window.cap, self._quantum(info.limit_requests))
                 if self._rate_per_s > server_per_s:
                     self._set_rate(server_per_s, now)
                 log.info(
@@ -237,24 +254,27 @@ class Budget:
             step = self._target_per_s * self.settings.recover_step
             self._set_rate(min(self._target_per_s, self._rate_per_s + step), now)
 
-    def _window_wait(self, now: float) -> float:
-        """Seconds until one more grant keeps every 1 s window at least one request below
-        the account's per-second quantum. The bucket alone allows its burst on top of a full
-        second's rate after an idle moment, which lands exactly on a server's 1 s limit: then
-        any jitter in when requests arrive makes a 429. One request of slack absorbs it."""
-        quantum = math.ceil(self._target_per_s / self.settings.headroom - 1e-9)
-        # One below the quantum when the rate leaves room for it (headroom < 1), else the
-        # quantum itself: never more than the server's per-second limit in any second.
-        cap = quantum - 1 if self._target_per_s <= quantum - 1 + 1e-9 else quantum
-        cap = max(1, cap)
-        recent = self._recent
-        while recent and recent[0] <= now - 1.0:
-            recent.popleft()
-        if len(recent) < cap:
-            return 0.0
-        return recent[len(recent) - cap] + 1.0 - now
+    @staticmethod
+    def _quantum(rpm: float) -> int:
+        """What a server that quantizes ``rpm`` per second accepts within 1 s."""
+        return max(1, math.floor(rpm / 60.0 + 1e-9))
 
-    def _pop_waiter(self) -> asyncio.Future[None] | None:
+    def _on_release(self) -> None:
+        if self._released is not None:
+            self._released.set()
+
+    async def _window_room(self) -> None:
+        """Until the window has room for one more request (a reply can make room early)."""
+        loop = asyncio.get_running_loop()
+        if self._released is None:
+            self._released = asyncio.Event()
+        while (wait := self._window.wait_s(loop.time())) > 1e-6:
+            self._released.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._released.wait()
+
+    def _pop_waiter(self) -> asyncio.Future[Ticket] | None:
         while self._waiters:
             _, _, fut = heapq.heappop(self._waiters)
             if not fut.done():
@@ -277,12 +297,9 @@ class Budget:
                 continue
             self._recover(now)
             await self._limiter.acquire()
-            wait = self._window_wait(loop.time())
-            if wait > 1e-6:  # hold the token until the last second has room for it
-                await asyncio.sleep(wait)
+            await self._window_room()  # hold the token until the server's second has room
             if loop.time() < self._paused_until:
                 continue  # a 429 arrived while we waited: this token is not spent
             fut = self._pop_waiter()
             if fut is not None:
-                self._recent.append(loop.time())
-                fut.set_result(None)
+                fut.set_result(self._window.grant(loop.time()))

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import structlog
 from openai import AsyncOpenAI
 
-from ._budget import Budget, BudgetSettings, Priority
+from ._budget import Budget, BudgetSettings, Priority, Ticket
 from ._clock import Clock, LoopClock
 from ._errors import AuthenticationFailedError, ConfigurationError, PollerClosedError
 from ._errors_map import Failure, FailureKind, classify
@@ -220,14 +220,20 @@ class EngineCore:
         priority: Priority,
         call: Callable[[], Awaitable[Reply[T]]],
         *,
-        paid: bool = False,
+        paid: Ticket | None = None,
     ) -> Reply[T]:
-        """One HTTP attempt, charged to the budget(s) (``paid``: a token is already held)."""
-        for b in self._budgets_for(priority)[1 if paid else 0 :]:
-            await b.acquire(priority)
-        job.requests += 1
-        self._n["requests"] += 1
-        reply = await call()
+        """One HTTP attempt, charged to the budget(s) (``paid``: the main budget's token is
+        already held). Every ticket is released when the attempt ends, reply or not."""
+        tickets = [] if paid is None else [paid]
+        try:
+            for b in self._budgets_for(priority)[len(tickets) :]:
+                tickets.append(await b.acquire(priority))
+            job.requests += 1
+            self._n["requests"] += 1
+            reply = await call()
+        finally:
+            for ticket in tickets:
+                ticket.release()
         for b in self._budgets_for(priority):
             b.on_headers(reply.headers)
         job.poll_after_s = poll_after_hint_s(reply.headers)

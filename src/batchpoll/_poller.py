@@ -102,14 +102,18 @@ class Poller(Engine):
         """
         self._ensure_open()
         while True:
-            for b in self._budgets_for(priority):
-                await b.acquire(priority)
-            self._n["requests"] += 1
+            tickets = []
             try:
+                for b in self._budgets_for(priority):
+                    tickets.append(await b.acquire(priority))
+                self._n["requests"] += 1
                 return await call()
             except Exception as exc:
                 if self._on_failure(exc).kind is not FailureKind.RATE_LIMITED:
                     raise
+            finally:
+                for ticket in tickets:
+                    ticket.release()
 
     def track(self, kind: JobKind, ids: Ids, *, key: str | None = None) -> Job:
         """Track a job that already exists; its first check is due at once."""

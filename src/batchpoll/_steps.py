@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from ._budget import Priority
+from ._budget import Priority, Ticket
 from ._engine import _EARLY_S, EngineCore
 from ._errors_map import Failure, FailureKind
 from ._job import CHECK, FETCH, SUBMIT, Job
@@ -113,41 +113,42 @@ class Engine(EngineCore):
                 continue
             await self._slots.acquire()
             try:
-                for b in self._budgets_for(Priority.CHECK)[:1]:
-                    await b.acquire(Priority.CHECK)
+                ticket = await self.budget.acquire(Priority.CHECK)
             except BaseException:
                 self._slots.release()
                 raise
             # Pick the job only now that the token is ours: the best due job at this moment.
             job = self._pick_due(self.clock.now() + _EARLY_S)
             if job is None:  # it ended meanwhile; the token goes to the next one
+                ticket.release()
                 self._slots.release()
                 continue
-            self._tg_start(self._run_due, job)
+            self._tg_start(self._run_due, job, ticket)
 
-    async def _run_due(self, job: Job) -> None:
+    async def _run_due(self, job: Job, ticket: Ticket) -> None:
         try:
-            await self._step(job)
+            await self._step(job, ticket)
         except Exception as exc:  # a bug must not take the other jobs down
             log.exception("batchpoll.job.internal_error", job=job.key)
             self._finish(
                 job, Status.ERROR, error=ErrorInfo("internal", f"{type(exc).__name__}: {exc}")
             )
         finally:
+            ticket.release()  # no-op when the request used it
             self._slots.release()
 
-    async def _step(self, job: Job) -> None:
+    async def _step(self, job: Job, ticket: Ticket) -> None:
         if job.done():
             return
         if job.action == SUBMIT:
-            await self._submit(job, paid=True)
+            await self._submit(job, paid=ticket)
             return
         if job.action == FETCH:
-            await self._fetch(job, paid=True)
+            await self._fetch(job, paid=ticket)
             return
         try:
             reply = await self._request(
-                job, Priority.CHECK, lambda: job.kind.check(self.client, job.ids), paid=True
+                job, Priority.CHECK, lambda: job.kind.check(self.client, job.ids), paid=ticket
             )
         except Exception as exc:
             self._retry_or_end(job, self._on_failure(exc))
@@ -195,7 +196,7 @@ class Engine(EngineCore):
             return
         self._schedule(job)
 
-    async def _submit(self, job: Job, *, paid: bool = False) -> None:
+    async def _submit(self, job: Job, *, paid: Ticket | None = None) -> None:
         job.action = SUBMIT
         outputs = job.outputs
         try:
@@ -214,7 +215,7 @@ class Engine(EngineCore):
         self._observe(job, reply.value)
         await self._conclude(job, reply.value)
 
-    async def _fetch(self, job: Job, *, paid: bool = False) -> None:
+    async def _fetch(self, job: Job, *, paid: Ticket | None = None) -> None:
         job.action = FETCH
         try:
             reply = await self._request(

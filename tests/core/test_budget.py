@@ -26,7 +26,7 @@ async def grant_times(budget: Budget, arrivals: list[tuple[float, Priority]]) ->
 
     async def one(at: float, prio: Priority) -> None:
         await asyncio.sleep(at)
-        await budget.acquire(prio)
+        (await budget.acquire(prio)).release()  # an instant reply
         granted.append(loop.time())
 
     await asyncio.gather(*(one(at, p) for at, p in arrivals))
@@ -123,7 +123,7 @@ async def test_headers_lower_the_limit_and_pause_at_zero_remaining() -> None:
 @pytest.mark.looptime
 async def test_cancelled_waiters_give_their_place_up() -> None:
     budget = Budget(BudgetSettings(60, headroom=1.0))  # one per second
-    await budget.acquire()
+    (await budget.acquire()).release()
     waiter = asyncio.ensure_future(budget.acquire(Priority.SUBMIT))
     await asyncio.sleep(0.1)
     waiter.cancel()
@@ -134,12 +134,68 @@ async def test_cancelled_waiters_give_their_place_up() -> None:
     await budget.aclose()
 
 
+async def server_stamps(
+    budget: Budget, arrivals: list[float], delays: list[tuple[float, float]]
+) -> list[float]:
+    """Each request reaches the server ``to_server`` after its grant (no later than the
+    budget's max_send_delay_s) and its reply comes ``to_reply`` later; returns when the
+    server counted each one."""
+    stamps: list[float] = []
+    loop = asyncio.get_running_loop()
+
+    async def one(at: float, to_server: float, to_reply: float) -> None:
+        await asyncio.sleep(at)
+        ticket = await budget.acquire()
+        await asyncio.sleep(to_server)
+        stamps.append(loop.time())
+        await asyncio.sleep(to_reply)
+        ticket.release()
+
+    await asyncio.gather(*(one(at, a, b) for at, (a, b) in zip(arrivals, delays, strict=True)))
+    await budget.aclose()
+    return stamps
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rpm=st.sampled_from([60, 600, 1200, 1000, 3000]),
+    data=st.data(),
+)
+def test_the_server_never_counts_more_than_its_quantum_whatever_the_delays(
+    rpm: int, data: st.DataObject
+) -> None:
+    budget = Budget(BudgetSettings(rpm, burst=3, max_send_delay_s=0.1))
+    n = data.draw(st.integers(1, 150))
+    arrivals = data.draw(st.lists(st.floats(0, 4), min_size=n, max_size=n))
+    delays = data.draw(
+        st.lists(st.tuples(st.floats(0, 0.1), st.floats(0, 0.6)), min_size=n, max_size=n)
+    )
+    stamps = run_virtual(lambda: server_stamps(budget, arrivals, delays))
+    assert len(stamps) == n
+    assert max_in_window(stamps, 1.0) <= rpm // 60
+
+
 @pytest.mark.looptime
-async def test_one_request_of_slack_below_the_quantum_in_every_second() -> None:
-    # 1,200 RPM is 20 per second at the server; the budget spends 19/s and, even after an
-    # idle moment (a full bucket), never puts more than 19 in one second: jitter in arrival
-    # times then cannot make 21.
+async def test_a_stalled_request_keeps_its_place_until_its_reply() -> None:
+    # 1,200 RPM is 20 per second at the server. The first request reaches the server 90 ms
+    # late (the client or the server stalled); the others at once. A budget that only counts
+    # its grants would let the 21st out at 1.0 s, 21 within the server's second [0.09, 1.0].
     budget = Budget(BudgetSettings(1200))
-    arrivals = [(0.0, Priority.CHECK)] * 60 + [(7.3, Priority.CHECK)] * 60
-    times = await grant_times(budget, arrivals)
-    assert max_in_window(times, 1.0) <= 19
+    delays = [(0.09, 0.01)] + [(0.0, 0.002)] * 59
+    stamps = await server_stamps(budget, [0.0] * 60, delays)
+    assert max_in_window(stamps, 1.0) <= 20
+    # Nearby replies cost almost nothing: 60 requests still take about 3 s.
+    assert max(stamps) < 3.2
+
+
+@pytest.mark.looptime
+async def test_an_unreleased_ticket_counts_as_arriving_at_the_latest() -> None:
+    budget = Budget(BudgetSettings(120, max_send_delay_s=0.25))  # 2 per second
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    await budget.acquire()
+    await budget.acquire()  # neither is ever released
+    (await budget.acquire()).release()
+    # The first may reach the server as late as 0.25 s and counts there until 1.25 s.
+    assert loop.time() - t0 == pytest.approx(1.25)
+    await budget.aclose()

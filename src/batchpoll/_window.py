@@ -1,0 +1,111 @@
+"""Where a server counts our requests: no 1 s window may hold more than its per-second quantum.
+
+A server that quantizes its RPM limit per second counts each request when it reaches its
+limiter, a moment we never see. That moment lies after our grant and before the reply arrives,
+and, we assume, no later than ``max_delay_s`` after the grant. So each request occupies our
+window from its grant until 1 s after ``min(reply, grant + max_delay_s)``, and the budget grants
+only while fewer than ``cap`` requests occupy it.
+
+Then no 1 s window at the server holds more than ``cap`` of ours, whatever the delays in
+between: if cap + 1 were counted in (t - 1 s, t], the last of them was granted at or before t,
+while each of the other cap was counted after t - 1 s, hence still occupied our window.
+
+The price is one reply latency per second (a few ms against a nearby server), instead of a
+fixed slack of whole requests, and it holds when the client or the server stalls for a moment:
+the request that stalled keeps its place until its reply is in.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable
+
+__all__ = ["ArrivalWindow", "Ticket"]
+
+_WINDOW_S = 1.0
+
+
+class Ticket:
+    """One granted request. ``release()`` when its reply arrived or the attempt ended; a
+    ticket never released counts as arriving ``max_delay_s`` after its grant."""
+
+    __slots__ = ("_window", "granted_at", "open")
+
+    def __init__(self, window: ArrivalWindow, granted_at: float) -> None:
+        self._window = window
+        self.granted_at = granted_at
+        self.open = True
+
+    def release(self) -> None:
+        """The reply is in (idempotent)."""
+        if self.open:
+            self._window.release(self)
+
+
+class ArrivalWindow:
+    """At most ``cap`` requests that a server may count within any 1 s."""
+
+    def __init__(
+        self,
+        cap: int,
+        max_delay_s: float,
+        clock: Callable[[], float],
+        on_release: Callable[[], None] | None = None,
+    ) -> None:
+        self.cap = cap
+        self.max_delay_s = max_delay_s
+        self._clock = clock
+        self._on_release = on_release
+        self._ends: list[float] = []  # latest arrival of each released ticket (a heap)
+        self._open: list[tuple[float, int, Ticket]] = []  # (latest arrival, seq, ticket)
+        self._n_open = 0  # tickets still open and not yet aged out
+        self._seq = itertools.count()
+
+    def grant(self, now: float) -> Ticket:
+        ticket = Ticket(self, now)
+        heapq.heappush(self._open, (now + self.max_delay_s, next(self._seq), ticket))
+        self._n_open += 1
+        return ticket
+
+    def release(self, ticket: Ticket) -> None:
+        ticket.open = False
+        self._n_open -= 1
+        now = self._clock()
+        heapq.heappush(self._ends, min(now, ticket.granted_at + self.max_delay_s))
+        if self._on_release is not None:
+            self._on_release()
+
+    def occupied(self, now: float) -> int:
+        """Requests that the server may still count in a window ending after ``now``."""
+        self._prune(now)
+        return len(self._ends) + self._n_open
+
+    def wait_s(self, now: float) -> float:
+        """Seconds until one more grant fits (0: now). An upper bound: a reply that comes in
+        sooner than ``max_delay_s`` frees its place sooner (``on_release`` says when)."""
+        count = self.occupied(now)
+        if count < self.cap:
+            return 0.0
+        need = count - self.cap + 1
+        if need == 1:  # the usual case: the earliest to leave decides
+            first = min(self._ends[0] if self._ends else float("inf"), self._open_top())
+        else:  # the cap was lowered under a fuller window
+            arrivals = itertools.chain(self._ends, (a for a, _, t in self._open if t.open))
+            first = heapq.nsmallest(need, arrivals)[-1]
+        return max(0.0, first + _WINDOW_S - now)
+
+    def _open_top(self) -> float:
+        return self._open[0][0] if self._open else float("inf")
+
+    def _prune(self, now: float) -> None:
+        cutoff = now - _WINDOW_S
+        ends = self._ends
+        while ends and ends[0] <= cutoff:
+            heapq.heappop(ends)
+        opened = self._open
+        while opened and (not opened[0][2].open or opened[0][0] <= cutoff):
+            _, _, ticket = heapq.heappop(opened)
+            if ticket.open:  # aged out unreleased: it arrived long ago, if ever
+                ticket.open = False
+                self._n_open -= 1
