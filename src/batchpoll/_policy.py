@@ -42,7 +42,7 @@ class PollSettings:
 
     strategy: Literal["learned", "backoff"] = "learned"
     lag_weight: float = 2.0  # learned: one second of detection lag is worth this many checks
-    busy_lag_weight: float = 0.25  # the same while creates wait for the budget (bulk runs)
+    busy_lag_weight: float = 0.1  # the same while creates wait for the budget (bulk runs)
     first_check_s: float = 6.0
     growth: float = 0.3
     min_interval_s: float = 0.25
