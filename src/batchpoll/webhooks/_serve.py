@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator, Generator
 
 import structlog
@@ -45,11 +46,19 @@ async def serve(receiver: WebhookReceiver, host: str, port: int) -> AsyncIterato
         def capture_signals(self) -> Generator[None, None, None]:
             yield  # the caller's SIGINT/SIGTERM handling stays in charge
 
-    config = uvicorn.Config(
-        receiver.app, host=host, port=port, lifespan="off", access_log=False, log_level="warning"
-    )
+    # Bound here, so a taken port is our error message rather than uvicorn's sys.exit.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+    except OSError as exc:
+        sock.close()
+        raise ConfigurationError(f"cannot listen for webhooks on {host}:{port}: {exc}") from None
+    config = uvicorn.Config(receiver.app, lifespan="off", access_log=False, log_level="warning")
     server = _Server(config)
-    task = asyncio.get_running_loop().create_task(server.serve())
+    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
     try:
         async with asyncio.timeout(_STARTUP_TIMEOUT_S):
             while not server.started:
@@ -62,11 +71,9 @@ async def serve(receiver: WebhookReceiver, host: str, port: int) -> AsyncIterato
         task.cancel()
         with contextlib.suppress(BaseException):
             await task
+        sock.close()
         raise ConfigurationError(f"cannot listen for webhooks on {host}:{port}")
-    bound = port
-    for s in server.servers:
-        for sock in s.sockets:
-            bound = sock.getsockname()[1]
+    bound: int = sock.getsockname()[1]
     log.info("batchpoll.webhook.listening", host=host, port=bound)
     try:
         yield bound
@@ -74,3 +81,4 @@ async def serve(receiver: WebhookReceiver, host: str, port: int) -> AsyncIterato
         server.should_exit = True
         with contextlib.suppress(BaseException):
             await asyncio.wait_for(task, 5.0)
+        sock.close()
