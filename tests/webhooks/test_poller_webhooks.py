@@ -12,7 +12,7 @@ import httpx2
 import pytest
 from openai import AsyncOpenAI
 
-from batchpoll import LoopClock, Poller, Status, WebhookSettings
+from batchpoll import LoopClock, Poller, PollSettings, Status, WebhookSettings
 from batchpoll.mock import MockConfig, asgi_client, create_app, expected_reply
 from batchpoll.webhooks import WebhookReceiver
 from tests._virtual import EPOCH
@@ -181,3 +181,19 @@ async def test_without_pushes_the_safety_interval_still_finishes_every_job(
     assert_correct(outcomes)
     for o in outcomes:  # checks at least 0.9 × the safety interval apart (jitter ±10 %)
         assert 1 <= o.checks <= o.elapsed_s / (0.9 * SAFETY_S) + 0.01
+
+
+async def test_a_hint_during_a_check_that_saw_it_running_checks_again_at_once(
+    make_system: Any,
+) -> None:
+    # Replies take 1 s. Created (server) at t0, known at t0+1; the safety check at t0+6 is
+    # served while the job still runs (it ends at t0+6.2), and its reply comes at t0+7: the
+    # event arrived meanwhile, so the next check is at once, not a safety interval later.
+    s = make_system(latency_ms=1000, duration_median_s=5.7, duration_sigma=0.0, queue_delay_s=0.5)
+    async with s.poller(
+        webhooks=WebhookSettings(safety_interval_s=5.0), poll=PollSettings(jitter=0.0)
+    ) as p:
+        outcome = await (await p.create_response(model="m", input="q0"))
+    assert outcome.status is Status.COMPLETED
+    assert outcome.requests == 3
+    assert outcome.elapsed_s == pytest.approx(7.0, abs=0.05)
