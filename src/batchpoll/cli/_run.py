@@ -15,7 +15,6 @@ import signal
 import sys
 import traceback
 from collections.abc import Callable, Mapping
-from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlsplit, urlunsplit
@@ -27,7 +26,6 @@ from rich.console import Console
 
 from .._errors import AuthenticationFailedError, BatchpollError, ConfigurationError
 from .._hints import WebhookSettings
-from .._poller import Poller
 from .._tools import ToolHandler
 from .._version import __version__
 from ..runner import (
@@ -47,6 +45,7 @@ from ..runner import (
     run_items,
 )
 from ._progress import ProgressMode, make_display, print_summary
+from ._webhook_opts import Serve, webhook_serving
 
 __all__ = ["configure_logging", "execute", "run"]
 
@@ -147,7 +146,7 @@ def execute(
     report_path: Path | None = None,
     report_extra: Mapping[str, Any] | None = None,
     show_summary: bool = True,
-    serve: Callable[[Poller], AbstractAsyncContextManager[Any]] | None = None,
+    serve: Serve | None = None,
 ) -> RunSummary:
     """Run with signal handling, progress display, summary and report; errors exit."""
     try:
@@ -199,7 +198,7 @@ async def _main(
     tools: Mapping[str, ToolHandler],
     progress: ProgressMode,
     console: Console,
-    serve: Callable[[Poller], AbstractAsyncContextManager[Any]] | None = None,
+    serve: Serve | None = None,
 ) -> RunSummary:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -354,7 +353,10 @@ def run(
             tools = load_tools(tools_spec)
         except ToolsError as exc:
             fail(str(exc), EXIT_USAGE, api_key)
-    serve, webhooks = _webhooks(webhook_listen, safety_interval_s, api_key)
+    try:
+        serve, webhooks = webhook_serving(webhook_listen, safety_interval_s)
+    except ConfigurationError as exc:
+        fail(str(exc), EXIT_USAGE, api_key)
     client = AsyncOpenAI(
         api_key=api_key, base_url=base_url, max_retries=0, timeout=_REQUEST_TIMEOUT_S
     )
@@ -387,25 +389,3 @@ def run(
         serve=serve,
     )
     raise SystemExit(summary.exit_code)
-
-
-def _webhooks(
-    listen: str | None, safety_interval_s: float, api_key: str
-) -> tuple[Callable[[Poller], AbstractAsyncContextManager[Any]] | None, WebhookSettings | None]:
-    """``--webhook-listen``: the receiver to serve beside the poller, and its settings."""
-    if listen is None:
-        return None, None
-    secret = os.environ.get("OPENAI_WEBHOOK_SECRET", "")
-    if not secret:
-        fail("--webhook-listen needs the webhook signing secret: set OPENAI_WEBHOOK_SECRET", 2)
-    try:
-        from ..webhooks import WebhookReceiver, parse_listen, serve
-
-        host, port = parse_listen(listen)
-    except ConfigurationError as exc:
-        fail(f"--webhook-listen: {exc}", EXIT_USAGE, api_key)
-
-    def serving(poller: Poller) -> AbstractAsyncContextManager[Any]:
-        return serve(WebhookReceiver(poller, secret=secret), host, port)
-
-    return serving, WebhookSettings(safety_interval_s=safety_interval_s)
