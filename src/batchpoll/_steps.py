@@ -152,6 +152,7 @@ class Engine(EngineCore):
                 job, Priority.CHECK, lambda: job.kind.check(self.client, job.ids), paid=True
             )
         except Exception as exc:
+            job.hinted = job.hinted or hinted  # the retry still acts on the push
             self._retry_or_end(job, self._on_failure(exc))
             return
         job.checks += 1

@@ -13,7 +13,7 @@ import pytest
 from openai import AsyncOpenAI
 
 from batchpoll import LoopClock, Poller, PollSettings, Status, WebhookSettings
-from batchpoll.mock import MockConfig, asgi_client, create_app, expected_reply
+from batchpoll.mock import FaultWindow, MockConfig, asgi_client, create_app, expected_reply
 from batchpoll.webhooks import WebhookReceiver
 from tests._virtual import EPOCH
 
@@ -197,3 +197,16 @@ async def test_a_hint_during_a_check_that_saw_it_running_checks_again_at_once(
     assert outcome.status is Status.COMPLETED
     assert outcome.requests == 3
     assert outcome.elapsed_s == pytest.approx(7.0, abs=0.05)
+
+
+async def test_pushes_and_transient_errors_together_still_give_every_result(
+    make_system: Any,
+) -> None:
+    retrieves_fail = [FaultWindow(0, 10_000, "error", 0.3, "get")]  # creates stay certain
+    s = make_system(fault_windows=retrieves_fail, webhook_duplicate=0.3, seed=9)
+    async with s.poller(rpm=600) as p:
+        outcomes = await run(p, 40)
+        stats = p.stats()
+    assert_correct(outcomes)
+    assert stats.transient_errors > 0
+    assert max(o.elapsed_s for o in outcomes) < SAFETY_S  # retried checks kept the push
