@@ -8,7 +8,9 @@ this process (same event loop as the Poller), and runs every item through `batch
 
 - polling: no webhooks, the learned schedule;
 - webhooks: every event delivered 0.5–1.5 s after the job ends; safety interval 60 s;
-- webhooks, 20 % lost: the same with a fifth of the events never sent.
+- webhooks, 20 % lost: the same with a fifth of the events never sent;
+- extras, with ``--only``: 20 % lost with a 20 s safety interval; 20 % of the events sent
+  twice and 20 % held back 2.5–7.5 s (reordered).
 
 Correct = completed with the mock's deterministic `expected_reply`, or failed with the mock's
 `server_error` (the only way a response fails there). Requests are the mock's own count. The
@@ -48,12 +50,21 @@ class Scenario:
     name: str
     webhooks: bool
     loss: float = 0.0
+    duplicate: float = 0.0
+    reorder: float = 0.0
+    safety_interval_s: float = SAFETY_S
+    default: bool = True  # run without --only
 
 
 SCENARIOS = (
     Scenario("polling only", webhooks=False),
     Scenario("webhooks", webhooks=True),
     Scenario("webhooks, 20 % lost", webhooks=True, loss=0.2),
+    # Extras (--only NAME): the safety net's trade-off, and a messy delivery channel.
+    Scenario("webhooks, 20 % lost, safety 20 s", True, 0.2, safety_interval_s=20.0, default=False),
+    Scenario(
+        "webhooks, 20 % duplicated, 20 % reordered", True, duplicate=0.2, reorder=0.2, default=False
+    ),
 )
 
 
@@ -69,7 +80,9 @@ async def _drive(
 ) -> dict[str, Any]:
     client = AsyncOpenAI(base_url=base_url, api_key="sk-bench")
     prompts = [f"item {i}: what is {i} + {i}?" for i in range(n)]
-    settings = batchpoll.WebhookSettings(safety_interval_s=SAFETY_S) if scenario.webhooks else None
+    settings = None
+    if scenario.webhooks:
+        settings = batchpoll.WebhookSettings(safety_interval_s=scenario.safety_interval_s)
     started = time.monotonic()
     async with batchpoll.Poller(client, rpm=rpm, webhooks=settings) as poller:
         receiver.attach(poller)
@@ -117,6 +130,8 @@ async def _measure(
             "--webhook-delay": "0.5",
             "--webhook-delay-jitter": "1.0",
             "--webhook-loss": str(scenario.loss),
+            "--webhook-duplicate": str(scenario.duplicate),
+            "--webhook-reorder": str(scenario.reorder),
         }
     spec = MockSpec(rpm=rpm, tool_rate=0.0, seed=seed, extra=extra)
     with mock_process(spec) as base_url:
@@ -155,7 +170,7 @@ async def _measure(
 async def _main(n: int, rpm: int, seed: int, only: list[str] | None) -> list[dict[str, Any]]:
     results = []
     for scenario in SCENARIOS:
-        if only and scenario.name not in only:
+        if (scenario.name not in only) if only else not scenario.default:
             continue
         print(f"… {scenario.name}", file=sys.stderr, flush=True)
         results.append(await _scenario(scenario, n, rpm, seed))
@@ -186,7 +201,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--rpm", type=int, default=1200)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--only", action="append", help="run only this scenario (repeatable)")
+    names = ", ".join(repr(s.name) for s in SCENARIOS)
+    ap.add_argument("--only", action="append", help=f"run only this scenario (repeatable): {names}")
     args = ap.parse_args()
     structlog.configure(
         wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
