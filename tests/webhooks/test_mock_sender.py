@@ -148,3 +148,15 @@ async def test_no_url_no_webhooks_and_the_secret_is_never_echoed() -> None:
         MockConfig(webhook_url=URL)  # unsigned webhooks are not OpenAI's
     with pytest.raises(ConfigurationError):
         MockConfig(webhook_loss=1.5)
+
+
+async def test_webhook_settings_change_live_through_the_control_route() -> None:
+    rec = Recorder()
+    app, _ = setup(rec)
+    http = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://m")
+    reply = await http.post("/_mock/config", json={"webhook_loss": 1.0, "webhook_delay_s": 2})
+    assert reply.status_code == 200
+    assert (reply.json()["webhook_loss"], reply.json()["webhook_secret"]) == (1.0, "***")
+    bad = await http.post("/_mock/config", json={"webhook_url": 5})
+    assert bad.status_code == 400
+    await http.aclose()
