@@ -14,6 +14,7 @@ from ._errors import (
     ConfigurationError,
     PollerClosedError,
 )
+from ._hints import WebhookSettings
 from ._job import Job
 from ._outcome import ErrorInfo, Outcome, Status
 from ._policy import PollSettings
@@ -45,5 +46,6 @@ __all__ = [
     "Ticket",
     "ToolHandler",
     "ToolSettings",
+    "WebhookSettings",
     "__version__",
 ]

@@ -9,7 +9,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import structlog
 from openai import AsyncOpenAI
@@ -19,6 +19,7 @@ from ._clock import Clock, LoopClock
 from ._errors import AuthenticationFailedError, ConfigurationError, PollerClosedError
 from ._errors_map import Failure, FailureKind, classify
 from ._heap import DueHeap
+from ._hints import PendingHints, WebhookSettings
 from ._job import CHECK, Job
 from ._learn import DurationModel
 from ._outcome import ErrorInfo, Outcome, Status
@@ -63,6 +64,9 @@ class PollerStats:
     rate_rpm: float  # the shared budget's rate in use now
     target_rpm: float
     by_status: Mapping[str, int] = field(default_factory=dict)
+    hints: int = 0  # "probably done" hints received (webhooks), duplicates included
+    hints_matched: int = 0  # of those, for a job in flight (at once, or when it appeared)
+    hints_pending: int = 0  # waiting for a job with that id to appear
 
 
 class EngineCore:
@@ -82,6 +86,7 @@ class EngineCore:
         max_concurrency: int = 256,
         clock: Clock | None = None,
         seed: int | None = None,
+        webhooks: WebhookSettings | None = None,
     ) -> None:
         if budget is None:
             if rpm is None:
@@ -115,9 +120,14 @@ class EngineCore:
         self._idle = asyncio.Event()
         self._idle.set()
         self._n = {"created": 0, "done": 0, "requests": 0, "checks": 0, "429": 0, "transient": 0}
+        self._n.update(hints=0, hints_matched=0)
         self._by_status: dict[str, int] = {}
         self._seq = 0
         self._models: dict[str, DurationModel] = {}
+        self.webhooks = webhooks
+        hint_settings = webhooks or WebhookSettings()
+        self._pending_hints = PendingHints(hint_settings.pending_ttl_s, hint_settings.max_pending)
+        self._by_push_key: dict[str, Job] = {}
 
     # --- internals: bookkeeping ---------------------------------------------------------
 
@@ -174,6 +184,9 @@ class EngineCore:
         )
         job._future.set_result(outcome)
         self._live.discard(job)
+        key = self._push_key(job)
+        if key is not None and self._by_push_key.get(key) is job:
+            del self._by_push_key[key]
         self._n["done"] += 1
         self._by_status[status.value] = self._by_status.get(status.value, 0) + 1
         log.info(
@@ -239,6 +252,41 @@ class EngineCore:
         job.poll_after_s = poll_after_hint_s(reply.headers)
         return reply
 
+    # --- internals: push hints ----------------------------------------------------------
+
+    def _push_key(self, job: Job) -> str | None:
+        """The server id that OpenAI's events name for this job, when its kind has events."""
+        key_of = getattr(job.kind, "webhook_key", None)
+        return None if key_of is None else cast("str | None", key_of(job.ids))
+
+    def _register(self, job: Job) -> bool:
+        """Index a job that now has its server ids; True when a hint was already waiting."""
+        key = self._push_key(job)
+        if key is None:
+            return False
+        self._by_push_key[key] = job
+        if self._pending_hints.take(key, self.clock.now()):
+            job.hinted = True
+            self._n["hints_matched"] += 1
+            log.debug("batchpoll.webhook.matched_late", job=job.key)
+            return True
+        return False
+
+    def _hint(self, server_id: str) -> bool:
+        self._n["hints"] += 1
+        job = self._by_push_key.get(server_id)
+        if job is None:
+            self._pending_hints.add(server_id, self.clock.now())
+            return False
+        if job.done():
+            return False
+        self._n["hints_matched"] += 1
+        job.hinted = True
+        if job.heap_seq >= 0 and job.action == CHECK:
+            self._schedule(job, 0.0)
+        # Else a check is under way: if it still sees the job running, the next one is at once.
+        return True
+
     # --- internals: the scheduler -------------------------------------------------------
 
     def _schedule(self, job: Job, delay: float | None = None) -> None:
@@ -252,6 +300,9 @@ class EngineCore:
             self._wake.set()
 
     def _next_delay(self, job: Job, now: float) -> float:
+        safety = None
+        if self.webhooks is not None and self._push_key(job) is not None:
+            safety = self.webhooks.safety_interval_s
         to_expiry = None
         if job.expires_at is not None:
             to_expiry = job.expires_at - self.clock.wall()
@@ -264,7 +315,8 @@ class EngineCore:
             retry_after_s=job.retry_after_s,
             to_deadline_s=None if job.deadline is None else job.deadline - now,
             to_expiry_s=to_expiry,
-            planned_age_s=self._planned_age(job),
+            planned_age_s=None if safety is not None else self._planned_age(job),
+            safety_interval_s=safety,
         )
         fair = 0.0
         if self._saturated(now):
@@ -299,9 +351,11 @@ class EngineCore:
             weight = self.poll.busy_lag_weight
         return model.next_age(job.last_age, weight)
 
-    def _learn(self, job: Job, snapshot: Snapshot, age: float) -> None:
-        """A check that sees a change (done, or asking for tools) brackets the duration."""
-        if snapshot.terminal or snapshot.status == "requires_action":
+    def _learn(self, job: Job, snapshot: Snapshot, age: float, *, hinted: bool = False) -> None:
+        """A check that sees a change (done, or asking for tools) brackets the duration.
+        Not a check a push asked for: its time depends on the duration itself, and such
+        intervals would bias the model (it only learns from checks made blind)."""
+        if (snapshot.terminal or snapshot.status == "requires_action") and not hinted:
             model = self._model(job)
             if model is not None:
                 model.observe(job.last_age, age)
@@ -310,8 +364,8 @@ class EngineCore:
     def _chance_done(self, job: Job, now: float) -> float | None:
         """How likely a check of ``job`` now finds something to act on (for ordering);
         None when nothing is known (no trained model for its class)."""
-        if job.action != CHECK:
-            return 2.0  # a retried submit or fetch: necessary work, never speculative
+        if job.action != CHECK or job.hinted:
+            return 2.0  # a retried submit or fetch, or a pushed "done": necessary work
         model = self._model(job)
         if model is None or not model.trained:
             return None

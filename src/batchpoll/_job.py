@@ -29,6 +29,7 @@ class Job:
         "error_streak",
         "expires_at",
         "heap_seq",
+        "hinted",
         "ids",
         "key",
         "kind",
@@ -72,6 +73,7 @@ class Job:
         self.expires_at: float | None = None
         self.klass: str | None = None  # duration class for the learned schedule; None: unknown age
         self.last_age = 0.0  # age (from origin_at) at the last check that saw the job running
+        self.hinted = False  # a push said "done" and no check has looked since
         self.refusals = 0  # tool-output submits the server refused (400)
         self.outputs: Sequence[tuple[str, str]] = ()  # tool outputs awaiting a retried submit
 

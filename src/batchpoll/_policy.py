@@ -93,6 +93,8 @@ class JobTiming:
     to_deadline_s: float | None = None  # until our overall deadline
     to_expiry_s: float | None = None  # until the run's expires_at
     planned_age_s: float | None = None  # the learned schedule's next check age, when trained
+    # Webhooks are on for this job's kind: checks are only the safety net, this far apart.
+    safety_interval_s: float | None = None
 
 
 def retry_delay(streak: int, settings: PollSettings, uniform: Callable[[], float]) -> float:
@@ -119,7 +121,12 @@ def next_check_delay(
         if timing.retry_after_s is not None:
             delay = max(delay, timing.retry_after_s)
     else:
-        if timing.planned_age_s is not None:
+        if timing.safety_interval_s is not None:
+            # A push says when the job is done; checks only catch lost events.
+            delay = timing.safety_interval_s
+            if timing.checks == 0:
+                delay -= timing.age_s
+        elif timing.planned_age_s is not None:
             delay = timing.planned_age_s - timing.age_s
             delay = min(settings.max_interval_s, max(settings.min_interval_s, delay))
         elif timing.checks == 0:

@@ -28,6 +28,8 @@ class Poller(Engine):
     and the scheduler owns retries. ``rpm`` builds the shared budget (or pass ``budget``);
     ``budgets`` adds budgets per request class (``"create"``, ``"check"``, ``"submit"``,
     ``"fetch"``, ``"cancel"``) that those requests take a token from as well.
+    ``webhooks=WebhookSettings(...)``: events are pushed for background responses (see
+    ``notify_done`` and ``batchpoll.webhooks``), so those are polled only as a safety net.
     """
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -119,10 +121,20 @@ class Poller(Engine):
         """Track a job that already exists; its first check is due at once."""
         self._ensure_open()
         job = self._new_job(kind, dict(ids), key)
+        self._register(job)
         job.checks_since_origin = 1  # not just created: no first-check delay
         self._heap.push(job, self.clock.now())
         self._wake.set()
         return job
+
+    def notify_done(self, server_id: str) -> bool:
+        """A hint that the job with this server id (a response id) is probably done, e.g. from
+        a verified webhook: it becomes due at once, and one check through the budget reads the
+        result. A hint never ends a job by itself. True when a job in flight matched; a hint
+        for an unknown id is kept (``WebhookSettings.pending_ttl_s``) and matched when the job
+        appears, since an event can beat the create's reply. Safe to call with duplicates.
+        """
+        return self._hint(server_id)
 
     async def as_completed(self, jobs: Iterable[Job]) -> AsyncIterator[Outcome]:
         """Yield the jobs' outcomes in the order they finish."""
@@ -147,4 +159,7 @@ class Poller(Engine):
             rate_rpm=b.rate_rpm,
             target_rpm=b.target_rpm,
             by_status=dict(self._by_status),
+            hints=self._n["hints"],
+            hints_matched=self._n["hints_matched"],
+            hints_pending=len(self._pending_hints),
         )

@@ -58,10 +58,11 @@ class Engine(EngineCore):
         self._n["created"] += 1
         log.debug("batchpoll.job.created", job=job.key, kind=kind.name, **ids)
         self._observe(job, snapshot)
+        hinted = self._register(job)  # an event may have beaten this reply
         if snapshot.terminal:
             self._tg_start(self._conclude, job, snapshot)
         else:
-            self._schedule(job)
+            self._schedule(job, 0.0 if hinted else None)
         return job
 
     async def _send_create(
@@ -146,18 +147,20 @@ class Engine(EngineCore):
         if job.action == FETCH:
             await self._fetch(job, paid=ticket)
             return
+        hinted, job.hinted = job.hinted, False
         try:
             reply = await self._request(
                 job, Priority.CHECK, lambda: job.kind.check(self.client, job.ids), paid=ticket
             )
         except Exception as exc:
+            job.hinted = job.hinted or hinted  # the retry still acts on the push
             self._retry_or_end(job, self._on_failure(exc))
             return
         job.checks += 1
         job.checks_since_origin += 1
         self._n["checks"] += 1
         snapshot = reply.value
-        self._learn(job, snapshot, self.clock.now() - job.origin_at)
+        self._learn(job, snapshot, self.clock.now() - job.origin_at, hinted=hinted)
         self._observe(job, snapshot)
         await self._conclude(job, snapshot)
 
@@ -194,7 +197,8 @@ class Engine(EngineCore):
         if self._past_deadline(job):
             await self._time_out(job)
             return
-        self._schedule(job)
+        # A push that came while this check was under way: look again at once.
+        self._schedule(job, 0.0 if job.hinted else None)
 
     async def _submit(self, job: Job, *, paid: Ticket | None = None) -> None:
         job.action = SUBMIT

@@ -118,6 +118,23 @@ def _windows(values: tuple[str, ...]) -> list[FaultWindow]:
     metavar="START_S:END_S:KIND[:RATE[:CLASS]]",
     help="KIND is error|disconnect|slow|malformed.",
 )
+@click.option("--webhook-url", default=None, help="POST background-response events here.")
+@click.option(
+    "--webhook-secret",
+    envvar="OPENAI_WEBHOOK_SECRET",
+    default=None,
+    help="Signing secret whsec_... (default: $OPENAI_WEBHOOK_SECRET).",
+)
+@click.option("--webhook-delay", type=float, default=_d("webhook_delay_s"), show_default=True)
+@click.option(
+    "--webhook-delay-jitter", type=float, default=_d("webhook_delay_jitter_s"), show_default=True
+)
+@click.option("--webhook-loss", type=float, default=_d("webhook_loss"), show_default=True)
+@click.option("--webhook-duplicate", type=float, default=_d("webhook_duplicate"), show_default=True)
+@click.option("--webhook-reorder", type=float, default=_d("webhook_reorder"), show_default=True)
+@click.option(
+    "--webhook-reorder-delay", type=float, default=_d("webhook_reorder_delay_s"), show_default=True
+)
 @click.option("--api-key", default=None, help="Accept only this key (default: any key).")
 @click.option("--seed", type=int, default=_d("seed"), show_default=True)
 @click.option("--metadata-key", default=_d("metadata_key"), show_default=True)
@@ -159,6 +176,14 @@ def mock(**options: Any) -> None:
             slow_ms=options["slow_ms"],
             malformed_rate=options["malformed_rate"],
             fault_windows=_windows(options["fault_window"]),
+            webhook_url=options["webhook_url"],
+            webhook_secret=options["webhook_secret"] if options["webhook_url"] else None,
+            webhook_delay_s=options["webhook_delay"],
+            webhook_delay_jitter_s=options["webhook_delay_jitter"],
+            webhook_loss=options["webhook_loss"],
+            webhook_duplicate=options["webhook_duplicate"],
+            webhook_reorder=options["webhook_reorder"],
+            webhook_reorder_delay_s=options["webhook_reorder_delay"],
             api_key=options["api_key"],
             seed=options["seed"],
             metadata_key=options["metadata_key"],

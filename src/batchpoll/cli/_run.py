@@ -25,6 +25,7 @@ from openai import AsyncOpenAI
 from rich.console import Console
 
 from .._errors import AuthenticationFailedError, BatchpollError, ConfigurationError
+from .._hints import WebhookSettings
 from .._tools import ToolHandler
 from .._version import __version__
 from ..runner import (
@@ -44,6 +45,7 @@ from ..runner import (
     run_items,
 )
 from ._progress import ProgressMode, make_display, print_summary
+from ._webhook_opts import Serve, webhook_serving
 
 __all__ = ["configure_logging", "execute", "run"]
 
@@ -144,10 +146,11 @@ def execute(
     report_path: Path | None = None,
     report_extra: Mapping[str, Any] | None = None,
     show_summary: bool = True,
+    serve: Serve | None = None,
 ) -> RunSummary:
     """Run with signal handling, progress display, summary and report; errors exit."""
     try:
-        summary = asyncio.run(_main(settings, client, tools, progress, console))
+        summary = asyncio.run(_main(settings, client, tools, progress, console, serve))
     except BaseException as raw:
         exc = _unwrap(raw)
         if isinstance(exc, KeyboardInterrupt | SystemExit):
@@ -195,6 +198,7 @@ async def _main(
     tools: Mapping[str, ToolHandler],
     progress: ProgressMode,
     console: Console,
+    serve: Serve | None = None,
 ) -> RunSummary:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -215,7 +219,9 @@ async def _main(
         loop.add_signal_handler(signum, on_signal, signum)
     display = make_display(progress, console)
     try:
-        return await run_items(settings, client, tools=tools, stop=stop, on_progress=display.update)
+        return await run_items(
+            settings, client, tools=tools, stop=stop, on_progress=display.update, serve=serve
+        )
     finally:
         display.close()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -292,6 +298,20 @@ async def _main(
     type=click.Path(path_type=Path),
     help="Write the summary as JSON here.",
 )
+@click.option(
+    "--webhook-listen",
+    metavar="HOST:PORT",
+    help="Receive OpenAI webhooks here (secret: $OPENAI_WEBHOOK_SECRET); background responses "
+    "are then polled only as a safety net (docs/webhooks.md).",
+)
+@click.option(
+    "--webhook-safety-interval",
+    "safety_interval_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=WebhookSettings().safety_interval_s,
+    show_default=True,
+    help="With --webhook-listen: seconds between safety checks of a background response.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress, no summary: errors only.")
 @click.option("-v", "--verbose", is_flag=True, help="Log batchpoll events on stderr.")
 @click.option("--debug", is_flag=True, help="Debug logs, and tracebacks on errors.")
@@ -310,6 +330,8 @@ def run(
     create_mode: str,
     journal_path: Path | None,
     report_path: Path | None,
+    webhook_listen: str | None,
+    safety_interval_s: float,
     quiet: bool,
     verbose: bool,
     debug: bool,
@@ -331,6 +353,10 @@ def run(
             tools = load_tools(tools_spec)
         except ToolsError as exc:
             fail(str(exc), EXIT_USAGE, api_key)
+    try:
+        serve, webhooks = webhook_serving(webhook_listen, safety_interval_s)
+    except ConfigurationError as exc:
+        fail(str(exc), EXIT_USAGE, api_key)
     client = AsyncOpenAI(
         api_key=api_key, base_url=base_url, max_retries=0, timeout=_REQUEST_TIMEOUT_S
     )
@@ -345,6 +371,7 @@ def run(
             create_mode=create_mode,  # type: ignore[arg-type]
             timeout_s=timeout_s,
             max_in_flight=max_in_flight,
+            webhooks=webhooks,
         )
     except BatchpollError as exc:
         fail(str(exc), EXIT_USAGE, api_key)
@@ -359,5 +386,6 @@ def run(
         debug=debug,
         report_path=report_path,
         show_summary=not quiet,
+        serve=serve,
     )
     raise SystemExit(summary.exit_code)

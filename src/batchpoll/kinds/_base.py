@@ -57,7 +57,13 @@ class Snapshot:
 
 
 class JobKind(Protocol):
-    """One kind of asynchronous job. Implementations are stateless and shareable."""
+    """One kind of asynchronous job. Implementations are stateless and shareable.
+
+    Optional: ``webhook_key(ids) -> str | None``, the server id that OpenAI's webhook events
+    name (``data.id``) for a kind it pushes events for; ``Poller.notify_done(that id)`` then
+    makes the job due, and with ``WebhookSettings`` the kind is polled only as a safety net.
+    A kind that wraps another must forward it.
+    """
 
     @property
     def name(self) -> str: ...

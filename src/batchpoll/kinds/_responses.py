@@ -40,6 +40,10 @@ class ResponsesJobs:
 
     name = "responses"
 
+    def webhook_key(self, ids: Ids) -> str | None:
+        """OpenAI sends ``response.*`` events naming the response id (docs/webhooks.md)."""
+        return ids.get("response_id")
+
     async def create(
         self, client: AsyncOpenAI, params: Mapping[str, Any]
     ) -> Reply[tuple[Ids, Snapshot]]:

@@ -10,6 +10,7 @@ import json
 import time
 from typing import Any
 
+import httpx2
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -25,13 +26,20 @@ from ._state import Clock, MockState
 __all__ = ["create_app"]
 
 
-def create_app(config: MockConfig | None = None, *, clock: Clock = time.time) -> Starlette:
+def create_app(
+    config: MockConfig | None = None,
+    *,
+    clock: Clock = time.time,
+    webhook_client: httpx2.AsyncClient | None = None,
+) -> Starlette:
     """A mock OpenAI server as an ASGI app; its :class:`MockState` is ``app.state.mock``.
 
     ``clock`` returns Unix epoch seconds; tests pass virtual time, e.g.
-    ``lambda: 1_700_000_000.0 + asyncio.get_running_loop().time()``.
+    ``lambda: 1_700_000_000.0 + asyncio.get_running_loop().time()``. ``webhook_client``
+    sends the webhooks (``MockConfig.webhook_url``); tests pass one with an ASGI transport
+    into their receiver. Stop the sender with ``await app.state.mock.webhooks.aclose()``.
     """
-    state = MockState(config or MockConfig(), clock)
+    state = MockState(config or MockConfig(), clock, webhook_client=webhook_client)
     routes = [
         Route(
             spec.template,

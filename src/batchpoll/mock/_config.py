@@ -7,6 +7,7 @@ values into the same types and re-validates, so a bad change is a 400, never a h
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
@@ -97,6 +98,15 @@ class MockConfig:
     slow_ms: float = 30_000.0
     malformed_rate: float = 0.0
     fault_windows: Sequence[FaultWindow] = ()
+    # --- webhooks for background responses (see docs/webhooks.md) ---
+    webhook_url: str | None = None  # None: send none
+    webhook_secret: str | None = None  # "whsec_" + base64 key; never echoed
+    webhook_delay_s: float = 0.0  # after the response's terminal time
+    webhook_delay_jitter_s: float = 0.0  # plus uniform [0, this)
+    webhook_loss: float = 0.0  # probability that an event is never sent
+    webhook_duplicate: float = 0.0  # probability that it is sent twice (same webhook-id)
+    webhook_reorder: float = 0.0  # probability that it is held back (later events overtake it)
+    webhook_reorder_delay_s: float = 5.0  # scale of that hold-back and of a duplicate's delay
     # --- identity and bookkeeping ---
     api_key: str | None = None
     seed: int = 1
@@ -145,6 +155,19 @@ class MockConfig:
         for window in self.fault_windows:
             if not isinstance(window, FaultWindow):
                 raise ConfigurationError(f"fault_windows holds FaultWindow values, got {window!r}")
+        for name in ("webhook_delay_s", "webhook_delay_jitter_s", "webhook_reorder_delay_s"):
+            _check_non_negative(name, getattr(self, name))
+        for name in ("webhook_loss", "webhook_duplicate", "webhook_reorder"):
+            _check_rate(name, getattr(self, name))
+        if self.webhook_url is not None and not self.webhook_secret:
+            raise ConfigurationError("webhook_url needs webhook_secret (whsec_...)")
+        if self.webhook_secret is not None and self.webhook_secret.startswith("whsec_"):
+            try:
+                base64.b64decode(self.webhook_secret[6:], validate=True)
+            except ValueError:
+                raise ConfigurationError(
+                    "webhook_secret: whsec_ must be followed by base64"
+                ) from None
         if self.api_key == "":
             raise ConfigurationError("api_key must be None (accept any key) or non-empty")
         if not self.metadata_key:
@@ -211,9 +234,9 @@ def _parse_value(name: str, raw: Any) -> Any:
         if not isinstance(raw, bool):
             raise ConfigurationError(f"{name} must be true or false")
         return raw
-    if name == "api_key":
+    if name in ("api_key", "webhook_url", "webhook_secret"):
         if raw is not None and not isinstance(raw, str):
-            raise ConfigurationError("api_key must be a string or null")
+            raise ConfigurationError(f"{name} must be a string or null")
         return raw
     if name in ("class_rpm", "class_burst"):
         if not isinstance(raw, Mapping):
@@ -262,7 +285,7 @@ def config_to_json(config: MockConfig) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for f in dataclasses.fields(MockConfig):
         value = getattr(config, f.name)
-        if f.name == "api_key":
+        if f.name in ("api_key", "webhook_secret"):
             value = None if value is None else "***"
         elif f.name == "rate_schedule":
             value = [list(step) for step in value]

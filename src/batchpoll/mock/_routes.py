@@ -79,6 +79,8 @@ def _create_response(c: Call) -> tuple[int, Any]:
     seq = c.state.next_seq("response")
     response, job = c.state.responses.create(c.config, c.body, c.now, seq)
     c.state.add_job(job)
+    if job.polled:  # background: its final event is known now
+        c.state.webhooks.job_created(c.config, job)
     return 200, response
 
 
@@ -87,7 +89,10 @@ def _get_response(c: Call) -> tuple[int, Any]:
 
 
 def _cancel_response(c: Call) -> tuple[int, Any]:
-    return 200, c.state.responses.cancel(c.params["response_id"], c.now)
+    response_id = c.params["response_id"]
+    reply = c.state.responses.cancel(response_id, c.now)
+    c.state.webhooks.job_cancelled(c.config, c.state.responses.responses[response_id].job)
+    return 200, reply
 
 
 def _unknown(c: Call) -> tuple[int, Any]:

@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import httpx2
+
 from ._apierror import ApiError, error_body
 from ._assistants import AssistantsStore
 from ._config import MockConfig, config_to_json, config_with_changes
@@ -25,6 +27,7 @@ from ._limiter import Decision, RateLimiter
 from ._responses import ResponsesStore
 from ._sim import JobRecord
 from ._stats import RequestStats, creates_by_metadata, job_stats
+from ._webhooks import WebhookSender
 
 __all__ = ["Call", "Clock", "MockState", "Outgoing", "RouteSpec"]
 
@@ -76,9 +79,16 @@ class Outgoing:
 class MockState:
     """Jobs, limits, faults and stats of one mock server (``app.state.mock``)."""
 
-    def __init__(self, config: MockConfig, clock: Clock = time.time) -> None:
+    def __init__(
+        self,
+        config: MockConfig,
+        clock: Clock = time.time,
+        *,
+        webhook_client: httpx2.AsyncClient | None = None,
+    ) -> None:
         self._lock = threading.RLock()
         self._clock = clock
+        self.webhooks = WebhookSender(clock, webhook_client)
         self._setup(config)
 
     def _setup(self, config: MockConfig) -> None:
@@ -94,6 +104,7 @@ class MockState:
         self._started_at: float | None = None
         self._schedule_pos = 0
         self._request_seq = 0
+        self.webhooks.reset()
 
     # --- public control surface ---
 
@@ -114,6 +125,7 @@ class MockState:
                 "elapsed_s": None if self._started_at is None else now - self._started_at,
                 **self._requests.as_json(),
                 **job_stats(self.jobs, now, config.metadata_key),
+                "webhooks": self.webhooks.as_json(),
                 "rpm": config.rpm,
                 "burst": None if config.rpm is None else config.effective_burst(config.rpm),
                 "budgets": {

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from enum import Enum
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import httpx2
 import openai
@@ -152,6 +152,11 @@ class GuardedKind:
 
     async def check(self, client: AsyncOpenAI, ids: Ids) -> Reply[Snapshot]:
         return await self._watch.watch(self.inner.check(client, ids))
+
+    def webhook_key(self, ids: Ids) -> str | None:
+        """The inner kind's (optional) webhook key: wrapping must not hide pushes."""
+        key_of = getattr(self.inner, "webhook_key", None)
+        return None if key_of is None else cast("str | None", key_of(ids))
 
     def needs_fetch(self, snapshot: Snapshot) -> bool:
         return self.inner.needs_fetch(snapshot)

@@ -15,9 +15,11 @@ journaled before it is written to the output, and resume reads the journal back
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections import Counter
 from collections.abc import Callable, Coroutine, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from typing import Any
 
@@ -61,15 +63,17 @@ async def run_items(
     on_progress: Callable[[RunProgress], None] | None = None,
     progress_every_s: float = 0.5,
     clock: Clock | None = None,
+    serve: Callable[[Poller], AbstractAsyncContextManager[Any]] | None = None,
 ) -> RunSummary:
     """Run (or resume) every item of ``settings.input_path``; results go to the output file.
 
     ``stop`` set (SIGINT/SIGTERM): stop creating, leave the journal consistent, return with
     ``interrupted``; rerunning resumes. Raises ``InputError``, ``JournalError`` before anything
     is sent, and ``AuthenticationFailedError`` / ``UnreachableError`` when the API cannot be
-    used (nothing is recorded as done for the jobs in flight then).
+    used (nothing is recorded as done for the jobs in flight then). ``serve(poller)`` is
+    entered as soon as the poller runs and left before it closes (e.g. a webhook receiver).
     """
-    run = _Run(settings, client, tools or {}, clock or LoopClock())
+    run = _Run(settings, client, tools or {}, clock or LoopClock(), serve)
     return await run.execute(stop, on_progress, progress_every_s)
 
 
@@ -84,8 +88,10 @@ class _Run:
         client: AsyncOpenAI,
         tools: Mapping[str, ToolHandler],
         clock: Clock,
+        serve: Callable[[Poller], AbstractAsyncContextManager[Any]] | None = None,
     ) -> None:
         self.s = settings
+        self._serve = serve
         self._client = client
         self._tools = tools
         self._clock = clock
@@ -139,14 +145,18 @@ class _Run:
         self._start = self._clock.now()
         log.info("batchpoll.run.started", items=self._scan.items, input=str(s.input_path))
         try:
-            async with Poller(
-                self._client,
-                rpm=s.rpm,
-                tools=self._tools,
-                poll=poll,
-                clock=self._clock,
-                seed=s.seed,
-            ) as poller:
+            async with (
+                Poller(
+                    self._client,
+                    rpm=s.rpm,
+                    tools=self._tools,
+                    poll=poll,
+                    clock=self._clock,
+                    seed=s.seed,
+                    webhooks=s.webhooks,
+                ) as poller,
+                self._serving(poller),
+            ):
                 self._poller = poller
                 self._creator = Creator(self, poller, self._journal, self._watch, s.create_mode)
                 with anyio.CancelScope() as self._scope:
@@ -176,6 +186,9 @@ class _Run:
             items=self._scan.items,
             requests=self._final_stats.requests,
         )
+
+    def _serving(self, poller: Poller) -> AbstractAsyncContextManager[Any]:
+        return contextlib.nullcontext() if self._serve is None else self._serve(poller)
 
     def _reconcile(self) -> None:
         """Settle what the journal already knows; re-track the jobs that were in flight."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from .. import ConfigurationError, PollSettings
+from .. import ConfigurationError, PollSettings, WebhookSettings
 from ._items import InputScan, ItemDefaults
 
 __all__ = ["CreateMode", "RunSettings"]
@@ -30,6 +30,7 @@ class RunSettings:
     timeout_s: float | None = 3600.0
     max_in_flight: int | None = None  # default: 30 s of the budget, at least 50
     poll: PollSettings | None = None
+    webhooks: WebhookSettings | None = None  # on: background responses poll as a safety net
     stop_grace_s: float = 10.0  # on stop: how long creates already sent may take to answer
     seed: int | None = None
 

@@ -1,0 +1,235 @@
+"""Webhooks for background responses, sent as OpenAI sends them (Standard Webhooks, signed).
+
+Like the jobs themselves, deliveries are derived from timestamps: a background response's
+terminal time is known at its creation, so its event goes into ONE heap of
+``(send_at, seq, delivery)`` and ONE sender task sleeps until the next one is due, signs it and
+POSTs it. There is no task per job. Loss, duplication, delay and reordering are drawn from a
+seeded RNG when the event is scheduled; a delivery that finds the job ended otherwise (a
+completion overtaken by a cancel) is dropped as ``superseded``.
+
+Signing, exactly as ``openai`` verifies it (``openai/lib/_webhooks.py``): the secret is
+``whsec_`` + base64 key; the signature is HMAC-SHA256 over ``f"{id}.{timestamp}.{body}"``,
+sent as ``webhook-signature: v1,<base64>`` with ``webhook-id`` and ``webhook-timestamp``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import heapq
+import hmac
+import itertools
+import json
+import math
+import random
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+
+from ._config import MockConfig
+from ._ids import make_id
+from ._sim import JobRecord, snapshot
+
+__all__ = ["WebhookSender", "sign"]
+
+#: The response statuses OpenAI announces, and their event types.
+EVENT_TYPES = {
+    "completed": "response.completed",
+    "failed": "response.failed",
+    "cancelled": "response.cancelled",
+    "incomplete": "response.incomplete",
+}
+_TIMEOUT_S = 10.0
+
+
+def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` header value for ``body`` (Standard Webhooks ``v1``)."""
+    key = (
+        base64.b64decode(secret.removeprefix("whsec_"))
+        if secret.startswith("whsec_")
+        else (secret.encode())
+    )
+    signed = f"{webhook_id}.{timestamp}.".encode() + body
+    digest = hmac.new(key, signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class _Delivery:
+    job: JobRecord
+    status: str  # the job's final status this event announces
+    terminal_at: float
+    webhook_id: str
+    event_id: str
+    url: str
+    secret: str
+    copy: int  # 0: the original, 1: a duplicate
+
+
+class WebhookSender:
+    """One per mock state: schedules, sends and counts the webhook deliveries."""
+
+    def __init__(self, clock: Callable[[], float], client: httpx2.AsyncClient | None) -> None:
+        self._clock = clock
+        self._client = client
+        self._own_client: httpx2.AsyncClient | None = None
+        self._lock = threading.Lock()
+        self._heap: list[tuple[float, int, _Delivery]] = []
+        self._seq = itertools.count()
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self.counts: Counter[str] = Counter()
+        self._events = 0
+
+    # --- scheduling (called by the request handlers, under the state's lock) ---------------
+
+    def reset(self) -> None:
+        with self._lock:
+            self._heap.clear()
+            self.counts.clear()
+            self._events = 0
+
+    def job_created(self, config: MockConfig, job: JobRecord) -> None:
+        """A background response exists: its final event is scheduled at its terminal time."""
+        final = snapshot(job, math.inf)
+        if final.terminal_at is not None:
+            self._schedule(config, job, final.status, final.terminal_at)
+
+    def job_cancelled(self, config: MockConfig, job: JobRecord) -> None:
+        final = snapshot(job, math.inf)
+        if final.status == "cancelled" and final.terminal_at is not None:
+            self._schedule(config, job, "cancelled", final.terminal_at)
+
+    def _schedule(self, config: MockConfig, job: JobRecord, status: str, at: float) -> None:
+        url, secret = config.webhook_url, config.webhook_secret
+        if url is None or secret is None or status not in EVENT_TYPES:
+            return
+        with self._lock:
+            self._events += 1
+            n = self._events
+            rng = random.Random(f"{config.seed}/webhook/{job.id}/{status}")
+            self.counts["events"] += 1
+            if rng.random() < config.webhook_loss:
+                self.counts["lost"] += 1
+                return
+            delay = config.webhook_delay_s + config.webhook_delay_jitter_s * rng.random()
+            if rng.random() < config.webhook_reorder:
+                # Held back: events of jobs that ended later overtake this one.
+                self.counts["reordered"] += 1
+                delay += config.webhook_reorder_delay_s * (0.5 + rng.random())
+            copies = [delay]
+            if rng.random() < config.webhook_duplicate:
+                self.counts["duplicated"] += 1
+                copies.append(delay + config.webhook_reorder_delay_s * rng.random())
+            for copy, d in enumerate(copies):
+                delivery = _Delivery(
+                    job=job,
+                    status=status,
+                    terminal_at=at,
+                    webhook_id=make_id("wh", config.seed, "delivery", n),
+                    event_id=make_id("evt", config.seed, "event", n),
+                    url=url,
+                    secret=secret,
+                    copy=copy,
+                )
+                heapq.heappush(self._heap, (at + d, next(self._seq), delivery))
+        self._poke()
+
+    # --- the sender task --------------------------------------------------------------------
+
+    def _poke(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if self._task is None or self._task.done():
+            if loop is None:
+                return  # started by the next request served in a loop
+            self._loop, self._wake = loop, asyncio.Event()
+            self._task = loop.create_task(self._run(), name="batchpoll-mock-webhooks")
+        if self._loop is not None and self._wake is not None:
+            if loop is self._loop:
+                self._wake.set()
+            else:
+                self._loop.call_soon_threadsafe(self._wake.set)
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._heap)
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        while True:
+            with self._lock:
+                head = self._heap[0][0] if self._heap else None
+                due = None
+                if head is not None and head <= self._clock():
+                    due = heapq.heappop(self._heap)[2]
+            if due is not None:
+                await self._deliver(due)
+                continue
+            self._wake.clear()
+            timeout = None if head is None else max(0.0, head - self._clock())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+
+    async def _deliver(self, d: _Delivery) -> None:
+        final = snapshot(d.job, math.inf)
+        if final.status != d.status:  # e.g. a completion overtaken by a cancel
+            self.counts["superseded"] += 1
+            return
+        event = {
+            "id": d.event_id,
+            "object": "event",
+            "created_at": math.floor(d.terminal_at),
+            "type": EVENT_TYPES[d.status],
+            "data": {"id": d.job.id},
+        }
+        body = json.dumps(event, separators=(",", ":")).encode()
+        timestamp = math.floor(self._clock())
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": d.webhook_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(d.secret, d.webhook_id, timestamp, body),
+            "user-agent": "OpenAI/1.0 (+https://platform.openai.com/docs/webhooks)",
+        }
+        try:
+            reply = await self._http().post(d.url, content=body, headers=headers)
+        except httpx2.HTTPError:
+            self.counts["failed"] += 1
+            return
+        self.counts["sent"] += 1
+        if not 200 <= reply.status_code < 300:
+            self.counts["failed"] += 1
+
+    def _http(self) -> httpx2.AsyncClient:
+        if self._client is not None:
+            return self._client
+        if self._own_client is None:
+            self._own_client = httpx2.AsyncClient(timeout=_TIMEOUT_S)
+        return self._own_client
+
+    async def aclose(self) -> None:
+        """Stop the sender task (pending deliveries stay in the heap)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._own_client is not None:
+            await self._own_client.aclose()
+            self._own_client = None
+
+    def as_json(self) -> dict[str, Any]:
+        with self._lock:
+            names = ("events", "sent", "lost", "duplicated", "reordered", "failed", "superseded")
+            return {**{k: self.counts[k] for k in names}, "pending": len(self._heap)}
