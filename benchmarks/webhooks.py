@@ -201,7 +201,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--rpm", type=int, default=1200)
     ap.add_argument("--seed", type=int, default=1)
-    names = ", ".join(repr(s.name) for s in SCENARIOS)
+    names = ", ".join(repr(s.name) for s in SCENARIOS).replace("%", "%%")  # argparse formats
     ap.add_argument("--only", action="append", help=f"run only this scenario (repeatable): {names}")
     args = ap.parse_args()
     structlog.configure(
