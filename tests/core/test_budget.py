@@ -121,6 +121,20 @@ async def test_headers_lower_the_limit_and_pause_at_zero_remaining() -> None:
 
 
 @pytest.mark.looptime
+async def test_a_server_limit_that_recovers_is_followed_back_up_to_our_rpm() -> None:
+    budget = Budget(BudgetSettings(1200, headroom=1.0))
+    await budget.acquire()
+    budget.on_headers({"x-ratelimit-limit-requests": "120"})  # the limit drops to 10 %
+    assert (budget.stats().target_rpm, budget.stats().rate_rpm) == (120, 120)
+    budget.on_headers({"x-ratelimit-limit-requests": "6000"})  # back, and more than ours
+    assert budget.stats().target_rpm == pytest.approx(1200)  # never above what we were given
+    for _ in range(400):  # the rate climbs back gradually, as after a 429
+        await budget.acquire()
+    assert budget.stats().rate_rpm == pytest.approx(1200)
+    await budget.aclose()
+
+
+@pytest.mark.looptime
 async def test_cancelled_waiters_give_their_place_up() -> None:
     budget = Budget(BudgetSettings(60, headroom=1.0))  # one per second
     await budget.acquire()
