@@ -8,13 +8,15 @@ requests the server received), and no second holds more requests than the budget
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from openai import AsyncOpenAI
 
-from batchpoll import LoopClock, Poller, PollSettings, Status
+from batchpoll import LoopClock, Poller, PollSettings, Status, ToolSettings
 from batchpoll.mock import FaultWindow
 from tests._virtual import EPOCH
 from tests.runner._helpers import TOOLS, mock, reply_ok
@@ -156,3 +158,51 @@ async def test_a_job_whose_checks_always_fail_ends_at_its_deadline() -> None:
     assert outcome.status is Status.TIMED_OUT
     assert 60.0 <= outcome.elapsed_s <= 61.0
     assert outcome.requests <= 12  # create, backed-off checks, cancel: no hammering
+
+
+class _Opaque:
+    def __str__(self) -> str:
+        return "opaque value"
+
+
+async def test_tool_handlers_that_raise_hang_or_return_non_strings() -> None:
+    release = threading.Event()
+
+    def hang() -> str:
+        release.wait()
+        return "never"
+
+    def boom() -> str:
+        raise RuntimeError("handler bug")
+
+    behaviours: dict[str, tuple[Callable[[], Any], str]] = {
+        # what the handler does -> how the output the model receives ends
+        "raise": (boom, "tool 'lookup' failed: RuntimeError: handler bug\"}"),
+        "hang": (hang, "tool 'lookup' failed: timeout\"}"),
+        "dict": (lambda: {"a": [1, 2]}, '{"a": [1, 2]}'),
+        "int": (lambda: 42, "42"),
+        "none": (lambda: None, "null"),
+        "float": (lambda: 0.5, "0.5"),
+        "object": (lambda: {"v": _Opaque()}, '{"v": "opaque value"}'),
+        "str": (lambda: "plain", "plain"),
+    }
+
+    def lookup(query: str, round: int) -> Any:  # a sync handler: it runs in a thread
+        return behaviours[query.split()[0]][0]()
+
+    app, client = mock(rpm=1200, tool_rate=1.0, fail_rate=0.0, action_expiry_s=60.0)
+    prompts = [f"{name} {i}" for i in range(2) for name in behaviours]
+    tools = ToolSettings(timeout_s=1.0)  # per call
+    try:
+        async with poller(client, tools={"lookup": lookup}, tool_settings=tools) as p:
+            jobs = [await p.create_and_run(assistant_id="a", thread=thread(q)) for q in prompts]
+            outcomes = [await j for j in jobs]
+    finally:
+        release.set()
+    for prompt, o in zip(prompts, outcomes, strict=True):
+        assert o.status is Status.COMPLETED, o  # the run goes on, the model sees the error
+        want = behaviours[prompt.split()[0]][1]
+        assert o.output_text is not None
+        assert o.output_text.startswith(f"echo: {prompt} | tools: "), o
+        assert o.output_text.endswith(want), (o.output_text, want)
+    assert app.state.mock.stats()["actions_expired"] == 0
