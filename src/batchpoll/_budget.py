@@ -195,7 +195,13 @@ class Budget:
                 self._target_per_s = target
                 log.info("batchpoll.budget.limit_raised", budget=self.name, rpm=info.limit_requests)
         if info.remaining_requests == 0 and info.reset_requests_s:
-            self._paused_until = max(self._paused_until, now + info.reset_requests_s)
+            # The reset is when the whole quota is back (up to a minute, or more); one
+            # request's worth returns after 60 / limit s. Waiting for the full reset would
+            # stall every job for nothing; if the guess is early, a 429 says exactly how long.
+            pause = info.reset_requests_s
+            if info.limit_requests is not None and info.limit_requests > 0:
+                pause = min(pause, 60.0 / info.limit_requests)
+            self._paused_until = max(self._paused_until, now + pause)
 
     def stats(self) -> BudgetStats:
         try:

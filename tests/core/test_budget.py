@@ -110,13 +110,31 @@ async def test_headers_lower_the_limit_and_pause_at_zero_remaining() -> None:
         {
             "x-ratelimit-limit-requests": "600",
             "x-ratelimit-remaining-requests": "0",
-            "x-ratelimit-reset-requests": "1.5s",
+            "x-ratelimit-reset-requests": "0.05s",
         }
     )
     assert budget.stats().target_rpm == pytest.approx(600)
     t0 = loop.time()
     await budget.acquire()
-    assert loop.time() - t0 >= 1.5
+    assert loop.time() - t0 >= 0.05
+    await budget.aclose()
+
+
+@pytest.mark.looptime
+async def test_zero_remaining_pauses_for_one_request_not_the_whole_reset() -> None:
+    loop = asyncio.get_running_loop()
+    budget = Budget(BudgetSettings(1200, headroom=1.0))
+    await budget.acquire()
+    budget.on_headers(
+        {
+            "x-ratelimit-limit-requests": "40",  # one request's worth comes back in 1.5 s
+            "x-ratelimit-remaining-requests": "0",
+            "x-ratelimit-reset-requests": "59.9s",  # the whole minute's quota
+        }
+    )
+    t0 = loop.time()
+    await budget.acquire()
+    assert 1.5 <= loop.time() - t0 < 2.0
     await budget.aclose()
 
 
