@@ -57,12 +57,12 @@ async def test_429_storm_every_item_finishes_and_the_budget_adapts_and_recovers(
         seed=3,
     )
     loop = asyncio.get_running_loop()
-    curve: list[tuple[float, float, float]] = []
+    curve: list[tuple[float, float, float, int]] = []
 
     async def sample(p: Poller) -> None:
         while True:
             st = p.stats()
-            curve.append((loop.time(), st.target_rpm, st.rate_rpm))
+            curve.append((loop.time(), st.target_rpm, st.rate_rpm, st.requests))
             await asyncio.sleep(1.0)
 
     prompts = [f"storm {i}" for i in range(400)]
@@ -74,18 +74,19 @@ async def test_429_storm_every_item_finishes_and_the_budget_adapts_and_recovers(
         server = app.state.mock.stats()
         charged_exactly(p, server, burst=20)
         seen = p.stats()
-    print("t_s target_rpm rate_rpm")
-    for t, target, rate in curve[::5]:
-        print(f"{t:5.0f} {target:7.1f} {rate:7.1f}")
+    print("t_s target_rpm rate_rpm requests")
+    for t, target, rate, n in curve[::5]:
+        print(f"{t:5.0f} {target:7.1f} {rate:7.1f} {n:6d}")
     print(f"429s {server['rate_limited']}, busiest second {server['max_received_1s']}")
     assert all(o.status is Status.COMPLETED for o in outcomes)
     for prompt, o in zip(prompts, outcomes, strict=True):
         assert reply_ok(prompt, o.output_text), o
     assert server["actions_expired"] == 0
     assert seen.rate_limited == server["rate_limited"]
-    storm = [rate for t, _, rate in curve if 70 <= t < 100]
-    after = [(target, rate) for t, target, rate in curve if t >= 100]
-    assert max(storm) <= 120  # adapted to the server's new limit
+    storm = [(rate, n) for t, _, rate, n in curve if 70 <= t <= 100]
+    after = [(target, rate) for t, target, rate, _ in curve if t >= 100]
+    assert max(rate for rate, _ in storm) <= 120  # adapted to the server's new limit
+    assert storm[-1][1] - storm[0][1] >= 45  # and kept using it (114 RPM: 57 in 30 s)
     assert after[-1][0] == pytest.approx(1140)  # the target is the account's again
     assert max(rate for _, rate in after) >= 0.9 * 1140  # and the rate climbed back
 
