@@ -132,7 +132,7 @@ def test_a_run_writes_results_report_and_never_the_key(
     assert result.stdout == ""  # stdout stays clean
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])  # SIGINT: Ctrl-C
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_sigterm_stops_with_exit_3_and_the_same_command_resumes(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
