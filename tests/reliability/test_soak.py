@@ -50,6 +50,9 @@ def rss_mb() -> float:
     raise RuntimeError("no VmRSS")
 
 
+QUICK: dict[str, Any] = {"queue_delay_s": 0.05, "fail_rate": 0.01, "seed": 2}
+
+
 @dataclass
 class Sample:
     t_s: float
@@ -77,14 +80,8 @@ def forget_served_jobs(state: MockState, created: bytearray) -> None:
 
 
 async def soak(n: int, in_flight: int, every_s: float) -> tuple[list[Sample], Counter[str], Any]:
-    app, client = mock(
-        rpm=600_000,
-        duration_median_s=1.0,
-        duration_sigma=0.3,
-        queue_delay_s=0.05,
-        fail_rate=0.01,
-        seed=2,
-    )
+    # Jobs of about a second, a limit far above what the loop can use.
+    app, client = mock(rpm=600_000, duration_median_s=1.0, duration_sigma=0.3, **QUICK)
     state: MockState = app.state.mock
     loop = asyncio.get_running_loop()
     created = bytearray(n)  # creates per item, counted by the mock
