@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint format demo mock bench bench-full clean
+.PHONY: venv test soak lint format demo mock bench bench-full clean
 
 venv: $(STAMP)
 
@@ -25,6 +25,11 @@ format: $(STAMP)
 
 test: lint
 	$(BIN)/pytest -q
+
+# The long forms of tests/reliability and the kill test (docs/reliability.md): 100,000 jobs,
+# 20 SIGKILLs and restarts. Prints the RSS curve and the kill-restart counts.
+soak: $(STAMP)
+	$(BIN)/pytest -q -s -m soak tests/reliability tests/runner/test_kill.py
 
 demo: $(STAMP)
 	$(BIN)/batchpoll demo

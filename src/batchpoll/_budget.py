@@ -197,16 +197,29 @@ class Budget:
         now = asyncio.get_running_loop().time()
         if info.limit_requests is not None and info.limit_requests > 0:
             server_per_s = info.limit_requests * self.settings.headroom / 60.0
-            if server_per_s < self._target_per_s - 1e-9:
-                self._target_per_s = server_per_s
-                self._window.cap = min(self._window.cap, self._quantum(info.limit_requests))
-                if self._rate_per_s > server_per_s:
-                    self._set_rate(server_per_s, now)
+            target = min(self.settings.target_per_s, server_per_s)
+            # The window follows the server's quantum, never above the one of our own rpm.
+            self._window.cap = self._quantum(min(self.settings.rpm, info.limit_requests))
+            if target < self._target_per_s - 1e-9:
+                self._target_per_s = target
+                if self._rate_per_s > target:
+                    self._set_rate(target, now)
                 log.info(
                     "batchpoll.budget.limit_lowered", budget=self.name, rpm=info.limit_requests
                 )
+            elif target > self._target_per_s + 1e-9:
+                # The server's limit went back up (never above the rpm we were given): the
+                # target follows, and the rate climbs back to it gradually, as after a 429.
+                self._target_per_s = target
+                log.info("batchpoll.budget.limit_raised", budget=self.name, rpm=info.limit_requests)
         if info.remaining_requests == 0 and info.reset_requests_s:
-            self._paused_until = max(self._paused_until, now + info.reset_requests_s)
+            # The reset is when the whole quota is back (up to a minute, or more); one
+            # request's worth returns after 60 / limit s. Waiting for the full reset would
+            # stall every job for nothing; if the guess is early, a 429 says exactly how long.
+            pause = info.reset_requests_s
+            if info.limit_requests is not None and info.limit_requests > 0:
+                pause = min(pause, 60.0 / info.limit_requests)
+            self._paused_until = max(self._paused_until, now + pause)
 
     def stats(self) -> BudgetStats:
         try:

@@ -12,7 +12,9 @@ import asyncio
 import functools
 import inspect
 import json
+import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -25,6 +27,30 @@ from .kinds import ToolCall
 __all__ = ["ToolCallFailed", "ToolHandler", "ToolSettings", "encode_output", "run_tool_calls"]
 
 ToolHandler = Callable[..., Any]
+
+
+class _DaemonThreads(Executor):
+    """One daemon thread per sync handler call. A handler that hangs past its timeout keeps
+    only its own thread: in the loop's shared pool it would hold a worker for good (a few
+    hung calls and every later call, and the loop's DNS lookups, queue behind them), and
+    ``asyncio.run`` would wait for it at exit, so the process could never end."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+
+        def work() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        threading.Thread(target=work, name="batchpoll-tool", daemon=True).start()
+        return future
+
+
+_THREADS = _DaemonThreads()
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +94,11 @@ async def _call_one(handler: ToolHandler, call: ToolCall, settings: ToolSettings
         if inspect.iscoroutinefunction(handler):
             result = await handler(**args)
         else:
-            # The loop's executor (not anyio's worker threads): virtual-time loops in tests
+            # Through run_in_executor (not anyio's worker threads): virtual-time loops in tests
             # know about executor futures and keep time in step with the thread. On timeout
             # the thread is abandoned, like any thread that cannot be interrupted.
             loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(None, functools.partial(handler, **args))
+            result = await loop.run_in_executor(_THREADS, functools.partial(handler, **args))
             if inspect.isawaitable(result):
                 result = await result
     return encode_output(result)

@@ -102,21 +102,43 @@ async def test_a_429_pauses_everyone_cuts_the_rate_then_recovers() -> None:
 
 
 @pytest.mark.looptime
-async def test_headers_lower_the_limit_and_pause_at_zero_remaining() -> None:
+@pytest.mark.parametrize(
+    ("limit", "reset", "pause_s"),
+    [
+        ("600", "0.05s", 0.05),  # the whole quota is back first: wait for that
+        ("40", "59.9s", 1.5),  # one request's worth is back long before the whole minute's
+    ],
+)
+async def test_headers_lower_the_limit_and_pause_at_zero_remaining(
+    limit: str, reset: str, pause_s: float
+) -> None:
     loop = asyncio.get_running_loop()
     budget = Budget(BudgetSettings(1200, headroom=1.0))
     await budget.acquire()
-    budget.on_headers(
-        {
-            "x-ratelimit-limit-requests": "600",
-            "x-ratelimit-remaining-requests": "0",
-            "x-ratelimit-reset-requests": "1.5s",
-        }
-    )
-    assert budget.stats().target_rpm == pytest.approx(600)
+    headers = {
+        "x-ratelimit-limit-requests": limit,
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-reset-requests": reset,
+    }
+    budget.on_headers(headers)
+    assert budget.stats().target_rpm == pytest.approx(int(limit))
     t0 = loop.time()
     await budget.acquire()
-    assert loop.time() - t0 >= 1.5
+    assert pause_s <= loop.time() - t0 < pause_s + 0.5
+    await budget.aclose()
+
+
+@pytest.mark.looptime
+async def test_a_server_limit_that_recovers_is_followed_back_up_to_our_rpm() -> None:
+    budget = Budget(BudgetSettings(1200, headroom=1.0))
+    await budget.acquire()
+    budget.on_headers({"x-ratelimit-limit-requests": "120"})  # the limit drops to 10 %
+    assert (budget.stats().target_rpm, budget.stats().rate_rpm) == (120, 120)
+    budget.on_headers({"x-ratelimit-limit-requests": "6000"})  # back, and more than ours
+    assert budget.stats().target_rpm == pytest.approx(1200)  # never above what we were given
+    for _ in range(400):  # the rate climbs back gradually, as after a 429
+        await budget.acquire()
+    assert budget.stats().rate_rpm == pytest.approx(1200)
     await budget.aclose()
 
 

@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
+import threading
 
 import pytest
 
@@ -75,3 +78,42 @@ async def test_unknown_tool_fails_clearly() -> None:
         await run_tool_calls([call("nope", {})], {}, ToolSettings())
     assert failed.value.error.type == "unknown_tool"
     assert "nope" in failed.value.error.message
+
+
+async def test_hung_sync_handlers_neither_starve_later_calls_nor_block_exit() -> None:
+    """Real time: a sync handler stuck past its timeout holds its own thread only."""
+    release = threading.Event()
+
+    def stuck() -> str:
+        release.wait()
+        return "late"
+
+    def ok() -> str:
+        return "ok"
+
+    try:
+        many = [call("stuck", {}, f"s{i}") for i in range(12)]  # more than a default pool
+        out = await run_tool_calls(many, {"stuck": stuck}, ToolSettings(timeout_s=0.2))
+        assert all("timeout" in json.loads(o)["error"] for _, o in out)
+        again = await run_tool_calls([call("ok", {})], {"ok": ok}, ToolSettings(timeout_s=2))
+        assert again == [("call_1", "ok")]
+    finally:
+        release.set()
+
+
+def test_a_process_with_a_hung_handler_still_exits() -> None:
+    script = (
+        "import asyncio, time\n"
+        "from batchpoll import ToolSettings\n"
+        "from batchpoll._tools import run_tool_calls\n"
+        "from batchpoll.kinds import ToolCall\n"
+        "def hang():\n    time.sleep(600)\n"
+        "asyncio.run(run_tool_calls([ToolCall('a', 'hang', '{}')], {'hang': hang},"
+        " ToolSettings(timeout_s=0.1)))\n"
+        "print('done')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "done\n"

@@ -104,6 +104,17 @@ async def test_sliding_window_maxima(make_mock: MockFactory) -> None:
     assert stats["requests_by_route"] == {"GET /v1/responses/{response_id}": {"404": 12}}
 
 
+async def test_max_received_counts_rejected_requests_too(make_mock: MockFactory) -> None:
+    mock = make_mock(MockConfig(rpm=120))  # 2 accepted per second
+    for _ in range(6):
+        await mock.http.get("/v1/responses/r")
+    await asyncio.sleep(1.0)
+    await mock.http.get("/v1/responses/r")
+    stats = await mock.stats()
+    assert (stats["max_accepted_1s"], stats["max_received_1s"]) == (2, 6)
+    assert stats["rate_limited"] == 4
+
+
 async def test_stats_route_equals_state_stats(make_mock: MockFactory) -> None:
     mock = make_mock()
     await mock.client.responses.create(model="m", input="x")

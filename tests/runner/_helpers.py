@@ -28,8 +28,9 @@ TOOLS = {"lookup": lookup}
 def mock(**config: Any) -> tuple[Any, AsyncOpenAI]:
     loop = asyncio.get_running_loop()
     key = config.pop("client_key", API_KEY)
+    client_kwargs = {"timeout": config.pop("client_timeout")} if "client_timeout" in config else {}
     app = create_app(MockConfig(**config), clock=lambda: EPOCH + loop.time())
-    return app, asgi_client(app, api_key=key)
+    return app, asgi_client(app, api_key=key, **client_kwargs)
 
 
 def prompts(n: int, prefix: str = "p") -> list[dict[str, Any]]:

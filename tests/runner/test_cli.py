@@ -132,16 +132,19 @@ def test_a_run_writes_results_report_and_never_the_key(
     assert result.stdout == ""  # stdout stays clean
 
 
-def test_sigterm_stops_with_exit_3_and_the_same_command_resumes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_sigterm_stops_with_exit_3_and_the_same_command_resumes(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
     write_lines(tmp_path / "in.jsonl", prompts(300))
     with running_server(fast_mock(duration_median_s=0.5, tool_rate=0.1)) as server:
         cmd = run_cmd(tmp_path, server.base_url)
         proc = subprocess.Popen(cmd, env=env(), stderr=subprocess.PIPE, text=True)
         wait_for_lines(tmp_path / "out.jsonl", 30)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         _, stderr = proc.communicate(timeout=60)
         assert proc.returncode == 3, stderr
-        assert "SIGTERM: stopping" in stderr
+        assert f"{sig.name}: stopping" in stderr
         assert "Traceback" not in stderr
         done_at_stop = len(read_output(tmp_path / "out.jsonl"))
         assert done_at_stop < 300

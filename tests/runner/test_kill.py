@@ -73,7 +73,15 @@ def server_status(client: openai.OpenAI, record: dict[str, str]) -> str:
     return run.status
 
 
-@pytest.mark.parametrize(("mode", "kills", "items"), [("safe", 5, 1000), ("fast", 3, 300)])
+@pytest.mark.parametrize(
+    ("mode", "kills", "items"),
+    [
+        ("safe", 5, 1000),
+        ("fast", 3, 300),
+        pytest.param("safe", 20, 4000, marks=pytest.mark.soak, id="safe-20-kills"),
+        pytest.param("fast", 20, 4000, marks=pytest.mark.soak, id="fast-20-kills"),
+    ],
+)
 def test_sigkill_and_restart_never_duplicates_nor_loses_an_item(
     tmp_path: Path, mode: str, kills: int, items: int
 ) -> None:
@@ -99,11 +107,16 @@ def test_sigkill_and_restart_never_duplicates_nor_loses_an_item(
                 assert r["status"] == server_status(client, r), r
     assert progress[-1] < items  # every kill struck before the end
     assert len(set(progress)) >= 2  # and the runs in between made progress
-    print(f"output lines at each kill: {progress}")
     ids = Counter(r["id"] for r in records)
+    statuses = Counter(r["status"] for r in records)
+    print(
+        f"\n{mode} mode, {items} items, {kills} SIGKILLs and restarts; output lines at each "
+        f"kill: {progress}; creates per item: max {max(creates.values())}, extra "
+        f"{sum(creates.values()) - len(creates)}; items created {len(creates)}; output lines "
+        f"{len(records)} for {len(ids)} ids; statuses {dict(statuses)}"
+    )
     assert ids == {f"p{i}": 1 for i in range(items)}  # each item exactly once
     assert max(creates.values()) == 1  # no item created twice
-    statuses = Counter(r["status"] for r in records)
     if mode == "safe":
         assert creates == {f"p{i}": 1 for i in range(items)}  # none lost
         assert set(statuses) <= {"completed", "failed"}

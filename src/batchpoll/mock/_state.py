@@ -216,6 +216,7 @@ class MockState:
             config = self._config
             key = f"{method} {route.template}"
             self._request_seq += 1
+            self._requests.received(now)
             base_latency_s = config.latency_ms / 1000
 
             if not self._authorized(headers.get("authorization")):

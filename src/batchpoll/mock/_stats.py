@@ -55,6 +55,13 @@ class RequestStats:
         self._minute = SlidingWindow(MINUTE)
         self.max_accepted_1s = 0
         self.max_accepted_60s = 0
+        self._received = SlidingWindow(SECOND)
+        self.max_received_1s = 0
+
+    def received(self, now_s: float) -> None:
+        """A ``/v1`` request arrived, whatever its fate (401 and 429 included): what a client
+        sends, not what the limiter let through."""
+        self.max_received_1s = max(self.max_received_1s, self._received.add(to_ticks(now_s)))
 
     def accepted(self, now_s: float) -> None:
         """A request passed auth and the rate limiter (it counts against the budget)."""
@@ -84,6 +91,7 @@ class RequestStats:
             "unauthorized": self.unauthorized,
             "max_accepted_1s": self.max_accepted_1s,
             "max_accepted_60s": self.max_accepted_60s,
+            "max_received_1s": self.max_received_1s,
             "faults": dict(sorted(self.faults.items())),
         }
 
