@@ -63,7 +63,7 @@ def kill_at_random_moments(
         now = lines_in(out)
         more = rng.randint(1, max(1, (total - now) // 4))
         target = now + (more if rng.random() < 0.4 else 0)
-        delay_s = rng.uniform(0.0, 1.0)
+        delay_s = rng.uniform(0.0, 0.3)  # short: a fast run must not end before its kill
         deadline = time.monotonic() + 60
         while proc.poll() is None and time.monotonic() < deadline:
             if running(lock, proc.pid) and lines_in(out) >= target:
