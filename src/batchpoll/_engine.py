@@ -6,8 +6,9 @@ heap entry each, no task and no sleep. The loop and the job steps live in ``_ste
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -227,6 +228,20 @@ class EngineCore:
         extra = self._class_budgets.get(_CLASS_OF[priority])
         return [self.budget] if extra is None else [self.budget, extra]
 
+    @contextlib.asynccontextmanager
+    async def _charged(self, priority: Priority, paid: Ticket | None = None) -> AsyncIterator[None]:
+        """One HTTP attempt: a token from every budget of its class (``paid``: the main
+        budget's is already held), each ticket released when the attempt ends, reply or not."""
+        tickets = [] if paid is None else [paid]
+        try:
+            for b in self._budgets_for(priority)[len(tickets) :]:
+                tickets.append(await b.acquire(priority))
+            self._n["requests"] += 1
+            yield
+        finally:
+            for ticket in tickets:
+                ticket.release()
+
     async def _request(
         self,
         job: Job,
@@ -235,18 +250,11 @@ class EngineCore:
         *,
         paid: Ticket | None = None,
     ) -> Reply[T]:
-        """One HTTP attempt, charged to the budget(s) (``paid``: the main budget's token is
-        already held). Every ticket is released when the attempt ends, reply or not."""
-        tickets = [] if paid is None else [paid]
-        try:
-            for b in self._budgets_for(priority)[len(tickets) :]:
-                tickets.append(await b.acquire(priority))
+        """One HTTP attempt of a job, charged to the budget(s) (``paid``: the main budget's
+        token is already held)."""
+        async with self._charged(priority, paid):
             job.requests += 1
-            self._n["requests"] += 1
             reply = await call()
-        finally:
-            for ticket in tickets:
-                ticket.release()
         for b in self._budgets_for(priority):
             b.on_headers(reply.headers)
         job.poll_after_s = poll_after_hint_s(reply.headers)

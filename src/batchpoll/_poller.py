@@ -104,18 +104,12 @@ class Poller(Engine):
         """
         self._ensure_open()
         while True:
-            tickets = []
             try:
-                for b in self._budgets_for(priority):
-                    tickets.append(await b.acquire(priority))
-                self._n["requests"] += 1
-                return await call()
+                async with self._charged(priority):
+                    return await call()
             except Exception as exc:
                 if self._on_failure(exc).kind is not FailureKind.RATE_LIMITED:
                     raise
-            finally:
-                for ticket in tickets:
-                    ticket.release()
 
     def track(self, kind: JobKind, ids: Ids, *, key: str | None = None) -> Job:
         """Track a job that already exists; its first check is due at once."""
