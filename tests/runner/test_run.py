@@ -6,6 +6,8 @@ import asyncio
 from collections import Counter
 from pathlib import Path
 
+import httpx2
+import openai
 import pytest
 
 from batchpoll import AuthenticationFailedError
@@ -17,6 +19,7 @@ from batchpoll.runner import (
     Journal,
     JournalMismatchError,
     State,
+    UnreachableError,
     scan_input,
 )
 
@@ -261,6 +264,31 @@ async def test_a_rejected_key_stops_the_run_and_records_no_result(tmp_path: Path
     summary = await run(s, asgi_client(app, api_key="sk-the-right-one"))  # fixed: it resumes
     assert len(read_output(tmp_path / "out.jsonl")) == 20
     assert sum(summary.by_status.values()) == 20
+
+
+class _Refusing(httpx2.AsyncBaseTransport):
+    """A host that refuses every connection, each refusal 0.2 s after the attempt (a slow
+    network): several creates are on the wire when the run gives up."""
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        await asyncio.sleep(0.2)
+        raise httpx2.ConnectError("connection refused", request=request)
+
+
+async def test_an_unreachable_url_leaves_a_journal_that_binds_nothing(tmp_path: Path) -> None:
+    # The creates still on the wire when the third refusal stops the run are refused too:
+    # they are waited for (briefly), so the journal forgets them rather than keeping them as
+    # "may have been sent", and the corrected command is not told the journal is another run's.
+    http = httpx2.AsyncClient(transport=_Refusing(), base_url="http://nowhere.local")
+    client = openai.AsyncOpenAI(
+        base_url="http://nowhere.local/v1", api_key=API_KEY, http_client=http
+    )
+    write_lines(tmp_path / "in.jsonl", prompts(20))
+    s = settings(tmp_path)
+    with pytest.raises(UnreachableError, match="cannot reach"):
+        await run(s, client)
+    with Journal.open(s.journal, s.fingerprint(scan_input(s.input_path, s.defaults))) as j:
+        assert j.entries() == {}
 
 
 async def test_jobs_time_out_and_in_flight_is_bounded(tmp_path: Path) -> None:

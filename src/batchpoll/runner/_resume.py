@@ -61,7 +61,7 @@ class _RequestFailed(Exception):
 class _Creating:
     item: Item
     scope: anyio.CancelScope
-    sent: bool = False  # the job create left (or is leaving): let it answer on stop
+    sent: bool = False  # the job create is on the wire: let it answer on stop
 
 
 class Creator:
@@ -91,6 +91,7 @@ class Creator:
         self._extra: dict[str, int] = {}  # requests made for an item outside its job
         self._started_at: dict[str, float] = {}  # when its job was created or re-tracked
         self._uniform = random.Random(0).random
+        self._stopping = False
 
     # --- public to the run ------------------------------------------------------------------
 
@@ -109,6 +110,9 @@ class Creator:
         return self._poller.track(self._kinds[item.kind], ids, key=item.key)
 
     def cancel_unsent(self) -> None:
+        """The run stops: drop every create that is not on the wire, now or when it comes
+        back unsent (a refused connection, waiting to be retried)."""
+        self._stopping = True
         for creating in self._creating.values():
             if not creating.sent:
                 creating.scope.cancel()
@@ -172,8 +176,12 @@ class Creator:
         self._journal.created(key, item.line_no, item.kind, ids)
 
     def not_sent(self, key: str) -> None:
-        if not self._safe(self._creating[key].item):
+        creating = self._creating[key]
+        creating.sent = False
+        if not self._safe(creating.item):
             self._journal.forget(key)
+        if self._stopping:  # the poller would retry it: drop it instead
+            creating.scope.cancel()
 
     def ambiguous(self, key: str, error: ErrorInfo) -> None:
         self._ambiguous[key] = error

@@ -53,6 +53,8 @@ __all__ = ["run_items"]
 
 log = structlog.get_logger("batchpoll")
 
+_FATAL_GRACE_S = 2.0  # on a fatal error: how long creates on the wire may take to answer
+
 
 async def run_items(
     settings: RunSettings,
@@ -357,7 +359,12 @@ class _Run:
         # Creates still waiting for a token are dropped (never sent); those on the wire get
         # their answer, so their ids are journaled instead of leaving them uncertain.
         self._creator.cancel_unsent()
-        grace = 0.0 if self._fatal is not None else self.s.stop_grace_s
+        grace = self.s.stop_grace_s
+        if self._fatal is not None:
+            # The API cannot be used: those on the wire are refused at once (a closed port, a
+            # 401), and once refused they are forgotten, so a corrected rerun starts afresh.
+            # A hung one is cut soon: its item stays "may have been sent", as it should.
+            grace = min(grace, _FATAL_GRACE_S)
         with anyio.move_on_after(grace):
             while not self._creator.idle():
                 self._creating_done.clear()
