@@ -12,16 +12,21 @@ server may see at or under its per-second quantum, whatever the delays between g
 
 A 429 is information: the whole budget pauses until the server's ``retry-after`` passes, the
 rate drops, then climbs back gradually while no further 429 arrives.
+
+Strict priority has one cost in bulk jobs: while any check is due, creates wait, so the last
+items start late and a long job created last becomes the batch's tail. ``create_share`` lets
+waiting creates take a share of the tokens that checks and fetches would get, for as long as
+its owner (the poller) says the jobs in flight can spare them. Submits and cancels never wait
+for a create.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
-import itertools
 import math
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -41,6 +46,9 @@ log = structlog.get_logger("batchpoll")
 # instant it should turn true, and the waker re-arms for the same instant forever. A capacity
 # larger by a negligible epsilon absorbs that rounding without changing the rate.
 _EPS = 1e-9
+# For the same reason, a pause that ends within this much has ended: a virtual clock that
+# rounds its time never reaches a timer set 1e-14 s ahead, and the pump would spin on it.
+_PAUSE_TOLERANCE_S = 1e-6
 
 
 class Priority(IntEnum):
@@ -110,8 +118,13 @@ class Budget:
         self._target_per_s = self.settings.target_per_s
         self._rate_per_s = self._target_per_s
         self._limiter = self._make_limiter()
-        self._waiters: list[tuple[int, int, asyncio.Future[Ticket]]] = []
-        self._seq = itertools.count()
+        # One FIFO per class: the pump serves the most urgent non-empty one (or a create's turn).
+        self._queues: tuple[deque[asyncio.Future[Ticket]], ...] = tuple(deque() for _ in Priority)
+        # Share of the tokens that waiting creates may take from checks and fetches now (0:
+        # only tokens nobody else wants). Set by the poller, which knows whether its jobs in
+        # flight can spare them; read at each grant.
+        self.create_share: Callable[[], float] | None = None
+        self._create_credit = 0.0
         self._wakeup: asyncio.Event | None = None
         self._pump_task: asyncio.Task[None] | None = None
         self._paused_until = 0.0
@@ -140,8 +153,8 @@ class Budget:
         loop = asyncio.get_running_loop()
         now = loop.time()
         if (
-            not self._waiters
-            and now >= self._paused_until
+            not any(self._waiting)
+            and not self._paused(now)
             and self._window.wait_s(now) <= 0
             and self._limiter.has_capacity()
         ):
@@ -154,7 +167,7 @@ class Budget:
             self._wakeup = asyncio.Event()
             self._pump_task = loop.create_task(self._pump(), name=f"batchpoll-budget-{self.name}")
         fut: asyncio.Future[Ticket] = loop.create_future()
-        heapq.heappush(self._waiters, (int(priority), next(self._seq), fut))
+        self._queues[priority].append(fut)
         assert self._wakeup is not None
         self._wakeup.set()
         self._waiting[priority] += 1
@@ -243,9 +256,10 @@ class Budget:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for _, _, fut in self._waiters:
-            fut.cancel()
-        self._waiters.clear()
+        for queue in self._queues:
+            for fut in queue:
+                fut.cancel()
+            queue.clear()
 
     # --- the pump -------------------------------------------------------------------------
 
@@ -258,6 +272,9 @@ class Budget:
             limiter.time_period = limiter.max_rate / per_s
             limiter._rate_per_sec = per_s
         self._last_change = now
+
+    def _paused(self, now: float) -> bool:
+        return now < self._paused_until - _PAUSE_TOLERANCE_S
 
     def _recover(self, now: float) -> None:
         if self._rate_per_s >= self._target_per_s:
@@ -287,31 +304,53 @@ class Budget:
                 async with asyncio.timeout(wait):
                     await self._released.wait()
 
-    def _pop_waiter(self) -> asyncio.Future[Ticket] | None:
-        while self._waiters:
-            _, _, fut = heapq.heappop(self._waiters)
-            if not fut.done():
-                return fut
+    def _head(self, priority: Priority) -> asyncio.Future[Ticket] | None:
+        queue = self._queues[priority]
+        while queue and queue[0].done():
+            queue.popleft()  # cancelled waiters
+        return queue[0] if queue else None
+
+    def _most_urgent(self) -> Priority | None:
+        for priority in Priority:
+            if self._head(priority) is not None:
+                return priority
         return None
+
+    def _pop_waiter(self) -> asyncio.Future[Ticket] | None:
+        """The waiter the next token goes to: the most urgent one, except that waiting
+        creates earn ``create_share`` of a token at each grant to a check or fetch, and take
+        the token when they have earned a whole one."""
+        urgent = self._most_urgent()
+        if urgent is None:
+            return None
+        chosen = urgent
+        if urgent in (Priority.CHECK, Priority.FETCH) and self._head(Priority.CREATE) is not None:
+            share = self.create_share() if self.create_share is not None else 0.0
+            if share > 0:
+                self._create_credit = min(1.0, self._create_credit + share)
+                if self._create_credit >= 1.0 - 1e-9:
+                    self._create_credit -= 1.0
+                    chosen = Priority.CREATE
+            else:
+                self._create_credit = 0.0  # no saving up for a burst while creates must wait
+        return self._queues[chosen].popleft()
 
     async def _pump(self) -> None:
         assert self._wakeup is not None
         loop = asyncio.get_running_loop()
         while True:
-            while self._waiters and self._waiters[0][2].done():
-                heapq.heappop(self._waiters)  # cancelled waiters
-            if not self._waiters:
+            if self._most_urgent() is None:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
             now = loop.time()
-            if now < self._paused_until:
+            if self._paused(now):
                 await asyncio.sleep(self._paused_until - now)
                 continue
             self._recover(now)
             await self._limiter.acquire()
             await self._window_room()  # hold the token until the server's second has room
-            if loop.time() < self._paused_until:
+            if self._paused(loop.time()):
                 continue  # a 429 arrived while we waited: this token is not spent
             fut = self._pop_waiter()
             if fut is not None:

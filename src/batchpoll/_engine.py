@@ -42,6 +42,12 @@ _EARLY_S = 1e-3
 _SATURATED_LAG_S = 1.0
 # How many due jobs the value-aware pick looks at (the earliest due ones).
 _PICK_AMONG = 8
+# Waiting creates take their share of the tokens (PollSettings.create_share) only while the
+# jobs in flight can spare them: no due check is later than this ...
+_SHARE_MAX_LAG_S = 2.0
+# ... and the jobs on the server are at most this many seconds of the budget, one request
+# each (more, and their checks alone fill the budget: a tool run could wait until it expires).
+_SHARE_IN_FLIGHT_S = 15.0
 _CLASS_OF = {
     Priority.SUBMIT: "submit",
     Priority.CANCEL: "cancel",
@@ -129,6 +135,9 @@ class EngineCore:
         hint_settings = webhooks or WebhookSettings()
         self._pending_hints = PendingHints(hint_settings.pending_ttl_s, hint_settings.max_pending)
         self._by_push_key: dict[str, Job] = {}
+        self._creating = 0  # live jobs whose create has not been answered yet
+        if budget.create_share is None:  # a budget shared by pollers follows the first
+            budget.create_share = self._create_share
 
     # --- internals: bookkeeping ---------------------------------------------------------
 
@@ -398,6 +407,20 @@ class EngineCore:
         if best is not None:
             self._heap.discard(best)
         return best
+
+    def _create_share(self) -> float:
+        """The share of contested tokens that waiting creates may take now (see
+        ``PollSettings.create_share``)."""
+        share = self.poll.create_share
+        if share <= 0:
+            return 0.0
+        head = self._heap.next_due()
+        if head is not None and self.clock.now() - head > _SHARE_MAX_LAG_S:
+            return 0.0
+        on_server = len(self._live) - self._creating
+        if on_server > _SHARE_IN_FLIGHT_S * self.budget.rate_per_s:
+            return 0.0
+        return share
 
     def _saturated(self, now: float) -> bool:
         """Checks are waiting for the budget: the earliest due job is overdue."""

@@ -58,6 +58,12 @@ class PollSettings:
     # While checks queue for the budget, a job waits at least fair_share × its share of the
     # budget (jobs in flight × 60 / rpm) between checks. 0 turns the floor off.
     fair_share: float = 0.5
+    # While creates wait (a bulk job), they take this share of the tokens checks and fetches
+    # would get, as long as no due check is more than ~2 s late and the jobs on the server
+    # are at most ~15 s of the budget; else creates only get the tokens nobody else wants.
+    # Starting the last items sooner keeps a long job created last from being the tail.
+    # 0: strict priority.
+    create_share: float = 0.5
 
     def __post_init__(self) -> None:
         if self.first_check_s < 0 or self.after_submit_s < 0:
@@ -70,6 +76,8 @@ class PollSettings:
             raise ConfigurationError("lag_weight and busy_lag_weight must be > 0")
         if self.fair_share < 0:
             raise ConfigurationError("fair_share must be >= 0")
+        if not 0 <= self.create_share <= 1:
+            raise ConfigurationError("create_share must be in [0, 1]")
         if self.growth <= 0:
             raise ConfigurationError("growth must be > 0")
         if not 0 <= self.jitter < 1:

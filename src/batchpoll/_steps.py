@@ -36,6 +36,7 @@ class Engine(EngineCore):
     async def _create(self, kind: JobKind, params: Mapping[str, Any], key: str | None) -> Job:
         self._ensure_open()
         job = self._new_job(kind, {}, key)
+        self._creating += 1
         try:
             reply = await self._send_create(job, kind, params)
         except BaseException:
@@ -44,6 +45,8 @@ class Engine(EngineCore):
                     job, Status.ERROR, error=ErrorInfo("aborted", "the create was cancelled")
                 )
             raise
+        finally:
+            self._creating -= 1
         if reply is None:
             return job
         ids, snapshot = reply.value

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 from hypothesis import given, settings
@@ -221,3 +222,82 @@ async def test_an_unreleased_ticket_counts_as_arriving_at_the_latest() -> None:
     # The first may reach the server as late as 0.25 s and counts there until 1.25 s.
     assert loop.time() - t0 == pytest.approx(1.25)
     await budget.aclose()
+
+
+@pytest.mark.looptime
+@pytest.mark.parametrize(("share", "creates_among_first_10"), [(0.0, 0), (0.5, 5), (1.0, 10)])
+async def test_waiting_creates_take_their_share_of_the_tokens_checks_would_get(
+    share: float, creates_among_first_10: int
+) -> None:
+    budget = Budget(BudgetSettings(600, headroom=1.0))  # one token per 0.1 s
+    budget.create_share = lambda: share
+    order: list[str] = []
+
+    async def take(name: str, prio: Priority) -> None:
+        await budget.acquire(prio)
+        order.append(name)
+
+    (await budget.acquire()).release()  # the bucket is empty: everyone below queues
+    await asyncio.gather(
+        *(take(f"create{i}", Priority.CREATE) for i in range(12)),
+        *(take(f"check{i}", Priority.CHECK) for i in range(12)),
+        take("submit", Priority.SUBMIT),
+    )
+    await budget.aclose()
+    assert order[0] == "submit"  # a submit never waits for a create, whatever the share
+    first = order[1:11]
+    assert sum(name.startswith("create") for name in first) == creates_among_first_10
+    # Each class keeps its own order.
+    for prefix in ("create", "check"):
+        names = [n for n in order if n.startswith(prefix)]
+        assert names == [f"{prefix}{i}" for i in range(12)]
+
+
+@pytest.mark.looptime
+async def test_a_share_that_closes_saves_nothing_up_for_a_burst_of_creates() -> None:
+    budget = Budget(BudgetSettings(600, headroom=1.0))
+    open_share = False
+    budget.create_share = lambda: 0.5 if open_share else 0.0
+    order: list[str] = []
+
+    async def take(name: str, prio: Priority) -> None:
+        await budget.acquire(prio)
+        order.append(name)
+
+    (await budget.acquire()).release()
+    tasks = [asyncio.ensure_future(take(f"check{i}", Priority.CHECK)) for i in range(6)]
+    tasks += [asyncio.ensure_future(take(f"create{i}", Priority.CREATE)) for i in range(3)]
+    await asyncio.sleep(0.35)  # three checks go while the share is closed
+    open_share = True
+    await asyncio.gather(*tasks)
+    await budget.aclose()
+    assert order[:3] == ["check0", "check1", "check2"]
+    assert order[3:7] == ["check3", "create0", "check4", "create1"]
+
+
+def test_a_pause_that_ends_a_hair_after_now_does_not_spin_a_virtual_clock() -> None:
+    # A virtual clock that rounds its time never reaches a timer 1e-12 s ahead: a pump that
+    # sleeps until such a pause ends spins forever at the same instant (seen in a 429 storm).
+    loop_box: list[asyncio.AbstractEventLoop] = []
+
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        loop_box.append(loop)
+        budget = Budget(BudgetSettings(1200, headroom=1.0))
+        await budget.acquire()
+        await asyncio.sleep(0.3)  # the bucket has room again: only the pause holds anyone
+        budget.on_rate_limited(1e-12)
+        t0 = loop.time()
+        (await budget.acquire(Priority.CHECK)).release()
+        await budget.aclose()
+        return loop.time() - t0
+
+    result: list[float] = []
+    worker = threading.Thread(target=lambda: result.append(run_virtual(main)), daemon=True)
+    worker.start()
+    worker.join(10.0)  # real seconds: the whole test takes milliseconds when it works
+    if worker.is_alive():
+        loop_box[0].call_soon_threadsafe(loop_box[0].stop)
+        worker.join(5.0)
+        pytest.fail("the budget's pump spun at one instant of virtual time")
+    assert result[0] < 0.1
