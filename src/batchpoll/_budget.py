@@ -327,7 +327,8 @@ class Budget:
         if urgent in (Priority.CHECK, Priority.FETCH) and self._head(Priority.CREATE) is not None:
             share = self.create_share() if self.create_share is not None else 0.0
             if share > 0:
-                self._create_credit = min(1.0, self._create_credit + share)
+                # Spent as soon as it is whole, so it never exceeds 1 + share: no bursts.
+                self._create_credit += share
                 if self._create_credit >= 1.0 - 1e-9:
                     self._create_credit -= 1.0
                     chosen = Priority.CREATE

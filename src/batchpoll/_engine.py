@@ -44,7 +44,7 @@ _SATURATED_LAG_S = 1.0
 _PICK_AMONG = 8
 # Waiting creates take their share of the tokens (PollSettings.create_share) only while the
 # jobs in flight can spare them: no due check is later than this ...
-_SHARE_MAX_LAG_S = 2.0
+_SHARE_MAX_LAG_S = 5.0
 # ... and the jobs on the server are at most this many seconds of the budget, one request
 # each (more, and their checks alone fill the budget: a tool run could wait until it expires).
 _SHARE_IN_FLIGHT_S = 15.0
@@ -341,7 +341,7 @@ class EngineCore:
             # is checked more often than every N/R seconds, so checks do not crowd each other
             # out. Below saturation there is no floor: an idle slot spent on a check is free.
             rate_per_s = max(self.budget.rate_per_s, 1e-9)
-            fair = self.poll.fair_share * len(self._live) / rate_per_s
+            fair = self.poll.fair_share * self._on_server() / rate_per_s
         return next_check_delay(timing, self.poll, self._uniform, fair_spacing_s=fair)
 
     def _model(self, job: Job) -> DurationModel | None:
@@ -408,6 +408,11 @@ class EngineCore:
             self._heap.discard(best)
         return best
 
+    def _on_server(self) -> int:
+        """Jobs that exist on the server, so need checks (not those still waiting to be
+        created: a bulk job's thousand queued creates must not space out the checks)."""
+        return len(self._live) - self._creating
+
     def _create_share(self) -> float:
         """The share of contested tokens that waiting creates may take now (see
         ``PollSettings.create_share``)."""
@@ -417,8 +422,7 @@ class EngineCore:
         head = self._heap.next_due()
         if head is not None and self.clock.now() - head > _SHARE_MAX_LAG_S:
             return 0.0
-        on_server = len(self._live) - self._creating
-        if on_server > _SHARE_IN_FLIGHT_S * self.budget.rate_per_s:
+        if self._on_server() > _SHARE_IN_FLIGHT_S * self.budget.rate_per_s:
             return 0.0
         return share
 

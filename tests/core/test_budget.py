@@ -225,7 +225,9 @@ async def test_an_unreleased_ticket_counts_as_arriving_at_the_latest() -> None:
 
 
 @pytest.mark.looptime
-@pytest.mark.parametrize(("share", "creates_among_first_10"), [(0.0, 0), (0.5, 5), (1.0, 10)])
+@pytest.mark.parametrize(
+    ("share", "creates_among_first_10"), [(0.0, 0), (0.5, 5), (0.75, 7), (1.0, 10)]
+)
 async def test_waiting_creates_take_their_share_of_the_tokens_checks_would_get(
     share: float, creates_among_first_10: int
 ) -> None:

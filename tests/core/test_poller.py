@@ -10,7 +10,7 @@ import pytest
 from openai import AsyncOpenAI
 from tests._virtual import EPOCH
 
-from batchpoll import AuthenticationFailedError, LoopClock, Poller, PollSettings, Status
+from batchpoll import AuthenticationFailedError, LoopClock, Outcome, Poller, PollSettings, Status
 from batchpoll.mock import MockConfig, asgi_client, create_app, expected_reply
 
 pytestmark = pytest.mark.looptime
@@ -275,3 +275,57 @@ async def test_a_cancelled_create_does_not_keep_the_poller_waiting() -> None:
             await pending
         assert (await first).ok
     assert p.stats().in_flight == 0
+
+
+async def bulk_of_300(share: float) -> tuple[float, float]:
+    """When the last of 300 runs was created, and when the last ended (s from the start)."""
+    loop = asyncio.get_running_loop()
+    app, client = mock(
+        rpm=1200, duration_median_s=4.0, duration_sigma=0.5, fail_rate=0.03,
+        tool_rate=0.1, action_expiry_s=20.0, seed=5,
+    )  # fmt: skip
+    t0 = loop.time()
+    created: list[float] = []
+
+    async def one(p: Poller, i: int) -> Outcome:
+        job = await p.create_and_run(assistant_id="a", thread=thread(f"share {i}"))
+        created.append(loop.time() - t0)
+        return await job
+
+    async with poller(client, poll=PollSettings(create_share=share)) as p:
+        outcomes = await asyncio.gather(*(one(p, i) for i in range(300)))
+    server = app.state.mock.stats()
+    assert server["rate_limited"] == 0
+    assert server["actions_expired"] == 0
+    assert all(o.status in (Status.COMPLETED, Status.FAILED) for o in outcomes)
+    return max(created), loop.time() - t0
+
+
+async def test_waiting_creates_share_the_budget_so_the_last_items_start_sooner() -> None:
+    # 300 runs created at once at 1,200 RPM: the checks of the first ones soon want every
+    # token. With strict priority (create_share=0) creates get what checks leave, and the
+    # last items start late; with their share they start sooner and the batch ends sooner,
+    # with no 429 and no tool run left to expire.
+    strict_last, strict_end = await bulk_of_300(0.0)
+    shared_last, shared_end = await bulk_of_300(0.5)
+    assert shared_last <= strict_last - 3.0
+    assert shared_end <= strict_end - 3.0
+
+
+async def test_creates_still_queued_do_not_space_out_the_checks_of_jobs_in_flight() -> None:
+    # 600 runs at 600 RPM: most creates wait for a long time. While checks queue, each job
+    # in flight gets its fair share of the budget, a share of the jobs that *exist*: counting
+    # the queued creates too would space checks by 30 s and detect completions late.
+    app, client = mock(
+        rpm=600, duration_median_s=4.0, duration_sigma=0.5, fail_rate=0.0, tool_rate=0.2,
+        action_expiry_s=20.0, seed=1,
+    )  # fmt: skip
+    async with poller(client, rpm=600) as p:
+        jobs = await asyncio.gather(
+            *(p.create_and_run(assistant_id="a", thread=thread(f"fair {i}")) for i in range(600))
+        )
+        outcomes = [await job for job in jobs]
+    server = app.state.mock.stats()
+    assert all(o.status is Status.COMPLETED for o in outcomes)
+    assert server["actions_expired"] == 0
+    assert server["detection_lag_s"]["p99"] <= 18.0  # 28 s when queued creates counted
