@@ -63,6 +63,8 @@ class Poller(Engine):
             await asyncio.gather(*tasks, return_exceptions=True)
             for b in (self.budget, *self._class_budgets.values()):
                 await b.aclose()
+            if self.budget.create_share == self._create_share:
+                self.budget.create_share = None  # a later poller on this budget sets its own
 
     async def join(self) -> None:
         """Wait until every tracked job has an outcome."""
