@@ -2,10 +2,10 @@
 
 Admission: no task per item of the input. One feeder walks the input lazily and keeps at most
 ``max_in_flight`` items in flight; each admitted create runs in a short task that ends when the
-job exists (most of them wait in the budget's queue, where creates come last); the rest of each
-job's life is a heap entry of the poller and a done-callback here. So creates only take the
-slots the checks of the jobs in flight leave idle, and the poller knows every admitted job at
-once, to share the budget among them.
+job exists (most of them wait in the budget's queue, where creates come after the checks of
+the jobs in flight, but for the share those can spare: ``PollSettings.create_share``); the
+rest of each job's life is a heap entry of the poller and a done-callback here. So the poller
+knows every admitted job at once, to share the budget among them.
 
 Every create is journaled around the moment it leaves (``GuardedKind``), each outcome is
 journaled before it is written to the output, and resume reads the journal back
