@@ -46,9 +46,11 @@ log = structlog.get_logger("batchpoll")
 # instant it should turn true, and the waker re-arms for the same instant forever. A capacity
 # larger by a negligible epsilon absorbs that rounding without changing the rate.
 _EPS = 1e-9
-# For the same reason, a pause that ends within this much has ended: a virtual clock that
-# rounds its time never reaches a timer set 1e-14 s ahead, and the pump would spin on it.
-_PAUSE_TOLERANCE_S = 1e-6
+# For the same reason, every wait of the pump lasts at least this long: a virtual clock that
+# rounds its time never reaches a timer set 1e-14 s ahead (the pump would spin on it), and
+# treating such a remainder as "over" would grant early (a request a microsecond inside a
+# server's second). A wait of one tick always moves time on.
+_MIN_WAIT_S = 1e-6
 
 
 class Priority(IntEnum):
@@ -154,7 +156,7 @@ class Budget:
         now = loop.time()
         if (
             not any(self._waiting)
-            and not self._paused(now)
+            and now >= self._paused_until
             and self._window.wait_s(now) <= 0
             and self._limiter.has_capacity()
         ):
@@ -273,9 +275,6 @@ class Budget:
             limiter._rate_per_sec = per_s
         self._last_change = now
 
-    def _paused(self, now: float) -> bool:
-        return now < self._paused_until - _PAUSE_TOLERANCE_S
-
     def _recover(self, now: float) -> None:
         if self._rate_per_s >= self._target_per_s:
             return
@@ -298,10 +297,10 @@ class Budget:
         loop = asyncio.get_running_loop()
         if self._released is None:
             self._released = asyncio.Event()
-        while (wait := self._window.wait_s(loop.time())) > 1e-6:
+        while (wait := self._window.wait_s(loop.time())) > 0:
             self._released.clear()
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait):
+                async with asyncio.timeout(max(wait, _MIN_WAIT_S)):
                     await self._released.wait()
 
     def _head(self, priority: Priority) -> asyncio.Future[Ticket] | None:
@@ -345,13 +344,13 @@ class Budget:
                 await self._wakeup.wait()
                 continue
             now = loop.time()
-            if self._paused(now):
-                await asyncio.sleep(self._paused_until - now)
+            if now < self._paused_until:
+                await asyncio.sleep(max(self._paused_until - now, _MIN_WAIT_S))
                 continue
             self._recover(now)
             await self._limiter.acquire()
             await self._window_room()  # hold the token until the server's second has room
-            if self._paused(loop.time()):
+            if loop.time() < self._paused_until:
                 continue  # a 429 arrived while we waited: this token is not spent
             fut = self._pop_waiter()
             if fut is not None:

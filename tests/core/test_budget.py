@@ -198,6 +198,16 @@ def test_the_server_never_counts_more_than_its_quantum_whatever_the_delays(
     assert max_in_window(stamps, 1.0) <= rpm // 60
 
 
+def test_a_place_that_frees_a_microsecond_later_is_waited_for() -> None:
+    # Found by the test above: the third request reached the server one clock tick (1 us)
+    # after the first two, so its place in the window frees 1 us after theirs; a pump that
+    # called a wait of 1 us "over" let the 11th request of that second out.
+    budget = Budget(BudgetSettings(600, burst=3, max_send_delay_s=0.1))
+    delays = [(0.0, 0.0), (0.0, 0.0), (1.2e-07, 0.0)] + [(0.0, 0.0)] * 10
+    stamps = run_virtual(lambda: server_stamps(budget, [0.0] * 13, delays))
+    assert max_in_window(stamps, 1.0) <= 10
+
+
 @pytest.mark.looptime
 async def test_a_stalled_request_keeps_its_place_until_its_reply() -> None:
     # 1,200 RPM is 20 per second at the server. The first request reaches the server 90 ms
