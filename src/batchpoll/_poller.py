@@ -102,7 +102,8 @@ class Poller(Engine):
         """Make any other API request through the shared budget (``call`` makes exactly one
         HTTP request, e.g. ``lambda: client.beta.threads.create(...)``; pass a client with
         ``max_retries=0``, like ``poller.client``). A 429 pauses the budget and the request is
-        tried again; any other error is raised to the caller.
+        tried again; a rejected key stops the poller and raises ``AuthenticationFailedError``,
+        as a create does; any other error is raised to the caller as the SDK raised it.
         """
         self._ensure_open()
         while True:
@@ -110,7 +111,10 @@ class Poller(Engine):
                 async with self._charged(priority):
                     return await call()
             except Exception as exc:
-                if self._on_failure(exc).kind is not FailureKind.RATE_LIMITED:
+                kind = self._on_failure(exc).kind
+                if kind is FailureKind.FATAL and self._fatal is not None:
+                    raise self._fatal from None
+                if kind is not FailureKind.RATE_LIMITED:
                     raise
 
     def track(self, kind: JobKind, ids: Ids, *, key: str | None = None) -> Job:

@@ -143,6 +143,22 @@ async def test_a_rejected_key_stops_everything_fast() -> None:
     assert app.state.mock.stats()["requests_total"] <= 2
 
 
+async def test_a_rejected_key_in_a_plain_request_stops_the_poller_too() -> None:
+    loop = asyncio.get_running_loop()
+    app = create_app(MockConfig(api_key="sk-right"), clock=lambda: EPOCH + loop.time())
+    client = asgi_client(app, api_key="sk-wrong-secret")
+    async with poller(client) as p:
+        tracked = p.track_run("thread_1", "run_1")
+        with pytest.raises(AuthenticationFailedError) as err:
+            await p.request(lambda: p.client.beta.threads.create())
+        with pytest.raises(AuthenticationFailedError):  # and nothing else is sent
+            await p.create_and_run(assistant_id="a", thread=thread("x"))
+        outcome = await tracked
+    assert "sk-wrong-secret" not in str(err.value)
+    assert outcome.status is Status.ERROR
+    assert app.state.mock.stats()["requests_total"] <= 2
+
+
 async def test_deadline_times_out_and_cancels() -> None:
     _app, client = mock(
         rpm=1200, duration_median_s=500, duration_sigma=0.01, fail_rate=0.0, tool_rate=0

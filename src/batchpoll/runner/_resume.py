@@ -243,10 +243,8 @@ class Creator:
                 return await self._poller.request(
                     lambda: self._counted(key, make), priority=priority
                 )
-            except openai.AuthenticationError as exc:
-                raise AuthenticationFailedError(
-                    f"the API rejected the key: {exc.message}"
-                ) from None
+            except AuthenticationFailedError:
+                raise  # the poller stopped: the run fails with it
             except Exception as exc:
                 failure = classify(exc)
                 attempt += 1
