@@ -129,30 +129,22 @@ async def test_transient_faults_are_retried_within_the_budget() -> None:
     assert app.state.mock.stats()["max_accepted_1s"] <= 20
 
 
-async def test_a_rejected_key_stops_everything_fast() -> None:
+@pytest.mark.parametrize("first", ["create", "plain request"])
+async def test_a_rejected_key_stops_everything_fast(first: str) -> None:
     loop = asyncio.get_running_loop()
     app = create_app(MockConfig(api_key="sk-right"), clock=lambda: EPOCH + loop.time())
     client = asgi_client(app, api_key="sk-wrong-secret")
     async with poller(client) as p:
         tracked = p.track_run("thread_1", "run_1")
+        call = (  # Poller.request stops the poller the same way a create does
+            p.create_and_run(assistant_id="a", thread=thread("x"))
+            if first == "create"
+            else p.request(lambda: p.client.beta.threads.create())
+        )
         with pytest.raises(AuthenticationFailedError) as err:
-            await p.create_and_run(assistant_id="a", thread=thread("x"))
-        outcome = await tracked
-    assert "sk-wrong-secret" not in str(err.value)
-    assert outcome.status is Status.ERROR
-    assert app.state.mock.stats()["requests_total"] <= 2
-
-
-async def test_a_rejected_key_in_a_plain_request_stops_the_poller_too() -> None:
-    loop = asyncio.get_running_loop()
-    app = create_app(MockConfig(api_key="sk-right"), clock=lambda: EPOCH + loop.time())
-    client = asgi_client(app, api_key="sk-wrong-secret")
-    async with poller(client) as p:
-        tracked = p.track_run("thread_1", "run_1")
-        with pytest.raises(AuthenticationFailedError) as err:
-            await p.request(lambda: p.client.beta.threads.create())
+            await call
         with pytest.raises(AuthenticationFailedError):  # and nothing else is sent
-            await p.create_and_run(assistant_id="a", thread=thread("x"))
+            await p.create_and_run(assistant_id="a", thread=thread("y"))
         outcome = await tracked
     assert "sk-wrong-secret" not in str(err.value)
     assert outcome.status is Status.ERROR
