@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import httpx2
@@ -267,19 +268,30 @@ async def test_a_rejected_key_stops_the_run_and_records_no_result(tmp_path: Path
 
 
 class _Refusing(httpx2.AsyncBaseTransport):
-    """A host that refuses every connection, each refusal 0.2 s after the attempt (a slow
-    network): several creates are on the wire when the run gives up."""
+    """A host that refuses every connection, 0.2 s after the attempt (a slow network); after
+    the first ``fast`` attempts, ``slow_s`` after (a busy machine): several creates are on the
+    wire when the run gives up."""
+
+    def __init__(self, fast: int, slow_s: float) -> None:
+        self.fast, self.slow_s = fast, slow_s
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        await asyncio.sleep(0.2)
+        self.fast -= 1
+        await asyncio.sleep(0.2 if self.fast >= 0 else self.slow_s)
         raise httpx2.ConnectError("connection refused", request=request)
 
 
-async def test_an_unreachable_url_leaves_a_journal_that_binds_nothing(tmp_path: Path) -> None:
-    # The creates still on the wire when the third refusal stops the run are refused too:
-    # they are waited for (briefly), so the journal forgets them rather than keeping them as
-    # "may have been sent", and the corrected command is not told the journal is another run's.
-    http = httpx2.AsyncClient(transport=_Refusing(), base_url="http://nowhere.local")
+# All refused within the stop's grace; or the three that stop the run are fast and the others
+# take longer than the grace, so the stop cuts them on the wire (what a loaded machine did at
+# random in issue 14).
+@pytest.mark.parametrize("slow_s", [0.2, 10.0])
+async def test_an_unreachable_url_leaves_a_journal_that_binds_nothing(
+    tmp_path: Path, slow_s: float
+) -> None:
+    # Whether the creates still on the wire are refused in time or cut short, none can have
+    # reached a server that was never reached: the journal forgets them rather than keeping
+    # them as "may have been sent", and the corrected command is not told it's another run's.
+    http = httpx2.AsyncClient(transport=_Refusing(3, slow_s), base_url="http://nowhere.local")
     client = openai.AsyncOpenAI(
         base_url="http://nowhere.local/v1", api_key=API_KEY, http_client=http
     )
@@ -289,6 +301,11 @@ async def test_an_unreachable_url_leaves_a_journal_that_binds_nothing(tmp_path: 
         await run(s, client)
     with Journal.open(s.journal, s.fingerprint(scan_input(s.input_path, s.defaults))) as j:
         assert j.entries() == {}
+    elsewhere = replace(s, base_url="http://somewhere.else/v1")
+    app, good = mock(rpm=1200, tool_rate=0.0)
+    summary = await run(elsewhere, good)  # the corrected URL: a fresh start, not a mismatch
+    assert sum(summary.by_status.values()) == 20
+    assert set(app.state.mock.creates_by_metadata(ITEM_METADATA_KEY).values()) == {1}
 
 
 async def test_jobs_time_out_and_in_flight_is_bounded(tmp_path: Path) -> None:

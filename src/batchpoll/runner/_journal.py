@@ -152,6 +152,11 @@ class Journal:
         """The create certainly did not reach the server (refused connection, 429, 4xx)."""
         self._db.execute("DELETE FROM items WHERE key = ? AND state = ?", (key, State.SENDING))
 
+    def forget_sending(self) -> None:
+        """Every create still "may have been sent" certainly was not (a run that stopped
+        because the API refused its key, or was never reached)."""
+        self._db.execute("DELETE FROM items WHERE state = ?", (State.SENDING,))
+
     def _put(
         self,
         key: str,

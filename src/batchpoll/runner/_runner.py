@@ -130,6 +130,12 @@ class _Run:
                 await self._run_poller(stop, on_progress, progress_every_s)
             finally:
                 self._output.close()
+            if isinstance(self._fatal, AuthenticationFailedError | UnreachableError):
+                # The server refused every request of this run (the key) or was never reached
+                # (the URL): no create cut short on the wire can have made a job, whatever the
+                # grace allowed. Forgotten, they leave the journal as if the run never began,
+                # so the corrected command is not refused as "another run".
+                self._journal.forget_sending()
         finally:
             self._journal.close()
         if self._fatal is not None:
