@@ -21,6 +21,10 @@ class StubKind:
     """Finished once the loop clock passes the job's finish time; ``check`` does no I/O."""
 
     name = "stub"
+    chained = False
+
+    def prepare(self, params: Mapping[str, Any], tools: Sequence[Any]) -> Mapping[str, Any]:
+        return params
 
     def __init__(self) -> None:
         self.finish_at: dict[str, float] = {}
@@ -48,8 +52,12 @@ class StubKind:
         raise NotImplementedError
 
     async def submit_tool_outputs(
-        self, client: AsyncOpenAI, ids: Ids, outputs: Sequence[tuple[str, str]]
-    ) -> Reply[Snapshot]:
+        self,
+        client: AsyncOpenAI,
+        ids: Ids,
+        outputs: Sequence[tuple[str, str]],
+        params: Mapping[str, Any],
+    ) -> Reply[tuple[Ids, Snapshot]]:
         raise NotImplementedError
 
     async def cancel(self, client: AsyncOpenAI, ids: Ids) -> Reply[Snapshot]:

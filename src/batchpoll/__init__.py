@@ -1,8 +1,8 @@
 """batchpoll: track thousands of asynchronous OpenAI jobs under one shared rate budget.
 
-async with batchpoll.Poller(client, rpm=1200, tools={"lookup": lookup}) as poller:
-    job = await poller.create_and_run(assistant_id="asst_1", thread={"messages": [...]})
-    outcome = await job
+async with batchpoll.Poller(client, rpm=1200, tools=[lookup]) as poller:
+    job = await poller.create_response(model="gpt-4o-mini", input="What is 2+2?")
+    outcome = await job  # the whole chain of tool calls answered, then the reply
 """
 
 from ._budget import Budget, BudgetSettings, BudgetStats, Priority, Ticket
@@ -16,11 +16,12 @@ from ._errors import (
 )
 from ._hints import WebhookSettings
 from ._job import Job
-from ._outcome import ErrorInfo, Outcome, Status
+from ._outcome import ErrorInfo, Outcome, Status, Usage
 from ._policy import PollSettings
 from ._poller import Poller
 from ._sync import SyncJob, SyncPoller
-from ._tools import ToolHandler, ToolSettings
+from ._tools import ToolSettings
+from ._toolspec import Tool, ToolHandler, tool
 from ._version import __version__
 
 __all__ = [
@@ -44,8 +45,11 @@ __all__ = [
     "SyncJob",
     "SyncPoller",
     "Ticket",
+    "Tool",
     "ToolHandler",
     "ToolSettings",
+    "Usage",
     "WebhookSettings",
     "__version__",
+    "tool",
 ]

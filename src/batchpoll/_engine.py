@@ -25,7 +25,8 @@ from ._job import CHECK, Job
 from ._learn import DurationModel
 from ._outcome import ErrorInfo, Outcome, Status
 from ._policy import JobTiming, PollSettings, next_check_delay, poll_after_hint_s
-from ._tools import ToolHandler, ToolSettings
+from ._tools import ToolSettings
+from ._toolspec import Tool, ToolsArg, as_tools
 from .kinds import AssistantsRuns, Ids, JobKind, Reply, ResponsesJobs, Snapshot
 
 __all__ = ["ASSISTANTS", "RESPONSES", "EngineCore", "PollerStats"]
@@ -87,7 +88,7 @@ class EngineCore:
         rpm: float | None = None,
         budget: Budget | None = None,
         budgets: Mapping[str, Budget] | None = None,
-        tools: Mapping[str, ToolHandler] | None = None,
+        tools: ToolsArg | None = None,
         poll: PollSettings | None = None,
         tool_settings: ToolSettings | None = None,
         max_concurrency: int = 256,
@@ -109,7 +110,8 @@ class EngineCore:
         self.client = client.with_options(max_retries=0)
         self.budget = budget
         self._class_budgets = dict(budgets or {})
-        self.tools: dict[str, ToolHandler] = dict(tools or {})
+        self.tools: dict[str, Tool] = as_tools(tools)
+        self._tool_specs: tuple[Tool, ...] = tuple(self.tools.values())
         self.poll = poll or PollSettings()
         self.tool_settings = tool_settings or ToolSettings()
         self.clock: Clock = clock or LoopClock()
@@ -191,6 +193,9 @@ class EngineCore:
             checks=job.checks,
             requests=job.requests,
             elapsed_s=self.clock.now() - job.created_at,
+            response_ids=tuple(job.chain or ()),
+            tool_rounds=job.rounds,
+            usage=job.usage,
         )
         job._future.set_result(outcome)
         self._live.discard(job)
@@ -288,6 +293,18 @@ class EngineCore:
             log.debug("batchpoll.webhook.matched_late", job=job.key)
             return True
         return False
+
+    def _rekey(self, job: Job, ids: Ids) -> None:
+        """The job continues as a new server object (the next response of a chain)."""
+        old = self._push_key(job)
+        if old is not None and self._by_push_key.get(old) is job:
+            del self._by_push_key[old]
+        job.ids = ids
+        if job.chain is not None:
+            job.chain.append("/".join(ids.values()))
+        job.usage_due = True
+        if self._register(job):
+            job.hinted = True
 
     def _hint(self, server_id: str) -> bool:
         self._n["hints"] += 1

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Generator, Mapping, Sequence
 from typing import Any
 
-from ._outcome import Outcome
+from ._outcome import Outcome, Usage
 from .kinds import Ids, JobKind
 
 __all__ = ["Job"]
@@ -22,6 +22,7 @@ class Job:
     __slots__ = (
         "_future",
         "action",
+        "chain",
         "checks",
         "checks_since_origin",
         "created_at",
@@ -37,11 +38,15 @@ class Job:
         "last_age",
         "origin_at",
         "outputs",
+        "params",
         "poll_after_s",
         "refusals",
         "requests",
         "resumed",
         "retry_after_s",
+        "rounds",
+        "usage",
+        "usage_due",
     )
 
     def __init__(
@@ -76,6 +81,11 @@ class Job:
         self.hinted = False  # a push said "done" and no check has looked since
         self.refusals = 0  # tool-output submits the server refused (400)
         self.outputs: Sequence[tuple[str, str]] = ()  # tool outputs awaiting a retried submit
+        self.params: Mapping[str, Any] = {}  # the prepared create params (a chain re-sends them)
+        self.chain: list[str] | None = None  # a chained kind's server ids, first to latest
+        self.rounds = 0  # rounds of tool calls answered
+        self.usage: Usage | None = None  # summed over the server objects seen finished
+        self.usage_due = True  # the current server object's usage is not counted yet
 
     def __repr__(self) -> str:
         state = self._future.result().status.value if self.done() else self.action

@@ -8,7 +8,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["ErrorInfo", "Outcome", "Status"]
+__all__ = ["ErrorInfo", "Outcome", "Status", "Usage"]
 
 
 class Status(StrEnum):
@@ -38,6 +38,29 @@ class ErrorInfo:
         return {"type": self.type, "message": self.message}
 
 
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Tokens a job used, as the API reports them (a chain's responses summed)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.total_tokens + other.total_tokens,
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "total_tokens": self.total_tokens,
+        }
+
+
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
 
@@ -48,6 +71,8 @@ class Outcome:
     ``ids`` holds the server's identifiers (``thread_id`` and ``run_id``, or ``response_id``).
     ``checks`` counts status retrieves; ``requests`` counts every HTTP attempt charged to the
     budget for this job (create, checks, tool submits, reply fetch, cancel, retries).
+    ``response_ids`` is a Responses job's whole chain, in order: the first response, then one
+    per round of tool calls answered (``tool_rounds``); ``usage`` sums the chain's tokens.
     """
 
     key: str
@@ -59,6 +84,9 @@ class Outcome:
     checks: int = 0
     requests: int = 0
     elapsed_s: float = 0.0
+    response_ids: tuple[str, ...] = ()
+    tool_rounds: int = 0
+    usage: Usage | None = None
 
     @property
     def ok(self) -> bool:
@@ -76,4 +104,7 @@ class Outcome:
             "checks": self.checks,
             "requests": self.requests,
             "elapsed_s": round(self.elapsed_s, 3),
+            "response_ids": list(self.response_ids),
+            "tool_rounds": self.tool_rounds,
+            "usage": self.usage.as_dict() if self.usage else None,
         }

@@ -73,17 +73,22 @@ class Poller(Engine):
     # --- submitting work ----------------------------------------------------------------
 
     async def create_and_run(self, *, key: str | None = None, **params: Any) -> Job:
-        """``threads.create_and_run(**params)`` and track the run (Assistants)."""
+        """``threads.create_and_run(**params)`` and track the run (the legacy Assistants API:
+        OpenAI sunset it on 2026-08-26; OpenAI-compatible servers still serve it)."""
         return await self.create(ASSISTANTS, params, key=key)
 
     async def create_response(self, *, key: str | None = None, **params: Any) -> Job:
-        """``responses.create(background=True, **params)`` and track it."""
+        """``responses.create(background=True, **params)`` and track it to the end of its
+        chain: each round of ``function_call`` items is answered by the poller's tools in a
+        continuation (``previous_response_id``, or the same ``conversation``), until a
+        message. The poller's tools are declared on every request of the chain."""
         return await self.create(RESPONSES, params, key=key)
 
     def track_run(self, thread_id: str, run_id: str, *, key: str | None = None) -> Job:
         return self.track(ASSISTANTS, {"thread_id": thread_id, "run_id": run_id}, key=key)
 
     def track_response(self, response_id: str, *, key: str | None = None) -> Job:
+        """Track a background response that exists; tool calls it asks for are answered."""
         return self.track(RESPONSES, {"response_id": response_id}, key=key)
 
     async def create(
@@ -117,10 +122,23 @@ class Poller(Engine):
                 if kind is not FailureKind.RATE_LIMITED:
                     raise
 
-    def track(self, kind: JobKind, ids: Ids, *, key: str | None = None) -> Job:
-        """Track a job that already exists; its first check is due at once."""
+    def track(
+        self,
+        kind: JobKind,
+        ids: Ids,
+        *,
+        key: str | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> Job:
+        """Track a job that already exists; its first check is due at once. ``params``: the
+        job's create params, which a chain's continuation re-sends (without them it continues
+        with the model the server reports and the poller's tools)."""
         self._ensure_open()
         job = self._new_job(kind, dict(ids), key)
+        if params:
+            job.params = kind.prepare(params, self._tool_specs)
+        if kind.chained:
+            job.chain = ["/".join(ids.values())]
         self._register(job)
         job.checks_since_origin = 1  # not just created: no first-check delay
         self._heap.push(job, self.clock.now())

@@ -35,7 +35,9 @@ class Engine(EngineCore):
 
     async def _create(self, kind: JobKind, params: Mapping[str, Any], key: str | None) -> Job:
         self._ensure_open()
+        params = kind.prepare(params, self._tool_specs)  # misuse raises before anything is sent
         job = self._new_job(kind, {}, key)
+        job.params = params
         self._creating += 1
         try:
             reply = await self._send_create(job, kind, params)
@@ -51,6 +53,8 @@ class Engine(EngineCore):
             return job
         ids, snapshot = reply.value
         job.ids = ids
+        if kind.chained:
+            job.chain = ["/".join(ids.values())]
         # The job exists from now on: its first check, age and deadline count from here,
         # not from when the create started waiting for a token.
         now = self.clock.now()
@@ -170,6 +174,9 @@ class Engine(EngineCore):
     def _observe(self, job: Job, snapshot: Snapshot) -> None:
         job.error_streak = 0
         job.retry_after_s = None
+        if snapshot.usage is not None and job.usage_due:  # once per server object
+            job.usage = snapshot.usage if job.usage is None else job.usage + snapshot.usage
+            job.usage_due = False
         if snapshot.expires_at is not None:
             job.expires_at = snapshot.expires_at
 
@@ -187,15 +194,7 @@ class Engine(EngineCore):
                 )
             return
         if snapshot.status == "requires_action" and snapshot.tool_calls:
-            try:
-                job.outputs = await run_tool_calls(
-                    snapshot.tool_calls, self.tools, self.tool_settings
-                )
-            except ToolCallFailed as failed:
-                await self._cancel(job)
-                self._finish(job, Status.ERROR, error=failed.error)
-                return
-            await self._submit(job)
+            await self._answer(job, snapshot)
             return
         if self._past_deadline(job):
             await self._time_out(job)
@@ -203,24 +202,54 @@ class Engine(EngineCore):
         # A push that came while this check was under way: look again at once.
         self._schedule(job, 0.0 if job.hinted else None)
 
+    async def _answer(self, job: Job, snapshot: Snapshot) -> None:
+        """A round of tool calls: run them all, then send every output in one request."""
+        limit = self.tool_settings.max_rounds
+        error = None
+        if job.rounds >= limit:
+            error = ErrorInfo(
+                "max_rounds",
+                f"the job asked for round {job.rounds + 1} of tool calls; "
+                f"ToolSettings.max_rounds is {limit}",
+            )
+        else:
+            try:
+                job.outputs = await run_tool_calls(
+                    snapshot.tool_calls, self.tools, self.tool_settings
+                )
+            except ToolCallFailed as failed:
+                error = failed.error
+        if error is not None:
+            if not job.kind.chained:  # a waiting run would only expire; a response is done
+                await self._cancel(job)
+            self._finish(job, Status.ERROR, error=error)
+            return
+        if not job.params and snapshot.model:  # a tracked job: continue with its model
+            job.params = job.kind.prepare({"model": snapshot.model}, self._tool_specs)
+        await self._submit(job)
+
     async def _submit(self, job: Job, *, paid: Ticket | None = None) -> None:
         job.action = SUBMIT
-        outputs = job.outputs
+        outputs, ids, params = job.outputs, job.ids, job.params
         try:
             reply = await self._request(
                 job,
                 Priority.SUBMIT,
-                lambda: job.kind.submit_tool_outputs(self.client, job.ids, outputs),
+                lambda: job.kind.submit_tool_outputs(self.client, ids, outputs, params),
                 paid=paid,
             )
         except Exception as exc:
             self._retry_or_end(job, self._on_failure(exc), urgent=True)
             return
+        new_ids, snapshot = reply.value
+        job.rounds += 1
+        if new_ids != job.ids:
+            self._rekey(job, new_ids)
         job.action, job.outputs = CHECK, ()
         job.origin_at, job.checks_since_origin, job.resumed = self.clock.now(), 0, True
         job.last_age = 0.0
-        self._observe(job, reply.value)
-        await self._conclude(job, reply.value)
+        self._observe(job, snapshot)
+        await self._conclude(job, snapshot)
 
     async def _fetch(self, job: Job, *, paid: Ticket | None = None) -> None:
         job.action = FETCH
@@ -253,6 +282,13 @@ class Engine(EngineCore):
         )
 
     def _retry_or_end(self, job: Job, failure: Failure, *, urgent: bool = False) -> None:
+        if failure.kind is FailureKind.JOB and job.action == SUBMIT and job.kind.chained:
+            # A refused continuation (400 previous_response_not_found, 404, ...) stays refused:
+            # the response it continues is finished and will not change.
+            error = failure.error
+            message = f"the continuation was refused: {error.message}"
+            self._finish(job, Status.ERROR, error=ErrorInfo(error.type, message))
+            return
         if failure.kind is FailureKind.JOB and job.action == SUBMIT and job.refusals < 2:
             job.refusals += 1
             # Refused outputs (400) mostly mean the run moved on: it expired or was cancelled

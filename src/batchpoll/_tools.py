@@ -1,9 +1,10 @@
-"""``requires_action`` → call the user's tool handlers → the outputs to submit.
+"""A round of tool calls → call the user's tool handlers → the outputs to send back.
 
 Handlers are plain functions or coroutines, called with the tool call's JSON arguments as
-keyword arguments. Sync handlers run in a worker thread so a slow one never blocks the event
-loop (and with it every other job); all calls of one action run concurrently; each has a
-timeout, because a hung handler would otherwise let the run expire.
+keyword arguments, validated against the tool's schema first (``_toolspec``). Sync handlers
+run in a worker thread so a slow one never blocks the event loop (and with it every other
+job); all calls of one round run concurrently; each has a timeout, because a hung handler
+would otherwise let the run expire (or hold its whole chain).
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import anyio
+import pydantic
 
 from ._errors import ConfigurationError
 from ._outcome import ErrorInfo
+from ._toolspec import Tool
 from .kinds import ToolCall
 
-__all__ = ["ToolCallFailed", "ToolHandler", "ToolSettings", "encode_output", "run_tool_calls"]
-
-ToolHandler = Callable[..., Any]
+__all__ = ["ToolCallFailed", "ToolSettings", "encode_output", "run_tool_calls"]
 
 
 class _DaemonThreads(Executor):
@@ -56,16 +57,21 @@ _THREADS = _DaemonThreads()
 @dataclass(frozen=True, slots=True)
 class ToolSettings:
     """``on_error="report"`` sends a failing handler's error to the model as its output (the
-    run goes on and the model can react); ``"fail"`` ends the job with an error outcome."""
+    run goes on and the model can react); ``"fail"`` ends the job with an error outcome.
+    ``max_rounds`` bounds the rounds of tool calls one job may ask for: a model that keeps
+    calling tools ends with an ``error`` outcome (``max_rounds``) instead of looping for ever."""
 
     timeout_s: float = 60.0
     on_error: Literal["report", "fail"] = "report"
+    max_rounds: int = 10
 
     def __post_init__(self) -> None:
         if self.timeout_s <= 0:
             raise ConfigurationError("tool timeout_s must be > 0")
         if self.on_error not in ("report", "fail"):
             raise ConfigurationError("on_error must be 'report' or 'fail'")
+        if self.max_rounds < 1:
+            raise ConfigurationError("max_rounds must be >= 1")
 
 
 class ToolCallFailed(Exception):
@@ -83,13 +89,21 @@ def encode_output(value: Any) -> str:
     return json.dumps(value, default=str, ensure_ascii=False)
 
 
-async def _call_one(handler: ToolHandler, call: ToolCall, settings: ToolSettings) -> str:
+async def _call_one(spec: Tool, call: ToolCall, settings: ToolSettings) -> str:
     try:
         args = json.loads(call.arguments) if call.arguments.strip() else {}
     except json.JSONDecodeError as exc:
         raise ValueError(f"arguments are not JSON: {exc.msg}") from exc
     if not isinstance(args, dict):
         raise ValueError("arguments are not a JSON object")
+    try:
+        args = spec.parse_arguments(args)
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ValueError(f"invalid arguments: {problems}") from None
+    handler = spec.handler
     with anyio.fail_after(settings.timeout_s):
         if inspect.iscoroutinefunction(handler):
             result = await handler(**args)
@@ -105,14 +119,14 @@ async def _call_one(handler: ToolHandler, call: ToolCall, settings: ToolSettings
 
 
 async def run_tool_calls(
-    calls: Sequence[ToolCall], handlers: Mapping[str, ToolHandler], settings: ToolSettings
+    calls: Sequence[ToolCall], handlers: Mapping[str, Tool], settings: ToolSettings
 ) -> list[tuple[str, str]]:
     """Run every call concurrently; ``(tool_call_id, output)`` in the calls' order."""
     for call in calls:
         if call.name not in handlers:
             raise ToolCallFailed(
                 ErrorInfo(
-                    "unknown_tool", f"the run asked for tool {call.name!r}, which has no handler"
+                    "unknown_tool", f"the job asked for tool {call.name!r}, which has no handler"
                 )
             )
     outputs: list[str] = [""] * len(calls)

@@ -9,8 +9,16 @@ import threading
 import pytest
 
 from batchpoll import ToolSettings
-from batchpoll._tools import ToolCallFailed, encode_output, run_tool_calls
+from batchpoll._tools import ToolCallFailed, encode_output
+from batchpoll._tools import run_tool_calls as _run_tool_calls
+from batchpoll._toolspec import ToolHandler, as_tools
 from batchpoll.kinds import ToolCall
+
+
+async def run_tool_calls(
+    calls: list[ToolCall], handlers: dict[str, ToolHandler], settings: ToolSettings
+) -> list[tuple[str, str]]:
+    return await _run_tool_calls(calls, as_tools(handlers), settings)
 
 
 def call(name: str, args: object, cid: str = "call_1") -> ToolCall:
@@ -106,9 +114,10 @@ def test_a_process_with_a_hung_handler_still_exits() -> None:
         "import asyncio, time\n"
         "from batchpoll import ToolSettings\n"
         "from batchpoll._tools import run_tool_calls\n"
+        "from batchpoll._toolspec import as_tools\n"
         "from batchpoll.kinds import ToolCall\n"
         "def hang():\n    time.sleep(600)\n"
-        "asyncio.run(run_tool_calls([ToolCall('a', 'hang', '{}')], {'hang': hang},"
+        "asyncio.run(run_tool_calls([ToolCall('a', 'hang', '{}')], as_tools({'hang': hang}),"
         " ToolSettings(timeout_s=0.1)))\n"
         "print('done')\n"
     )

@@ -26,7 +26,7 @@ from rich.console import Console
 
 from .._errors import AuthenticationFailedError, BatchpollError, ConfigurationError
 from .._hints import WebhookSettings
-from .._tools import ToolHandler
+from .._toolspec import ToolHandler
 from .._version import __version__
 from ..runner import (
     EXIT_FATAL,

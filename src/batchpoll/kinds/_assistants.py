@@ -1,8 +1,10 @@
-"""Assistants runs: ``threads.create_and_run`` → ``runs.retrieve`` → ``messages.list``.
+"""Assistants runs (legacy): ``threads.create_and_run`` → ``runs.retrieve`` → ``messages.list``.
 
-The SDK marks the Assistants API deprecated (in favour of Responses); it is still served and
-widely used, so batchpoll supports it as a first-class kind and keeps the warning out of the
-user's output.
+OpenAI sunset the Assistants API on 2026-08-26 (``/v1/assistants`` answers 404 there); the
+Responses API replaces it (``ResponsesJobs``). OpenAI-compatible servers still serve it, so
+batchpoll keeps this kind for them and keeps the SDK's deprecation warning out of the user's
+output. Tools are declared by the assistant (or the call's own ``tools``); the poller's
+handlers answer the run's ``requires_action``, and the run resumes with the same id.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import Any
 from openai import AsyncOpenAI
 from openai.types.beta.threads import Run
 
-from .._outcome import ErrorInfo
+from .._outcome import ErrorInfo, Usage
+from .._toolspec import Tool
 from ._base import Ids, Reply, Snapshot, ToolCall
 
 __all__ = ["AssistantsRuns"]
@@ -44,6 +47,10 @@ def _snapshot(run: Run) -> Snapshot:
     elif run.status == "expired":
         error = ErrorInfo("expired", "the run expired before it finished")
     finished = run.completed_at or run.failed_at or run.cancelled_at
+    usage = None
+    if run.usage is not None:
+        u = run.usage
+        usage = Usage(u.prompt_tokens, u.completion_tokens, u.total_tokens)
     return Snapshot(
         status=run.status,
         tool_calls=calls,
@@ -51,6 +58,8 @@ def _snapshot(run: Run) -> Snapshot:
         expires_at=float(run.expires_at) if run.expires_at else None,
         started_at=float(run.started_at) if run.started_at else None,
         finished_at=float(finished) if finished else None,
+        usage=usage,
+        model=run.model,
     )
 
 
@@ -62,6 +71,12 @@ class AssistantsRuns:
     """
 
     name = "assistants"
+    chained = False
+
+    def prepare(self, params: Mapping[str, Any], tools: Sequence[Tool]) -> Mapping[str, Any]:
+        """As given: the assistant declares its tools (a ``tools`` param replaces them all,
+        so adding the poller's would drop the assistant's own, e.g. ``file_search``)."""
+        return params
 
     async def create(
         self, client: AsyncOpenAI, params: Mapping[str, Any]
@@ -100,15 +115,19 @@ class AssistantsRuns:
         return Reply("\n".join(texts) if texts else None, raw.headers)
 
     async def submit_tool_outputs(
-        self, client: AsyncOpenAI, ids: Ids, outputs: Sequence[tuple[str, str]]
-    ) -> Reply[Snapshot]:
+        self,
+        client: AsyncOpenAI,
+        ids: Ids,
+        outputs: Sequence[tuple[str, str]],
+        params: Mapping[str, Any],
+    ) -> Reply[tuple[Ids, Snapshot]]:
         with _quiet():
             raw = await client.beta.threads.runs.with_raw_response.submit_tool_outputs(
                 ids["run_id"],
                 thread_id=ids["thread_id"],
                 tool_outputs=[{"tool_call_id": cid, "output": out} for cid, out in outputs],
             )
-        return Reply(_snapshot(raw.parse()), raw.headers)
+        return Reply((ids, _snapshot(raw.parse())), raw.headers)
 
     async def cancel(self, client: AsyncOpenAI, ids: Ids) -> Reply[Snapshot]:
         with _quiet():

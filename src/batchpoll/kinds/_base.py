@@ -3,6 +3,13 @@
 Every coroutine of a kind makes exactly ONE HTTP request (the poller charges one budget token
 per call, and retries by calling again later) and returns the response headers with the value,
 so the budget can learn from ``x-ratelimit-*`` and the policy from ``openai-poll-after-ms``.
+
+Tool use comes in two shapes. An Assistants run stops in ``requires_action`` and resumes, the
+same run, once its outputs are submitted. A background response ends ``completed`` with
+``function_call`` items, and the answer is a NEW response that continues it
+(``previous_response_id``): one job is then a chain of responses. Both look the same to the
+scheduler: a snapshot with ``status == "requires_action"`` and ``tool_calls``, and a
+``submit_tool_outputs`` that returns the ids the job has from then on (new ones for a chain).
 A new kind (batches, fine-tuning jobs, ...) is one class implementing ``JobKind``; the
 scheduler does not change.
 """
@@ -15,7 +22,8 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from openai import AsyncOpenAI
 
-from .._outcome import ErrorInfo
+from .._outcome import ErrorInfo, Usage
+from .._toolspec import Tool
 
 __all__ = ["TERMINAL", "Ids", "JobKind", "Reply", "Snapshot", "ToolCall"]
 
@@ -50,6 +58,8 @@ class Snapshot:
     expires_at: float | None = None  # Unix seconds; the job expires if not finished by then
     started_at: float | None = None  # server timestamps (exact), for learning durations
     finished_at: float | None = None
+    usage: Usage | None = None  # tokens of this server object, once it has finished
+    model: str | None = None  # the model the server ran (a tracked chain continues with it)
 
     @property
     def terminal(self) -> bool:
@@ -68,6 +78,17 @@ class JobKind(Protocol):
     @property
     def name(self) -> str: ...
 
+    @property
+    def chained(self) -> bool:
+        """True when answering tool calls starts a new server object (a response continuing
+        the last one), False when the same job resumes (an Assistants run)."""
+        ...
+
+    def prepare(self, params: Mapping[str, Any], tools: Sequence[Tool]) -> Mapping[str, Any]:
+        """The create params as sent: validated (``ConfigurationError`` on misuse) and with
+        the poller's tool schemas added where the kind declares tools per request."""
+        ...
+
     async def create(
         self, client: AsyncOpenAI, params: Mapping[str, Any]
     ) -> Reply[tuple[Ids, Snapshot]]:
@@ -83,9 +104,15 @@ class JobKind(Protocol):
     async def fetch_output(self, client: AsyncOpenAI, ids: Ids) -> Reply[str | None]: ...
 
     async def submit_tool_outputs(
-        self, client: AsyncOpenAI, ids: Ids, outputs: Sequence[tuple[str, str]]
-    ) -> Reply[Snapshot]:
-        """Answer ``requires_action``: ``outputs`` is ``(tool_call_id, output)`` pairs."""
+        self,
+        client: AsyncOpenAI,
+        ids: Ids,
+        outputs: Sequence[tuple[str, str]],
+        params: Mapping[str, Any],
+    ) -> Reply[tuple[Ids, Snapshot]]:
+        """Answer ``requires_action`` with ``(tool_call_id, output)`` pairs, all calls of the
+        round at once; return the job's ids from now on and the first snapshot. ``params``
+        are the job's prepared create params (a continuation re-sends model, tools, ...)."""
         ...
 
     async def cancel(self, client: AsyncOpenAI, ids: Ids) -> Reply[Snapshot]: ...

@@ -21,7 +21,7 @@ import httpx2
 import openai
 from openai import AsyncOpenAI
 
-from .. import ErrorInfo
+from .. import ErrorInfo, Tool
 from ..kinds import Ids, JobKind, Reply, Snapshot
 from ._items import ITEM_METADATA_KEY
 
@@ -66,6 +66,9 @@ class CreateHooks(Protocol):
 
     def sent(self, key: str, ids: Ids) -> None:
         """The server created the job; ``ids`` are its ids."""
+
+    def continued(self, key: str, ids: Ids) -> None:
+        """The job goes on under new ids (a chain's next response was created)."""
 
     def not_sent(self, key: str) -> None:
         """The create failed before the server could act on it."""
@@ -129,6 +132,13 @@ class GuardedKind:
     def name(self) -> str:
         return self.inner.name
 
+    @property
+    def chained(self) -> bool:
+        return self.inner.chained
+
+    def prepare(self, params: Mapping[str, Any], tools: Sequence[Tool]) -> Mapping[str, Any]:
+        return self.inner.prepare(params, tools)
+
     async def create(
         self, client: AsyncOpenAI, params: Mapping[str, Any]
     ) -> Reply[tuple[Ids, Snapshot]]:
@@ -165,9 +175,20 @@ class GuardedKind:
         return await self._watch.watch(self.inner.fetch_output(client, ids))
 
     async def submit_tool_outputs(
-        self, client: AsyncOpenAI, ids: Ids, outputs: Sequence[tuple[str, str]]
-    ) -> Reply[Snapshot]:
-        return await self._watch.watch(self.inner.submit_tool_outputs(client, ids, outputs))
+        self,
+        client: AsyncOpenAI,
+        ids: Ids,
+        outputs: Sequence[tuple[str, str]],
+        params: Mapping[str, Any],
+    ) -> Reply[tuple[Ids, Snapshot]]:
+        reply = await self._watch.watch(
+            self.inner.submit_tool_outputs(client, ids, outputs, params)
+        )
+        new_ids = reply.value[0]
+        key = (params.get("metadata") or {}).get(ITEM_METADATA_KEY)
+        if new_ids != ids and isinstance(key, str):
+            self._hooks.continued(key, new_ids)
+        return reply
 
     async def cancel(self, client: AsyncOpenAI, ids: Ids) -> Reply[Snapshot]:
         return await self._watch.watch(self.inner.cancel(client, ids))

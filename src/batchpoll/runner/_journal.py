@@ -144,6 +144,14 @@ class Journal:
     def created(self, key: str, line_no: int, kind: str, ids: Mapping[str, str]) -> None:
         self._put(key, line_no, State.CREATED, kind, ids, None)
 
+    def continued(self, key: str, ids: Mapping[str, str]) -> None:
+        """The item's job goes on as a new server object (the next response of a chain): a
+        resume tracks that one, not the response whose tool calls were already answered."""
+        self._db.execute(
+            "UPDATE items SET ids = ? WHERE key = ? AND state = ?",
+            (json.dumps(dict(ids)), key, State.CREATED),
+        )
+
     def done(self, key: str, line_no: int, kind: str, record: Mapping[str, Any]) -> None:
         ids = {k: v for k, v in record.items() if k.endswith("_id") and isinstance(v, str)}
         self._put(key, line_no, State.DONE, kind, ids, record)

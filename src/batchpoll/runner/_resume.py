@@ -107,7 +107,8 @@ class Creator:
 
     def track(self, item: Item, ids: Ids) -> Job:
         self._started_at[item.key] = self._poller.clock.now()
-        return self._poller.track(self._kinds[item.kind], ids, key=item.key)
+        params = item.params if item.action == "create" else None
+        return self._poller.track(self._kinds[item.kind], ids, key=item.key, params=params)
 
     def cancel_unsent(self) -> None:
         """The run stops: drop every create that is not on the wire, now or when it comes
@@ -174,6 +175,9 @@ class Creator:
     def sent(self, key: str, ids: Ids) -> None:
         item = self._creating[key].item
         self._journal.created(key, item.line_no, item.kind, ids)
+
+    def continued(self, key: str, ids: Ids) -> None:
+        self._journal.continued(key, ids)
 
     def not_sent(self, key: str) -> None:
         creating = self._creating[key]
