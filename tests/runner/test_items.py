@@ -126,7 +126,8 @@ def test_bad_lines_name_their_line_number(obj: Any, message: str) -> None:
 
 
 def test_missing_assistant_or_model_is_a_bad_line() -> None:
-    assert "no assistant" in bad({"prompt": "p"}, defaults=ItemDefaults())
+    assert "no model" in bad({"prompt": "p"}, defaults=ItemDefaults())
+    assert "no assistant" in bad({"prompt": "p"}, defaults=ItemDefaults(kind="assistants"))
     assert "no model" in bad({"input": "p"}, defaults=ItemDefaults())
     assert "--kind is responses" in bad(
         {"thread_id": "t", "run_id": "r"}, defaults=ItemDefaults(kind="responses")
@@ -176,3 +177,29 @@ def test_non_utf8_line_is_a_bad_line(tmp_path: Path) -> None:
     path.write_bytes(b'{"prompt": "ok"}\n\xff\xfe\n')
     scan = scan_input(path, DEFAULTS)
     assert (scan.items, scan.bad_lines) == (2, 1)
+
+
+def test_prompt_lines_are_responses_unless_an_assistant_is_named() -> None:
+    plain = item({"prompt": "p"}, defaults=ItemDefaults(model="m"))
+    assert plain.kind == "responses"
+    assert plain.params["input"] == "p"
+    assert plain.params["model"] == "m"
+    named = item({"prompt": "p", "assistant_id": "asst_1"}, defaults=ItemDefaults())
+    assert named.kind == "assistants"
+    by_default = item({"prompt": "p"}, defaults=ItemDefaults(assistant_id="asst_1", model="m"))
+    assert by_default.kind == "assistants"
+    assert item({"input": "p"}, defaults=ItemDefaults(assistant_id="a", model="m")).kind == (
+        "responses"
+    )
+
+
+def test_responses_parameters_at_the_top_level() -> None:
+    line = {"input": "p", "model": "m", "max_output_tokens": 64, "tools": [], "temperature": 0}
+    got = item(line)
+    assert got.params["max_output_tokens"] == 64
+    assert got.params["temperature"] == 0
+    assert "stored to be polled" in bad({"input": "p", "model": "m", "store": False})
+    assert "stored to be polled" in bad({"input": "p", "model": "m", "params": {"store": False}})
+    assert "background responses" in bad({"input": "p", "model": "m", "background": False})
+    run_line = {"prompt": "p", "assistant_id": "a", "store": True}
+    assert "Responses parameters" in bad(run_line, defaults=ItemDefaults())

@@ -2,9 +2,10 @@
 
 Shapes (one JSON object per line, ``id`` optional, defaulting to the line number):
 
-- ``prompt`` or ``messages`` → a new Assistants run (``threads.create_and_run``), or a background
-  response with ``--kind responses``;
 - ``input`` → a new background response (``responses.create``), or a run with ``--kind assistants``;
+- ``prompt`` or ``messages`` → a background response too, unless ``--kind assistants`` or an
+  assistant id (the line's ``assistant_id`` or ``--assistant-id``) makes it a legacy Assistants
+  run (``threads.create_and_run``);
 - ``thread_id`` + ``run_id`` / ``response_id`` → track a job that already exists.
 
 A line that cannot become an item is a ``BadLine`` (an error outcome naming its line number);
@@ -49,6 +50,31 @@ _PASS_THROUGH = ("instructions", "model")
 _CREATE_KEYS = {"id", "prompt", "messages", "input", "assistant_id", "metadata", "params"}
 _CREATE_KEYS.update(_PASS_THROUGH)
 _TRACK_KEYS = {"id", "thread_id", "run_id", "response_id"}
+# Responses create parameters a line may give at the top level (any other goes in 'params').
+_RESPONSES_KEYS = frozenset(
+    {
+        "background",
+        "conversation",
+        "include",
+        "max_output_tokens",
+        "max_tool_calls",
+        "parallel_tool_calls",
+        "previous_response_id",
+        "prompt_cache_key",
+        "reasoning",
+        "safety_identifier",
+        "service_tier",
+        "store",
+        "temperature",
+        "text",
+        "tool_choice",
+        "tools",
+        "top_logprobs",
+        "top_p",
+        "truncation",
+        "user",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,15 +170,22 @@ def _extra_params(obj: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _create(line_no: int, key: str, obj: Mapping[str, Any], defaults: ItemDefaults) -> Item:
-    unknown = sorted(set(obj) - _CREATE_KEYS)
+    unknown = sorted(set(obj) - _CREATE_KEYS - _RESPONSES_KEYS)
     if unknown:
         raise _Bad(f"unknown field(s) {', '.join(map(repr, unknown))} (use 'params' for others)")
     has_input = "input" in obj
     if has_input and ("prompt" in obj or "messages" in obj):
         raise _Bad("give either 'input' or 'prompt'/'messages', not both")
-    kind: Kind = defaults.kind or ("responses" if has_input else "assistants")
+    kind: Kind | None = defaults.kind
+    if kind is None:
+        for_assistant = "assistant_id" in obj or (defaults.assistant_id and not has_input)
+        kind = "assistants" if for_assistant else "responses"
     metadata = _metadata(obj, key)
     extra = _extra_params(obj)
+    top = sorted(_RESPONSES_KEYS & set(obj))
+    if top and kind != "responses":
+        raise _Bad(f"{', '.join(map(repr, top))}: Responses parameters; use 'params' for runs")
+    extra.update({name: obj[name] for name in top})
     passed = {name: obj[name] for name in _PASS_THROUGH if obj.get(name) is not None}
     if kind == "responses":
         model = passed.pop("model", None) or defaults.model
@@ -163,6 +196,10 @@ def _create(line_no: int, key: str, obj: Mapping[str, Any], defaults: ItemDefaul
         value = obj["input"] if has_input else _messages(obj)
         if "prompt" in obj:
             value = obj["prompt"]
+        if extra.get("store") is False:
+            raise _Bad("'store': false: background responses must be stored to be polled")
+        if extra.get("background") is False:
+            raise _Bad("'background': false: batchpoll runs background responses")
         params = {**extra, **passed, "model": model, "input": value, "metadata": metadata}
         return Item(key, line_no, "responses", "create", MappingProxyType(params))
     assistant_id = obj.get("assistant_id") or defaults.assistant_id

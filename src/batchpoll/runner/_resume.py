@@ -24,7 +24,16 @@ from typing import Any, Protocol, TypeVar
 import anyio
 import openai
 
-from .. import AuthenticationFailedError, ErrorInfo, Job, Outcome, Poller, PollSettings, Priority
+from .. import (
+    AuthenticationFailedError,
+    ConfigurationError,
+    ErrorInfo,
+    Job,
+    Outcome,
+    Poller,
+    PollSettings,
+    Priority,
+)
 from .._errors_map import FailureKind, classify
 from .._policy import retry_delay
 from ..kinds import AssistantsRuns, Ids, ResponsesJobs
@@ -129,6 +138,10 @@ class Creator:
                     return await self._start(item, thread_id)
                 except _RequestFailed as failed:
                     self._run.finish_error(item, failed.error, self.release(item.key)[0])
+                    return None
+                except ConfigurationError as exc:  # the kind refused the params: nothing sent
+                    error = ErrorInfo("bad_input", f"line {item.line_no}: {exc}")
+                    self._run.finish_error(item, error, self.release(item.key)[0])
                     return None
             self._run.dropped(item)
             return None
