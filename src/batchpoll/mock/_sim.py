@@ -189,7 +189,7 @@ def snapshot(job: JobRecord, now: float) -> Snapshot:
         return Snapshot(
             "cancelled", started_at, cancelled_at, None, None, None, None, rounds_asked, seen
         )
-    if now >= natural_at:
+    if now >= natural_at and natural_at < math.inf:  # (a chain waiting forever never ends)
         expires_at = natural_at if natural_status == "expired" else None
         return Snapshot(
             natural_status,
