@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from batchpoll.cli._main import cli
+from batchpoll.mock import MockConfig
 
 
 @pytest.mark.parametrize(
@@ -17,6 +18,9 @@ from batchpoll.cli._main import cli
         ["--class-rpm", "create"],
         ["--fail-rate", "2"],
         ["--rpm", "0"],
+        ["--tpm", "0"],
+        ["--model-tpm", "gpt-4o"],
+        ["--parallel-calls-rate", "1.5"],
     ],
 )
 def test_bad_options_are_usage_errors(args: list[str]) -> None:
@@ -35,3 +39,23 @@ def test_help_lists_every_fault_option() -> None:
         "--fault-window",
     ):
         assert flag in result.output
+
+
+def test_token_and_chain_options_reach_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[MockConfig] = []
+
+    def fake_serve(config: MockConfig, *args: object, **kwargs: object) -> None:
+        seen.append(config)
+
+    monkeypatch.setattr("batchpoll.mock._server.serve_forever", fake_serve)
+    args = ["mock", "--tpm", "30000", "--model-tpm", "gpt-4o=90000", "--parallel-calls-rate", "0"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    (config,) = seen
+    assert (config.tpm, dict(config.model_tpm)) == (30000, {"gpt-4o": 90000})
+    assert config.parallel_calls_rate == 0.0
+    assert config.tpm_for("gpt-4o") == 90000
+    assert config.tpm_for("gpt-4o-mini") == 30000
+    defaults = CliRunner().invoke(cli, ["mock", "--help"]).output
+    assert "--tpm" in defaults
+    assert "--parallel-calls-rate" in defaults

@@ -23,6 +23,10 @@ from batchpoll.mock._config import config_to_json, config_with_changes
         {"rate_schedule": [(-1, 10)]},
         {"api_key": ""},
         {"max_tool_rounds": 0},
+        {"tpm": 0},
+        {"model_tpm": {"gpt-4o": 0}},
+        {"model_tpm": {"": 10}},
+        {"parallel_calls_rate": 1.5},
     ],
 )
 def test_invalid_settings_are_rejected(kwargs: dict[str, Any]) -> None:
@@ -56,7 +60,15 @@ def test_json_changes_round_trip() -> None:
             "rate_schedule": [[10, 300]],
             "fault_windows": [{"start_s": 0, "end_s": 5, "kind": "error", "rate": 0.5}],
             "class_rpm": {"create": 100},
+            "tpm": 30000,
+            "model_tpm": {"gpt-4o": 90000},
+            "parallel_calls_rate": 1,
         },
+    )
+    assert (changed.tpm, changed.tpm_for("gpt-4o"), changed.parallel_calls_rate) == (
+        30000,
+        90000,
+        1.0,
     )
     assert changed.rpm == 600
     assert changed.fail_rate == 0.0
@@ -67,7 +79,14 @@ def test_json_changes_round_trip() -> None:
 
 @pytest.mark.parametrize(
     "changes",
-    [{"nope": 1}, {"rpm": "fast"}, {"rpm": True}, {"fault_windows": [{"start_s": 0}]}],
+    [
+        {"nope": 1},
+        {"rpm": "fast"},
+        {"rpm": True},
+        {"fault_windows": [{"start_s": 0}]},
+        {"tpm": 1.5},
+        {"model_tpm": [1]},
+    ],
 )
 def test_bad_json_changes(changes: dict[str, Any]) -> None:
     with pytest.raises(ConfigurationError):

@@ -289,3 +289,32 @@ async def test_runs_create_reads_the_prompt_from_additional_messages(
     assert ([r.id for r in runs.data], runs.has_more) == ([run.id], True)
     newest = await beta.threads.runs.list(thread.id, limit=1)
     assert newest.data[0].id == second.id
+
+
+async def test_runs_call_only_declared_functions(make_mock: MockFactory) -> None:
+    mock = make_mock(MockConfig(fail_rate=0.0, tool_rate=1.0))
+    beta = mock.client.beta
+    bare = await beta.threads.create_and_run_poll(
+        assistant_id="a", thread={"messages": [user("x")]}, tools=[]
+    )
+    assert (bare.status, bare.tools) == ("completed", [])
+    assistant = await beta.assistants.create(model="gpt-4o")  # declares no tools
+    plain = await beta.threads.create_and_run_poll(
+        assistant_id=assistant.id, thread={"messages": [user("y")]}
+    )
+    assert plain.status == "completed"
+    search = {"type": "function", "function": {"name": "search"}}
+    declared = await beta.threads.create_and_run_poll(
+        assistant_id="a",
+        thread={"messages": [user("z")]},
+        tools=[search],  # type: ignore[list-item]
+    )
+    assert declared.required_action is not None
+    (call,) = declared.required_action.submit_tool_outputs.tool_calls
+    assert call.function.name == "search"
+    # A made-up assistant stands for one the mock cannot see: it declares tool_name.
+    made_up = await beta.threads.create_and_run_poll(
+        assistant_id="asst_unseen", thread={"messages": [user("w")]}
+    )
+    assert made_up.status == "requires_action"
+    assert [t.function.name for t in made_up.tools if t.type == "function"] == ["lookup"]

@@ -57,7 +57,25 @@ def test_outcome_and_tool_rates() -> None:
     assert 0.17 < failed < 0.23
     assert 0.08 < incomplete < 0.12
     assert 0.27 < tools < 0.33
-    assert all(d.tool_rounds == 0 for d in (draw(config, "response", i) for i in range(200)))
+    # Without a declared function nothing is asked, and the other draws do not move.
+    untooled = [draw(config, "run", i, tools=False) for i in range(4000)]
+    assert all(d.tool_rounds == 0 for d in untooled)
+    assert [(d.work_s, d.outcome) for d in untooled] == [(d.work_s, d.outcome) for d in draws]
+    responses = [draw(config, "response", i) for i in range(4000)]
+    assert 0.27 < sum(d.tool_rounds > 0 for d in responses) / len(responses) < 0.33
+
+
+def test_parallel_calls_are_drawn_per_round_and_only_when_allowed() -> None:
+    config = MockConfig(tool_rate=1.0, tool_repeat_rate=1.0, max_tool_rounds=3)
+    draws = [draw(config, "response", i, parallel=True) for i in range(2000)]
+    rounds = [n for d in draws for n in d.calls]
+    assert len(rounds) == 6000
+    assert set(rounds) == {1, 2}
+    assert 0.22 < rounds.count(2) / len(rounds) < 0.28  # parallel_calls_rate = 0.25
+    serial = [draw(config, "response", i, parallel=False) for i in range(2000)]
+    assert all(d.calls == (1, 1, 1) for d in serial)
+    assert [d.work_s for d in serial] == [d.work_s for d in draws]
+    assert all(d.calls == () for d in (draw(config, "run", i) for i in range(50)))
 
 
 def test_repeat_rounds_are_bounded() -> None:

@@ -34,7 +34,7 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, int]:
     for value in values:
         klass, sep, number = value.partition("=")
         if not sep or not number.isdigit():
-            raise click.BadParameter(f"expected CLASS=N, got {value!r}", param_hint=option)
+            raise click.BadParameter(f"expected NAME=N, got {value!r}", param_hint=option)
         table[klass] = int(number)
     return table
 
@@ -86,6 +86,13 @@ def _windows(values: tuple[str, ...]) -> list[FaultWindow]:
 @click.option("--class-rpm", multiple=True, metavar="CLASS=N", help="Budget for get|post|create.")
 @click.option("--class-burst", multiple=True, metavar="CLASS=N", help="1 s cap per class.")
 @click.option("--rate-step", multiple=True, metavar="T_S:RPM", help="At T_S s, rpm becomes RPM.")
+@click.option(
+    "--tpm",
+    type=int,
+    default=None,
+    help="Tokens per minute per model, for Responses creates (default: unlimited).",
+)
+@click.option("--model-tpm", multiple=True, metavar="MODEL=N", help="TPM of one model.")
 @click.option("--duration-median", type=float, default=_d("duration_median_s"), show_default=True)
 @click.option("--duration-sigma", type=float, default=_d("duration_sigma"), show_default=True)
 @click.option("--queue-delay", type=float, default=_d("queue_delay_s"), show_default=True)
@@ -95,6 +102,13 @@ def _windows(values: tuple[str, ...]) -> list[FaultWindow]:
 @click.option("--tool-repeat-rate", type=float, default=_d("tool_repeat_rate"), show_default=True)
 @click.option("--max-tool-rounds", type=int, default=_d("max_tool_rounds"), show_default=True)
 @click.option("--tool-name", default=_d("tool_name"), show_default=True)
+@click.option(
+    "--parallel-calls-rate",
+    type=float,
+    default=_d("parallel_calls_rate"),
+    show_default=True,
+    help="Probability that a response's tool round asks two calls at once.",
+)
 @click.option("--action-expiry", type=float, default=_d("action_expiry_s"), show_default=True)
 @click.option("--run-expiry", type=float, default=_d("run_expiry_s"), show_default=True)
 @click.option("--cancel-delay", type=float, default=_d("cancel_delay_s"), show_default=True)
@@ -153,6 +167,8 @@ def mock(**options: Any) -> None:
             class_rpm=_pairs(options["class_rpm"], "--class-rpm"),
             class_burst=_pairs(options["class_burst"], "--class-burst"),
             rate_schedule=_schedule(options["rate_step"]),
+            tpm=options["tpm"],
+            model_tpm=_pairs(options["model_tpm"], "--model-tpm"),
             duration_median_s=options["duration_median"],
             duration_sigma=options["duration_sigma"],
             queue_delay_s=options["queue_delay"],
@@ -162,6 +178,7 @@ def mock(**options: Any) -> None:
             tool_repeat_rate=options["tool_repeat_rate"],
             max_tool_rounds=options["max_tool_rounds"],
             tool_name=options["tool_name"],
+            parallel_calls_rate=options["parallel_calls_rate"],
             action_expiry_s=options["action_expiry"],
             run_expiry_s=options["run_expiry"],
             cancel_delay_s=options["cancel_delay"],

@@ -11,9 +11,10 @@ from ._app import create_app
 from ._client import asgi_client
 from ._config import FaultKind, FaultWindow, MockConfig, RequestClass
 from ._goduration import format_go_duration
-from ._reply import expected_reply, tool_output_for
+from ._reply import expected_reply, tool_arguments, tool_output_for
 from ._server import MockServer, running_server
 from ._state import Clock, MockState
+from ._tokens import estimate_request_tokens
 
 __all__ = [
     "Clock",
@@ -25,8 +26,10 @@ __all__ = [
     "RequestClass",
     "asgi_client",
     "create_app",
+    "estimate_request_tokens",
     "expected_reply",
     "format_go_duration",
     "running_server",
+    "tool_arguments",
     "tool_output_for",
 ]

@@ -26,7 +26,7 @@ from ._assistants_json import (
 from ._config import MockConfig
 from ._ids import make_id
 from ._pagination import list_object, paginate
-from ._reply import message_text
+from ._reply import called_function, message_text
 from ._requests import check_metadata, optional_str, reject_stream, require_list
 from ._sim import JobRecord, Timing, draw, observe, snapshot
 
@@ -259,11 +259,13 @@ class AssistantsStore:
         if body.get("additional_instructions"):
             instructions = f"{instructions}\n{body['additional_instructions']}".strip()
         users = [m for m in thread.messages if m.role == "user"]
+        tools = _run_tools(config, body, assistant)
+        function = called_function(tools, config.tool_name)
         job = JobRecord(
             id=make_id("run", config.seed, seq),
             kind="run",
             seq=seq,
-            draws=draw(config, "run", seq),
+            draws=draw(config, "run", seq, tools=function is not None),
             timing=Timing(
                 created_at=now,
                 queue_delay_s=config.queue_delay_s,
@@ -281,8 +283,8 @@ class AssistantsStore:
             assistant_id=assistant_id,
             model=str(body.get("model") or assistant.get("model") or config.model),
             instructions=str(instructions),
-            tools=list(body.get("tools") or assistant.get("tools") or []),
-            tool_name=config.tool_name,
+            tools=tools,
+            tool_name=function or config.tool_name,
             seed=config.seed,
             echo={
                 k: body[k] if body.get(k) is not None else v for k, v in _RUN_ECHO_DEFAULTS.items()
@@ -342,6 +344,37 @@ class AssistantsStore:
         snap = snapshot(run.job, now)
         observe(run.job, snap, now, check=False)
         return run_json(run, snap)
+
+
+def _run_tools(
+    config: MockConfig, body: Mapping[str, Any], assistant: Mapping[str, Any]
+) -> list[Any]:
+    """The tools a run may call: the request's (even ``[]``), else its assistant's.
+
+    An assistant id the mock never created stands for an assistant it cannot see; the mock
+    assumes that one declares ``tool_name`` (and shows it in the run's ``tools``), so runs
+    on made-up assistants still exercise tool rounds. A run whose ``tools`` are empty never
+    asks for a call, as on the real API.
+    """
+    if body.get("tools") is not None:
+        return require_list(body, "tools")
+    if assistant:
+        return list(assistant.get("tools") or [])
+    return [
+        {
+            "type": "function",
+            "function": {
+                "name": config.tool_name,
+                "description": "The mock's stand-in tool: echoes the query.",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"query": {"type": "string"}, "round": {"type": "integer"}},
+                    "required": ["query", "round"],
+                },
+                "strict": False,
+            },
+        }
+    ]
 
 
 def _require_assistant_id(body: Mapping[str, Any]) -> None:

@@ -73,6 +73,9 @@ class MockConfig:
     class_rpm: Mapping[str, int] = field(default_factory=dict)
     class_burst: Mapping[str, int] = field(default_factory=dict)
     rate_schedule: Sequence[tuple[float, int]] = ()
+    # --- token limits (per model, continuously refilled bucket; see _tokens.py) ---
+    tpm: int | None = None  # tokens per minute of every model; None: unlimited
+    model_tpm: Mapping[str, int] = field(default_factory=dict)  # per-model overrides
     # --- job lifecycle ---
     duration_median_s: float = 4.0
     duration_sigma: float = 0.5
@@ -83,6 +86,7 @@ class MockConfig:
     tool_repeat_rate: float = 0.0
     max_tool_rounds: int = 3
     tool_name: str = "lookup"
+    parallel_calls_rate: float = 0.25  # a response's round asks two calls (Responses only)
     action_expiry_s: float = 20.0
     run_expiry_s: float = 600.0
     cancel_delay_s: float = 0.5
@@ -116,6 +120,7 @@ class MockConfig:
         # Normalise containers so that equal configs compare equal and JSON round-trips.
         object.__setattr__(self, "class_rpm", dict(self.class_rpm))
         object.__setattr__(self, "class_burst", dict(self.class_burst))
+        object.__setattr__(self, "model_tpm", dict(self.model_tpm))
         schedule = tuple(sorted((float(t), int(n)) for t, n in self.rate_schedule))
         object.__setattr__(self, "rate_schedule", schedule)
         object.__setattr__(self, "fault_windows", tuple(self.fault_windows))
@@ -124,6 +129,11 @@ class MockConfig:
     def _validate(self) -> None:
         _check_positive_int("rpm", self.rpm, optional=True)
         _check_positive_int("burst", self.burst, optional=True)
+        _check_positive_int("tpm", self.tpm, optional=True)
+        for model, value in self.model_tpm.items():
+            if not isinstance(model, str) or not model:
+                raise ConfigurationError(f"model_tpm keys are model names, got {model!r}")
+            _check_positive_int(f"model_tpm[{model!r}]", value)
         for name, table in (("class_rpm", self.class_rpm), ("class_burst", self.class_burst)):
             for klass, value in table.items():
                 if klass not in REQUEST_CLASSES:
@@ -136,7 +146,8 @@ class MockConfig:
         _check_positive("duration_median_s", self.duration_median_s)
         _check_non_negative("duration_sigma", self.duration_sigma)
         _check_non_negative("queue_delay_s", self.queue_delay_s)
-        for name in ("fail_rate", "incomplete_rate", "tool_rate", "tool_repeat_rate"):
+        rates = ("fail_rate", "incomplete_rate", "tool_rate", "tool_repeat_rate")
+        for name in (*rates, "parallel_calls_rate"):
             _check_rate(name, getattr(self, name))
         if self.fail_rate + self.incomplete_rate > 1.0:
             raise ConfigurationError("fail_rate + incomplete_rate must be <= 1")
@@ -177,6 +188,10 @@ class MockConfig:
         """The 1-second cap for a minute budget of ``rpm``: explicit, else ceil(rpm / 60)."""
         return self.burst if self.burst is not None else max(1, math.ceil(rpm / 60))
 
+    def tpm_for(self, model: str) -> int | None:
+        """The token limit of ``model``: its override, else ``tpm`` (None: unlimited)."""
+        return self.model_tpm.get(model, self.tpm)
+
 
 def _check_rate(name: str, value: float) -> None:
     if not (0.0 <= value <= 1.0):
@@ -202,7 +217,7 @@ def _check_positive_int(name: str, value: int | None, *, optional: bool = False)
 
 # --- JSON <-> config -------------------------------------------------------------------------
 
-_INT_OR_NONE = {"rpm", "burst", "poll_after_ms"}
+_INT_OR_NONE = {"rpm", "burst", "poll_after_ms", "tpm"}
 _INT = {"max_tool_rounds", "seed"}
 _STR = {"tool_name", "metadata_key", "model"}
 _BOOL = {"disconnect_after_processing"}
@@ -241,6 +256,10 @@ def _parse_value(name: str, raw: Any) -> Any:
     if name in ("class_rpm", "class_burst"):
         if not isinstance(raw, Mapping):
             raise ConfigurationError(f"{name} must be an object of request class -> integer")
+        return dict(raw)
+    if name == "model_tpm":
+        if not isinstance(raw, Mapping):
+            raise ConfigurationError("model_tpm must be an object of model -> integer")
         return dict(raw)
     if name == "rate_schedule":
         return _parse_schedule(raw)

@@ -113,7 +113,9 @@ class Decision:
     budget: str = ""
     window: str = ""
     burst: int = 0
-    used: int = 0
+    used: int = 0  # in the binding window
+    binding_rpm: int = 0
+    used_60s: int = 0  # in the binding budget's minute window
 
 
 class RateLimiter:
@@ -153,6 +155,12 @@ class RateLimiter:
         return [b for name, b in self._budgets.items() if name in ("all", request_class)]
 
     def try_acquire(self, now_s: float, request_class: str) -> Decision:
+        blocked = self.blocked(now_s, request_class)
+        return blocked if blocked is not None else self.acquire(now_s, request_class)
+
+    def blocked(self, now_s: float, request_class: str) -> Decision | None:
+        """The rejection if a request would not fit now, else None. Consumes nothing, so a
+        caller can check another limit (tokens) before committing with :meth:`acquire`."""
         now = to_ticks(now_s)
         budgets = self._applicable(request_class)
         worst: tuple[int, str, Budget] | None = None
@@ -160,12 +168,18 @@ class RateLimiter:
             wait, window = budget.wait(now)
             if wait > 0 and (worst is None or wait > worst[0]):
                 worst = (wait, window, budget)
-        if worst is not None:
-            wait, window, budget = worst
-            used = budget.second.count(now) if window == "1s" else budget.minute.count(now)
-            return self._decision(
-                now, budgets, accepted=False, wait=wait, binding=budget, window=window, used=used
-            )
+        if worst is None:
+            return None
+        wait, window, budget = worst
+        used = budget.second.count(now) if window == "1s" else budget.minute.count(now)
+        return self._decision(
+            now, budgets, accepted=False, wait=wait, binding=budget, window=window, used=used
+        )
+
+    def acquire(self, now_s: float, request_class: str) -> Decision:
+        """Record an accepted request (after :meth:`blocked` said it fits)."""
+        now = to_ticks(now_s)
+        budgets = self._applicable(request_class)
         for budget in budgets:
             budget.record(now)
         return self._decision(now, budgets, accepted=True)
@@ -200,6 +214,8 @@ class RateLimiter:
             window=window,
             burst=binding.burst if binding else 0,
             used=used,
+            binding_rpm=binding.rpm if binding else 0,
+            used_60s=binding.minute.count(now) if binding else 0,
         )
 
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
+    "called_function",
     "estimate_tokens",
     "expected_reply",
     "message_text",
@@ -34,18 +35,48 @@ def expected_reply(prompt: str, tool_outputs: Sequence[str] = ()) -> str:
     return reply
 
 
-def tool_arguments(prompt: str, round_number: int) -> str:
-    """The ``arguments`` JSON of the function call asked in round ``round_number`` (from 1)."""
-    return json.dumps({"query": prompt, "round": round_number})
+def tool_arguments(prompt: str, round_number: int, part: int = 1) -> str:
+    """The ``arguments`` JSON of call ``part`` (from 1) of round ``round_number`` (from 1).
+
+    ``{"query": prompt, "round": k}``; the second of two parallel calls adds ``"part": 2`` so
+    that the two calls of one round are distinguishable.
+    """
+    args: dict[str, Any] = {"query": prompt, "round": round_number}
+    if part > 1:
+        args["part"] = part
+    return json.dumps(args)
 
 
 def tool_output_for(arguments: str) -> str:
-    """A canonical output for a mock tool call: ``"result <round>: <query>"``.
+    """A canonical output for a mock tool call: ``"result <round>: <query>"``, or
+    ``"result <round>.<part>: <query>"`` for the second call of a parallel round.
 
     Any string is accepted as a tool output; this one just makes replies easy to predict.
     """
     args = json.loads(arguments)
-    return f"result {args['round']}: {args['query']}"
+    part = args.get("part", 1)
+    label = f"{args['round']}" if part == 1 else f"{args['round']}.{part}"
+    return f"result {label}: {args['query']}"
+
+
+def called_function(tools: Sequence[Any], preferred: str) -> str | None:
+    """The function a job calls: ``preferred`` (``tool_name``) if declared, else the first
+    declared function, else None (a job without a function tool never asks for one).
+
+    Accepts both tool shapes: Responses' flat ``{"type": "function", "name": ...}`` and
+    Assistants' ``{"type": "function", "function": {"name": ...}}``.
+    """
+    names: list[str] = []
+    for tool in tools:
+        if not isinstance(tool, dict) or tool.get("type") != "function":
+            continue
+        inner = tool.get("function")
+        name = inner.get("name") if isinstance(inner, dict) else tool.get("name")
+        if isinstance(name, str) and name:
+            names.append(name)
+    if preferred in names:
+        return preferred
+    return names[0] if names else None
 
 
 def estimate_tokens(text: str) -> int:

@@ -77,10 +77,11 @@ def _get_message(c: Call) -> tuple[int, Any]:
 
 def _create_response(c: Call) -> tuple[int, Any]:
     seq = c.state.next_seq("response")
-    response, job = c.state.responses.create(c.config, c.body, c.now, seq)
-    c.state.add_job(job)
-    if job.polled:  # background: its final event is known now
-        c.state.webhooks.job_created(c.config, job)
+    response, job, record = c.state.responses.create(c.config, c.body, c.now, seq)
+    if job is not None:  # a new chain; a continuation adds a response to an existing one
+        c.state.add_job(job)
+    if record.background:  # its end, and so its event, is known now
+        c.state.webhooks.response_started(c.config, record.chain.job, record.id)
     return 200, response
 
 
@@ -91,7 +92,8 @@ def _get_response(c: Call) -> tuple[int, Any]:
 def _cancel_response(c: Call) -> tuple[int, Any]:
     response_id = c.params["response_id"]
     reply = c.state.responses.cancel(response_id, c.now)
-    c.state.webhooks.job_cancelled(c.config, c.state.responses.responses[response_id].job)
+    chain = c.state.responses.responses[response_id].chain
+    c.state.webhooks.job_cancelled(c.config, chain.job, response_id)
     return 200, reply
 
 
@@ -117,7 +119,7 @@ V1_ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", _R, "get", _get_run, retrieve=True),
     RouteSpec("POST", _R + "/submit_tool_outputs", "post", _submit_tool_outputs),
     RouteSpec("POST", _R + "/cancel", "post", _cancel_run),
-    RouteSpec("POST", "/v1/responses", "create", _create_response),
+    RouteSpec("POST", "/v1/responses", "create", _create_response, tokens=True),
     RouteSpec("GET", "/v1/responses/{response_id}", "get", _get_response, retrieve=True),
     RouteSpec("POST", "/v1/responses/{response_id}/cancel", "post", _cancel_response),
     # Last: anything else under /v1 is OpenAI's "Invalid URL" 404 (method in the params).

@@ -15,8 +15,12 @@ Run timeline (all wall-clock, seconds):
 - Not terminal by ``created + run_expiry_s`` → ``expired`` at that instant.
 - A cancel → ``cancelling`` for ``cancel_delay_s`` → ``cancelled`` (the cancel always wins).
 
-Responses (background) follow the same clock without tool rounds or expiry; a cancel is
-immediate. A foreground response is created terminal (completed at once).
+A background response CHAIN (a response, then the continuations that answer its function
+calls) is one job on the same clock, with two differences (``Timing.requeue`` and no action
+expiry): the work pauses from the moment a response ends with function calls until the
+continuation arrives, and each continuation is ``queued`` again for ``queue_delay_s`` before
+its segment of the work starts. A cancel is immediate. A foreground response is created
+terminal (completed at once).
 """
 
 from __future__ import annotations
@@ -39,6 +43,11 @@ class Draws:
     work_s: float
     outcome: Outcome
     tool_rounds: int
+    # Function calls asked in each round (1 or 2); empty: one per round (runs).
+    calls: tuple[int, ...] = ()
+
+    def calls_in_round(self, round_number: int) -> int:
+        return self.calls[round_number - 1] if self.calls else 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,13 +56,22 @@ class Timing:
 
     created_at: float
     queue_delay_s: float
-    action_expiry_s: float
+    action_expiry_s: float | None  # None: an unanswered round waits forever (Responses)
     run_expiry_s: float | None  # None: never expires (Responses)
     cancel_delay_s: float
+    requeue: bool = False  # each continuation is queued again (Responses chains)
 
 
-def draw(config: MockConfig, kind: str, seq: int) -> Draws:
-    """The per-job random draws, in a fixed order so each knob moves only its own draw."""
+def draw(
+    config: MockConfig, kind: str, seq: int, *, tools: bool = True, parallel: bool = False
+) -> Draws:
+    """The per-job random draws, in a fixed order so each knob moves only its own draw.
+
+    ``tools``: the job declares a function it can call (otherwise it never asks one, but the
+    draw still happens, so declaring tools does not shift the other draws). ``parallel``: a
+    round may ask two calls at once (``parallel_calls_rate``); those draws come from their
+    own stream, one per round, so they do not move the work time, outcome or rounds.
+    """
     rng = random.Random(f"{config.seed}/{kind}/{seq}")
     work_s = rng.lognormvariate(math.log(config.duration_median_s), config.duration_sigma)
     u_outcome = rng.random()
@@ -64,11 +82,18 @@ def draw(config: MockConfig, kind: str, seq: int) -> Draws:
     elif u_outcome < config.fail_rate + config.incomplete_rate:
         outcome = "incomplete"
     rounds = 0
-    if kind == "run" and u_tool < config.tool_rate:
+    if tools and u_tool < config.tool_rate:
         rounds = 1
         while rounds < config.max_tool_rounds and rng.random() < config.tool_repeat_rate:
             rounds += 1
-    return Draws(work_s=work_s, outcome=outcome, tool_rounds=rounds)
+    calls: tuple[int, ...] = ()
+    if kind == "response":
+        pairs = random.Random(f"{config.seed}/{kind}/{seq}/calls")
+        calls = tuple(
+            2 if pairs.random() < config.parallel_calls_rate and parallel else 1
+            for _ in range(rounds)
+        )
+    return Draws(work_s=work_s, outcome=outcome, tool_rounds=rounds, calls=calls)
 
 
 @dataclass(slots=True)
@@ -105,6 +130,9 @@ class Snapshot:
     pending_round: int | None  # the round awaiting outputs (status requires_action)
     asked_at: float | None  # when that round was asked
     rounds_asked: int
+    # When each round was (or will be) asked, up to the pending one: for a chain, when each
+    # response that asked function calls ended.
+    asks: tuple[float, ...] = ()
 
     @property
     def terminal(self) -> bool:
@@ -117,6 +145,7 @@ def snapshot(job: JobRecord, now: float) -> Snapshot:
     work = job.draws.work_s
     rounds = job.draws.tool_rounds
     clock, done = start, 0.0
+    segment_start = start  # a chain's continuation is queued until its segment starts
     asks: list[float] = []
     pending: int | None = None
     natural_status: str = job.draws.outcome
@@ -126,12 +155,18 @@ def snapshot(job: JobRecord, now: float) -> Snapshot:
         asks.append(clock + (target - done))
         done = target
         if k <= len(job.submissions):
-            clock = job.submissions[k - 1]  # the work resumes when the outputs arrive
+            # The work resumes when the outputs arrive (a chain: after the continuation's queue).
+            clock = job.submissions[k - 1] + (t.queue_delay_s if t.requeue else 0.0)
+            segment_start = clock
         else:
             pending = k
             break
     if pending is not None:
-        natural_status, natural_at, expired_by = "expired", asks[-1] + t.action_expiry_s, "action"
+        if t.action_expiry_s is None:  # a chain waits for its continuation as long as it takes
+            natural_status, natural_at = "requires_action", math.inf
+        else:
+            natural_status, natural_at = "expired", asks[-1] + t.action_expiry_s
+            expired_by = "action"
     else:
         natural_at = clock + (work - done)
     run_deadline = None if t.run_expiry_s is None else t.created_at + t.run_expiry_s
@@ -143,30 +178,53 @@ def snapshot(job: JobRecord, now: float) -> Snapshot:
     started_at = (
         start if now >= start and (job.cancel_at is None or job.cancel_at >= start) else None
     )
+    seen = tuple(asks)
 
     if job.cancel_at is not None and now >= job.cancel_at:
         cancelled_at = job.cancel_at + t.cancel_delay_s
         if now < cancelled_at:
             return Snapshot(
-                "cancelling", started_at, None, run_deadline, None, None, None, rounds_asked
+                "cancelling", started_at, None, run_deadline, None, None, None, rounds_asked, seen
             )
-        return Snapshot("cancelled", started_at, cancelled_at, None, None, None, None, rounds_asked)
-    if now >= natural_at:
+        return Snapshot(
+            "cancelled", started_at, cancelled_at, None, None, None, None, rounds_asked, seen
+        )
+    if now >= natural_at and natural_at < math.inf:  # (a chain waiting forever never ends)
         expires_at = natural_at if natural_status == "expired" else None
         return Snapshot(
-            natural_status, started_at, natural_at, expires_at, expired_by, None, None, rounds_asked
+            natural_status,
+            started_at,
+            natural_at,
+            expires_at,
+            expired_by,
+            None,
+            None,
+            rounds_asked,
+            seen,
         )
-    if now < start:
-        return Snapshot("queued", None, None, run_deadline, None, None, None, 0)
+    if now < segment_start:
+        return Snapshot(
+            "queued", started_at, None, run_deadline, None, None, None, rounds_asked, seen
+        )
     if pending is not None and asks[-1] <= now:
         # While an action waits, expires_at says when the run expires if nobody answers.
-        deadline = asks[-1] + t.action_expiry_s
+        deadline = None if t.action_expiry_s is None else asks[-1] + t.action_expiry_s
         if run_deadline is not None:
-            deadline = min(deadline, run_deadline)
+            deadline = run_deadline if deadline is None else min(deadline, run_deadline)
         return Snapshot(
-            "requires_action", started_at, None, deadline, None, pending, asks[-1], rounds_asked
+            "requires_action",
+            started_at,
+            None,
+            deadline,
+            None,
+            pending,
+            asks[-1],
+            rounds_asked,
+            seen,
         )
-    return Snapshot("in_progress", started_at, None, run_deadline, None, None, None, rounds_asked)
+    return Snapshot(
+        "in_progress", started_at, None, run_deadline, None, None, None, rounds_asked, seen
+    )
 
 
 def observe(job: JobRecord, snap: Snapshot, now: float, *, check: bool) -> None:

@@ -23,10 +23,12 @@ from ._assistants import AssistantsStore
 from ._config import MockConfig, config_to_json, config_with_changes
 from ._faults import FaultDraw, FaultInjector
 from ._goduration import format_go_duration
+from ._limit_errors import ceil_ms, request_too_large_429, requests_429, tokens_429
 from ._limiter import Decision, RateLimiter
 from ._responses import ResponsesStore
 from ._sim import JobRecord
-from ._stats import RequestStats, creates_by_metadata, job_stats
+from ._stats import RequestStats, chain_stats, creates_by_metadata, job_stats
+from ._tokens import TokenDecision, TokenLimiter, estimate_request_tokens
 from ._webhooks import WebhookSender
 
 __all__ = ["Call", "Clock", "MockState", "Outgoing", "RouteSpec"]
@@ -65,6 +67,7 @@ class RouteSpec:
     request_class: str
     handler: Handler
     retrieve: bool = False  # a job retrieve: gets ``openai-poll-after-ms`` when configured
+    tokens: bool = False  # costs its estimated tokens (Responses creates and continuations)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +98,7 @@ class MockState:
         self._config = config
         self.limiter = RateLimiter()
         self.limiter.configure(config.rpm, config.burst, config.class_rpm, config.class_burst)
+        self.tokens = TokenLimiter()
         self.faults = FaultInjector(config.seed)
         self.assistants = AssistantsStore()
         self.responses = ResponsesStore()
@@ -125,6 +129,12 @@ class MockState:
                 "elapsed_s": None if self._started_at is None else now - self._started_at,
                 **self._requests.as_json(),
                 **job_stats(self.jobs, now, config.metadata_key),
+                **chain_stats(
+                    self.responses.chains(),
+                    now,
+                    self.responses.continuations,
+                    self.responses.continuations_rejected,
+                ),
                 "webhooks": self.webhooks.as_json(),
                 "rpm": config.rpm,
                 "burst": None if config.rpm is None else config.effective_burst(config.rpm),
@@ -132,6 +142,8 @@ class MockState:
                     name: {"rpm": rpm, "burst": burst}
                     for name, (rpm, burst) in self.limiter.limits().items()
                 },
+                "tpm": config.tpm,
+                "model_tpm": dict(config.model_tpm),
             }
 
     def reset(self, **changes: Any) -> None:
@@ -219,34 +231,83 @@ class MockState:
             self._requests.received(now)
             base_latency_s = config.latency_ms / 1000
 
+            body = _lenient_body(raw_body)
+            model = self._model_of(params, body, config)
+            limit_tpm = config.tpm_for(model)
+            tokens = self.tokens.peek(now, model, limit_tpm)
+
             if not self._authorized(headers.get("authorization")):
                 message = (
                     "Incorrect API key provided. You can find your API key at "
                     "https://platform.openai.com/account/api-keys."
                 )
-                body = error_body(message, code="invalid_api_key")
+                body_401 = error_body(message, code="invalid_api_key")
                 decision = self.limiter.peek(now, route.request_class)
-                return self._reply(key, 401, body, decision, delay_s=base_latency_s)
+                return self._reply(key, 401, body_401, decision, tokens, delay_s=base_latency_s)
 
-            decision = self.limiter.try_acquire(now, route.request_class)
-            if not decision.accepted:
-                return self._rate_limited(key, decision, base_latency_s)
+            # Both limits are checked before either is charged: a rejection consumes nothing.
+            blocked = self.limiter.blocked(now, route.request_class)
+            if blocked is not None:
+                payload, extra = requests_429(blocked, model)
+                return self._reply(
+                    key, 429, payload, blocked, tokens, delay_s=base_latency_s, extra=extra
+                )
+            cost = estimate_request_tokens(body) if route.tokens else 0
+            if cost > 0:
+                tokens = self.tokens.check(now, model, cost, limit_tpm)
+                if not tokens.accepted:
+                    return self._token_limited(key, route, now, model, tokens, base_latency_s)
+                tokens = self.tokens.consume(now, model, cost, limit_tpm)
+                self._requests.tokens_accepted(now, model, cost)
+            decision = self.limiter.acquire(now, route.request_class)
             self._requests.accepted(now)
 
             fault = self.faults.draw(config, elapsed, route.request_class)
             self._requests.faults.update(fault.kinds)
             if fault.error_status is not None:
                 status = fault.error_status
-                body = error_body(_SERVER_ERRORS[status], "server_error")
-                return self._reply(key, status, body, decision, delay_s=fault.delay_s)
+                payload = error_body(_SERVER_ERRORS[status], "server_error")
+                return self._reply(key, status, payload, decision, tokens, delay_s=fault.delay_s)
             if fault.disconnect and not config.disconnect_after_processing:
-                return self._reply(key, 200, {}, decision, fault=fault)
+                return self._reply(key, 200, {}, decision, tokens, fault=fault)
 
             status, payload = self._run_handler(route, config, now, params, query, raw_body)
-            extra: list[tuple[str, str]] = []
+            extra = []
             if route.retrieve and status == 200 and config.poll_after_ms is not None:
                 extra.append(("openai-poll-after-ms", str(config.poll_after_ms)))
-            return self._reply(key, status, payload, decision, fault=fault, extra=extra)
+            return self._reply(key, status, payload, decision, tokens, fault=fault, extra=extra)
+
+    def _model_of(
+        self, params: Mapping[str, str], body: Mapping[str, Any], config: MockConfig
+    ) -> str:
+        """The model a request counts against: the body's, else the addressed job's, else the
+        default. (How OpenAI counts a model-less GET is not documented.)"""
+        model = body.get("model")
+        if isinstance(model, str) and model:
+            return model
+        if "response_id" in params:
+            found = self.responses.model_of(params["response_id"])
+            if found is not None:
+                return found
+        run = self.assistants.runs.get(params.get("run_id", ""))
+        return run.model if run is not None else config.model
+
+    def _token_limited(
+        self,
+        key: str,
+        route: RouteSpec,
+        now: float,
+        model: str,
+        tokens: TokenDecision,
+        delay_s: float,
+    ) -> Outgoing:
+        decision = self.limiter.peek(now, route.request_class)
+        self._requests.token_rejected(too_large=tokens.too_large)
+        if tokens.too_large:
+            payload = request_too_large_429(tokens, model)
+            return self._reply(key, 429, payload, decision, tokens, delay_s=delay_s)
+        payload, extra = tokens_429(tokens, model)
+        return self._reply(key, 429, payload, decision, tokens, delay_s=delay_s, extra=extra)
 
     def _authorized(self, authorization: str | None) -> bool:
         expected = self._config.api_key
@@ -270,31 +331,13 @@ class MockState:
         except ApiError as exc:
             return exc.status, exc.body()
 
-    def _rate_limited(self, key: str, decision: Decision, delay_s: float) -> Outgoing:
-        wait_ms = max(1, _ceil_ms(decision.wait_s))
-        scope = "" if decision.budget == "all" else f" ({decision.budget} requests)"
-        if decision.window == "1s":
-            detail = f"Limit {decision.burst} per 1s (quantized from RPM), Used {decision.used}"
-        else:
-            detail = f"Limit {decision.limit_rpm}, Used {decision.used}"
-        message = (
-            f"Rate limit reached for requests per min (RPM){scope} in organization org-mock: "
-            f"{detail}, Requested 1. Please try again in {format_go_duration(wait_ms / 1000)}. "
-            "Visit https://platform.openai.com/account/rate-limits to learn more."
-        )
-        body = error_body(message, "requests", code="rate_limit_exceeded")
-        extra = [
-            ("retry-after", str(-(-wait_ms // 1000))),
-            ("retry-after-ms", str(wait_ms)),
-        ]
-        return self._reply(key, 429, body, decision, delay_s=delay_s, extra=extra)
-
     def _reply(
         self,
         key: str,
         status: int,
         body: Any,
         decision: Decision,
+        tokens: TokenDecision,
         *,
         delay_s: float | None = None,
         fault: FaultDraw | None = None,
@@ -314,15 +357,22 @@ class MockState:
             ("openai-processing-ms", str(round(delay_s * 1000))),
             ("x-ratelimit-limit-requests", str(decision.limit_rpm)),
             ("x-ratelimit-remaining-requests", str(decision.remaining)),
-            ("x-ratelimit-reset-requests", format_go_duration(_ceil_ms(decision.reset_s) / 1000)),
+            ("x-ratelimit-reset-requests", format_go_duration(ceil_ms(decision.reset_s) / 1000)),
+            ("x-ratelimit-limit-tokens", str(tokens.limit)),
+            ("x-ratelimit-remaining-tokens", str(tokens.remaining)),
+            ("x-ratelimit-reset-tokens", format_go_duration(ceil_ms(tokens.reset_s) / 1000)),
             *(extra or []),
         ]
         return Outgoing(status, payload, headers, delay_s=delay_s, disconnect=disconnect)
 
 
-def _ceil_ms(seconds: float) -> int:
-    """Whole milliseconds, rounded up (the limiter's times are whole microseconds)."""
-    return -(-round(seconds * 1_000_000) // 1000)
+def _lenient_body(raw: bytes) -> Mapping[str, Any]:
+    """The body for the limiters (model, token cost); a bad one is the handler's 400 later."""
+    try:
+        body = json.loads(raw) if raw.strip() else {}
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def _parse_body(raw: bytes) -> Mapping[str, Any]:

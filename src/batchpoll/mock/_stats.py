@@ -8,15 +8,17 @@ computed from the job records when asked, because a job's status depends on ``no
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ._chains import Chain
 from ._limiter import MINUTE, SECOND, SlidingWindow, to_ticks
 from ._sim import JobRecord, snapshot
 
 __all__ = [
     "RequestStats",
+    "chain_stats",
     "creates_by_metadata",
     "duplicate_summary",
     "job_stats",
@@ -57,6 +59,13 @@ class RequestStats:
         self.max_accepted_60s = 0
         self._received = SlidingWindow(SECOND)
         self.max_received_1s = 0
+        self.tokens_charged = 0
+        self.tokens_by_model: Counter[str] = Counter()
+        self._token_window: deque[tuple[int, int]] = deque()  # (tick, tokens), last 60 s
+        self._tokens_60s = 0
+        self.max_tokens_60s = 0
+        self.rate_limited_tokens = 0
+        self.requests_too_large = 0
 
     def received(self, now_s: float) -> None:
         """A ``/v1`` request arrived, whatever its fate (401 and 429 included): what a client
@@ -70,6 +79,25 @@ class RequestStats:
         # The busiest window always ends at an acceptance, so checking at each one is exact.
         self.max_accepted_1s = max(self.max_accepted_1s, self._second.add(now))
         self.max_accepted_60s = max(self.max_accepted_60s, self._minute.add(now))
+
+    def tokens_accepted(self, now_s: float, model: str, tokens: int) -> None:
+        """A request was charged ``tokens`` against ``model``'s token budget."""
+        self.tokens_charged += tokens
+        self.tokens_by_model[model] += tokens
+        now = to_ticks(now_s)
+        window = self._token_window
+        while window and window[0][0] <= now - MINUTE:
+            self._tokens_60s -= window.popleft()[1]
+        window.append((now, tokens))
+        self._tokens_60s += tokens
+        # As for requests, the busiest window ends at an acceptance: checking there is exact.
+        self.max_tokens_60s = max(self.max_tokens_60s, self._tokens_60s)
+
+    def token_rejected(self, *, too_large: bool) -> None:
+        if too_large:
+            self.requests_too_large += 1
+        else:
+            self.rate_limited_tokens += 1
 
     def replied(self, route: str, status: str) -> None:
         self.requests_total += 1
@@ -93,6 +121,14 @@ class RequestStats:
             "max_accepted_60s": self.max_accepted_60s,
             "max_received_1s": self.max_received_1s,
             "faults": dict(sorted(self.faults.items())),
+            "rate_limited_requests": self.rate_limited
+            - self.rate_limited_tokens
+            - self.requests_too_large,
+            "rate_limited_tokens": self.rate_limited_tokens,
+            "requests_too_large": self.requests_too_large,
+            "tokens_charged": self.tokens_charged,
+            "tokens_by_model": dict(sorted(self.tokens_by_model.items())),
+            "max_tokens_60s": self.max_tokens_60s,
         }
 
 
@@ -108,8 +144,9 @@ def job_stats(jobs: Sequence[JobRecord], now: float, metadata_key: str) -> dict[
         snap = snapshot(job, now)
         by_status[snap.status] += 1
         by_kind[job.kind] += 1
-        asked += snap.rounds_asked
-        submitted += len(job.submissions)
+        if job.kind == "run":  # response chains have their own figures (chain_stats)
+            asked += snap.rounds_asked
+            submitted += len(job.submissions)
         if snap.expired_by == "action":
             actions_expired += 1
         elif snap.expired_by == "run":
@@ -167,4 +204,36 @@ def duplicate_summary(jobs: Sequence[JobRecord], key: str) -> dict[str, Any]:
         "duplicated_values": len(duplicated),
         "extra_creates": sum(n - 1 for n in duplicated.values()),
         "top": dict(top),
+    }
+
+
+def chain_stats(
+    chains: Sequence[Chain], now: float, continuations: int, rejected: int
+) -> dict[str, Any]:
+    """Function-call chains of background responses (one per root response)."""
+    asked = received = completed = with_calls = 0
+    lengths: list[int] = []
+    for chain in chains:
+        job = chain.job
+        snap = snapshot(job, now)
+        asked += sum(job.draws.calls_in_round(k) for k in range(1, snap.rounds_asked + 1))
+        received += sum(job.draws.calls_in_round(k) for k in range(1, len(job.submissions) + 1))
+        lengths.append(len(chain.response_ids))
+        if job.draws.tool_rounds > 0:
+            with_calls += 1
+            completed += snap.status == "completed"
+    lengths.sort()
+    return {
+        "function_calls_asked": asked,
+        "function_call_outputs_received": received,
+        "continuations": continuations,
+        "continuations_rejected": rejected,
+        "chains_with_calls": with_calls,
+        "chains_completed": completed,
+        "responses_per_chain": {
+            "chains": len(lengths),
+            "mean": (sum(lengths) / len(lengths)) if lengths else None,
+            "p50": percentile(lengths, 0.5),
+            "max": lengths[-1] if lengths else None,
+        },
     }

@@ -63,7 +63,9 @@ def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
 @dataclass(frozen=True, slots=True)
 class _Delivery:
     job: JobRecord
-    status: str  # the job's final status this event announces
+    response_id: str  # the response announced (a chain's job holds several)
+    final: bool  # announces the chain's end: dropped if the chain ended otherwise
+    status: str  # the status this event announces
     terminal_at: float
     webhook_id: str
     event_id: str
@@ -96,25 +98,38 @@ class WebhookSender:
             self.counts.clear()
             self._events = 0
 
-    def job_created(self, config: MockConfig, job: JobRecord) -> None:
-        """A background response exists: its final event is scheduled at its terminal time."""
+    def response_started(self, config: MockConfig, job: JobRecord, response_id: str) -> None:
+        """A background response exists (a chain's root or a continuation): its event is
+        scheduled at its end, which is known now. A response that ends asking function calls
+        is ``completed``, and nothing can overtake that (it can no longer be cancelled)."""
         final = snapshot(job, math.inf)
-        if final.terminal_at is not None:
-            self._schedule(config, job, final.status, final.terminal_at)
+        if final.status == "requires_action" and final.asked_at is not None:
+            self._schedule(config, job, response_id, "completed", final.asked_at, final=False)
+        elif final.terminal_at is not None:
+            self._schedule(config, job, response_id, final.status, final.terminal_at)
 
-    def job_cancelled(self, config: MockConfig, job: JobRecord) -> None:
+    def job_cancelled(self, config: MockConfig, job: JobRecord, response_id: str) -> None:
         final = snapshot(job, math.inf)
         if final.status == "cancelled" and final.terminal_at is not None:
-            self._schedule(config, job, "cancelled", final.terminal_at)
+            self._schedule(config, job, response_id, "cancelled", final.terminal_at)
 
-    def _schedule(self, config: MockConfig, job: JobRecord, status: str, at: float) -> None:
+    def _schedule(
+        self,
+        config: MockConfig,
+        job: JobRecord,
+        response_id: str,
+        status: str,
+        at: float,
+        *,
+        final: bool = True,
+    ) -> None:
         url, secret = config.webhook_url, config.webhook_secret
         if url is None or secret is None or status not in EVENT_TYPES:
             return
         with self._lock:
             self._events += 1
             n = self._events
-            rng = random.Random(f"{config.seed}/webhook/{job.id}/{status}")
+            rng = random.Random(f"{config.seed}/webhook/{response_id}/{status}")
             self.counts["events"] += 1
             if rng.random() < config.webhook_loss:
                 self.counts["lost"] += 1
@@ -131,6 +146,8 @@ class WebhookSender:
             for copy, d in enumerate(copies):
                 delivery = _Delivery(
                     job=job,
+                    response_id=response_id,
+                    final=final,
                     status=status,
                     terminal_at=at,
                     webhook_id=make_id("wh", config.seed, "delivery", n),
@@ -182,8 +199,11 @@ class WebhookSender:
                     await self._wake.wait()
 
     async def _deliver(self, d: _Delivery) -> None:
-        final = snapshot(d.job, math.inf)
-        if final.status != d.status:  # e.g. a completion overtaken by a cancel
+        if d.final:
+            superseded = snapshot(d.job, math.inf).status != d.status
+        else:  # a chain's response that asked calls: only a cancel before its end undoes it
+            superseded = d.job.cancel_at is not None and d.job.cancel_at < d.terminal_at
+        if superseded:  # e.g. a completion overtaken by a cancel
             self.counts["superseded"] += 1
             return
         event = {
@@ -191,7 +211,7 @@ class WebhookSender:
             "object": "event",
             "created_at": math.floor(d.terminal_at),
             "type": EVENT_TYPES[d.status],
-            "data": {"id": d.job.id},
+            "data": {"id": d.response_id},
         }
         body = json.dumps(event, separators=(",", ":")).encode()
         timestamp = math.floor(self._clock())
