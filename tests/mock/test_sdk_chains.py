@@ -148,10 +148,10 @@ async def test_two_parallel_calls_are_answered_together(make_mock: MockFactory) 
     asked = await until_done(mock, created.id)
     first, second = calls_of(asked)
     assert json.loads(first.arguments) == {"query": "p", "round": 1}
-    assert json.loads(second.arguments) == {"query": "p", "round": 1, "part": 2}
+    assert json.loads(second.arguments) == {"query": "p (part 2)", "round": 1}
     assert first.call_id != second.call_id
     outputs = [tool_output_for(first.arguments), tool_output_for(second.arguments)]
-    assert outputs == ["result 1: p", "result 1.2: p"]
+    assert outputs == ["result 1: p", "result 1: p (part 2)"]
     with pytest.raises(openai.BadRequestError) as info:
         await continue_with(mock, asked, [(first.call_id, outputs[0])])
     assert info.value.body == {
@@ -165,7 +165,7 @@ async def test_two_parallel_calls_are_answered_together(make_mock: MockFactory) 
         mock, asked, [(second.call_id, outputs[1]), (first.call_id, outputs[0])]
     )
     done = await until_done(mock, nxt.id)
-    assert done.output_text == expected_reply("p", ["result 1: p; result 1.2: p"])
+    assert done.output_text == expected_reply("p", ["result 1: p; result 1: p (part 2)"])
     stats = await mock.stats()
     assert (stats["function_calls_asked"], stats["function_call_outputs_received"]) == (2, 2)
     assert stats["continuations_rejected"] == 1

@@ -38,25 +38,22 @@ def expected_reply(prompt: str, tool_outputs: Sequence[str] = ()) -> str:
 def tool_arguments(prompt: str, round_number: int, part: int = 1) -> str:
     """The ``arguments`` JSON of call ``part`` (from 1) of round ``round_number`` (from 1).
 
-    ``{"query": prompt, "round": k}``; the second of two parallel calls adds ``"part": 2`` so
-    that the two calls of one round are distinguishable.
+    ``{"query": prompt, "round": k}``; the second of two parallel calls asks for
+    ``prompt + " (part 2)"``, so the two calls of one round are distinguishable while both keep
+    to the schema a client declares for ``lookup(query, round)`` (a model sends no argument the
+    schema doesn't have).
     """
-    args: dict[str, Any] = {"query": prompt, "round": round_number}
-    if part > 1:
-        args["part"] = part
-    return json.dumps(args)
+    query = prompt if part == 1 else f"{prompt} (part {part})"
+    return json.dumps({"query": query, "round": round_number})
 
 
 def tool_output_for(arguments: str) -> str:
-    """A canonical output for a mock tool call: ``"result <round>: <query>"``, or
-    ``"result <round>.<part>: <query>"`` for the second call of a parallel round.
+    """A canonical output for a mock tool call: ``"result <round>: <query>"``.
 
     Any string is accepted as a tool output; this one just makes replies easy to predict.
     """
     args = json.loads(arguments)
-    part = args.get("part", 1)
-    label = f"{args['round']}" if part == 1 else f"{args['round']}.{part}"
-    return f"result {label}: {args['query']}"
+    return f"result {args['round']}: {args['query']}"
 
 
 def called_function(tools: Sequence[Any], preferred: str) -> str | None:
