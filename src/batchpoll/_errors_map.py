@@ -9,8 +9,8 @@ from enum import Enum
 import httpx2
 import openai
 
+from ._headers import parse_retry_after
 from ._outcome import ErrorInfo
-from ._policy import parse_retry_after
 
 __all__ = ["Failure", "FailureKind", "classify"]
 
