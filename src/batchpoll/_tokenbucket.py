@@ -45,20 +45,41 @@ An error in the estimate breaks it by that error; the probe costs at most its ow
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from ._headers import RateLimitInfo
 
-__all__ = ["ModelBucket"]
+__all__ = ["ModelBucket", "ModelTokenStats"]
 
 _EPS = 1e-6  # tokens: float rounding of refill must not delay a grant by a clock tick
 
 
+@dataclass(frozen=True, slots=True)
+class ModelTokenStats:
+    model: str
+    limit_tpm: float  # the model's whole limit: configured, or lower as learned
+    tpm: float  # what the budget spends per minute (limit × headroom)
+    level: float  # tokens that may be granted now
+    outstanding: int  # granted, not yet answered
+    reserved: int  # granted in total, less refunds
+    refunded: int
+    spent: int  # real tokens, from the replies' usage
+    grants: int
+    waiting: int
+    rate_limited: int  # token 429s reported
+    too_large: int  # requests refused as larger than the limit
+    usage_ratio: float  # real / estimated; applied only where no token header was seen
+    informed: bool  # the server sent token headers for this model
+    paused_s: float
+
+
 class ModelBucket:
-    """The bucket of one model. Every method takes ``now`` (seconds) where time matters."""
+    """The bucket of one model, and its counts. Methods take ``now`` (s) where time matters."""
 
     __slots__ = (
-        "answered", "capacity", "configured", "headroom", "informed", "level", "limit",
-        "open_n", "open_tokens", "paused_until", "probed", "updated",
+        "answered", "capacity", "configured", "granted", "headroom", "informed", "level",
+        "limit", "open_n", "open_tokens", "paused_until", "probed", "rate_limited",
+        "refunded", "reserved", "spent", "too_large", "updated",
     )  # fmt: skip
 
     def __init__(
@@ -77,6 +98,8 @@ class ModelBucket:
         self.paused_until = 0.0
         self.informed = False  # the server sent token headers
         self.probed = not probe
+        self.granted = self.reserved = self.refunded = self.spent = 0
+        self.rate_limited = self.too_large = 0
 
     @property
     def rate(self) -> float:
@@ -114,19 +137,26 @@ class ModelBucket:
         self.level -= tokens
         self.open_tokens += tokens
         self.open_n += 1
+        self.granted += 1
+        self.reserved += tokens
         return self.answered
 
-    def close(self, tokens: int, answered_before: int, now: float, *, counted: bool) -> int:
-        """A grant is answered (``counted``) or refunded; returns ``H`` less the open grants:
-        the tokens of the others answered since it was granted."""
+    def close(
+        self, tokens: int, answered_before: int, now: float, *, counted: bool, used: int | None
+    ) -> int:
+        """A grant is answered (``counted``; ``used``: its real tokens, if known) or refunded.
+        Returns ``H`` less the open grants: the tokens of others answered since its grant."""
         self.refill(now)
         others = self.answered - answered_before
         self.open_tokens -= tokens
         self.open_n -= 1
         if counted:
             self.answered += tokens
+            self.spent += used if used is not None and used >= 0 else 0
         else:
             self.level += tokens
+            self.reserved -= tokens
+            self.refunded += tokens
         return others
 
     # --- learning -------------------------------------------------------------------------
@@ -165,3 +195,24 @@ class ModelBucket:
         self.level = min(self.level, 0.0)
         self.paused_until = max(self.paused_until, now + pause_s)
         self.probed = True
+        self.rate_limited += 1
+
+    def stats(self, model: str, now: float, *, waiting: int, ratio: float) -> ModelTokenStats:
+        self.refill(max(now, self.updated))
+        return ModelTokenStats(
+            model=model,
+            limit_tpm=self.limit,
+            tpm=self.capacity,
+            level=self.level,
+            outstanding=self.open_tokens,
+            reserved=self.reserved,
+            refunded=self.refunded,
+            spent=self.spent,
+            grants=self.granted,
+            waiting=waiting,
+            rate_limited=self.rate_limited,
+            too_large=self.too_large,
+            usage_ratio=ratio,
+            informed=self.informed,
+            paused_s=max(0.0, self.paused_until - self.updated),
+        )

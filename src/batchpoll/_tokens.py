@@ -25,9 +25,6 @@ stats either way (the CLI shows tokens per second against the limit).
 **Too large.** A request above the model's whole limit (configured, or learned lower) raises
 ``RequestTooLargeError`` at once, also for a waiter stranded by a lowered limit: never a wait
 forever, never a retry loop.
-
-Time is read from a ``Clock`` (``now()``); waits are asyncio timeouts, which the virtual-time
-loops of the tests (looptime) fake along with ``LoopClock``.
 """
 
 from __future__ import annotations
@@ -47,10 +44,10 @@ from ._clock import Clock, LoopClock
 from ._errors import BatchpollError, ConfigurationError
 from ._headers import parse_rate_limit_headers
 from ._outcome import ErrorInfo
-from ._tokenbucket import ModelBucket
+from ._tokenbucket import ModelBucket, ModelTokenStats
 
 __all__ = [
-    "ModelTokenStats",
+    "ModelTokenStats",  # defined with the bucket it describes
     "RequestTooLargeError",
     "TokenBudget",
     "TokenGrant",
@@ -98,37 +95,16 @@ class TokenSettings:
         limits = [self.tpm, *self.per_model_tpm.values()]
         if not all(math.isfinite(t) and t > 0 for t in limits):
             raise ConfigurationError("tpm must be > 0 and finite, for every model")
-        if not 0 < self.headroom <= 1:
-            raise ConfigurationError("headroom must be in (0, 1]")
-        if self.initial_s < 0 or self.default_pause_s < 0:
-            raise ConfigurationError("initial_s and default_pause_s must be >= 0")
-        if not 0 < self.usage_weight <= 1:
-            raise ConfigurationError("usage_weight must be in (0, 1]")
-        if not 0 < self.usage_ratio_min <= 1 <= self.usage_ratio_max:
-            raise ConfigurationError("need 0 < usage_ratio_min <= 1 <= usage_ratio_max")
+        if not (0 < self.headroom <= 1 and self.initial_s >= 0 and self.default_pause_s >= 0):
+            raise ConfigurationError("need 0 < headroom <= 1, initial_s and default_pause_s >= 0")
+        if not (
+            0 < self.usage_weight <= 1 and 0 < self.usage_ratio_min <= 1 <= self.usage_ratio_max
+        ):
+            raise ConfigurationError("need 0 < usage_weight <= 1, 0 < ratio_min <= 1 <= ratio_max")
         object.__setattr__(self, "per_model_tpm", MappingProxyType(dict(self.per_model_tpm)))
 
     def tpm_for(self, model: str) -> float:
         return self.per_model_tpm.get(model, self.tpm)
-
-
-@dataclass(frozen=True, slots=True)
-class ModelTokenStats:
-    model: str
-    limit_tpm: float  # the model's whole limit: configured, or lower as learned
-    tpm: float  # what the budget spends per minute (limit × headroom)
-    level: float  # tokens that may be granted now
-    outstanding: int  # granted, not yet answered
-    reserved: int  # granted in total, less refunds
-    refunded: int
-    spent: int  # real tokens, from the replies' usage
-    grants: int
-    waiting: int
-    rate_limited: int  # token 429s reported
-    too_large: int  # requests refused as larger than the limit
-    usage_ratio: float  # real / estimated; applied only where no token header was seen
-    informed: bool  # the server sent token headers for this model
-    paused_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,10 +120,7 @@ class TokenStats:
 class _Model:
     """A model's bucket plus its queues and counters."""
 
-    __slots__ = (
-        "bucket", "granted", "name", "queues", "rate_limited", "ratio", "refunded", "reserved",
-        "spent", "too_large", "waiting",
-    )  # fmt: skip
+    __slots__ = ("bucket", "name", "queues", "ratio", "waiting")
 
     def __init__(self, name: str, settings: TokenSettings, now: float) -> None:
         self.name = name
@@ -161,8 +134,6 @@ class _Model:
         self.queues: tuple[deque[_Waiter], ...] = tuple(deque() for _ in Priority)
         self.ratio = 1.0
         self.waiting = 0
-        self.granted = self.reserved = self.refunded = self.spent = 0
-        self.rate_limited = self.too_large = 0
 
     def head(self, classes: int = len(Priority)) -> deque[_Waiter] | None:
         """The queue whose first live waiter goes next, among the ``classes`` most urgent."""
@@ -219,7 +190,8 @@ class TokenGrant:
 
 
 class TokenBudget:
-    """Tokens per minute per model, shared by every create and continuation of a run."""
+    """Tokens per minute per model, shared by every create and continuation of a run. Time is
+    read from a ``Clock``; waits are asyncio timeouts (virtual under looptime, as the clock)."""
 
     def __init__(self, settings: TokenSettings | float, *, clock: Clock | None = None) -> None:
         self.settings = settings if isinstance(settings, TokenSettings) else TokenSettings(settings)
@@ -283,7 +255,6 @@ class TokenBudget:
         m = self._model(model, now)
         pause = retry_after_s if retry_after_s is not None else self.settings.default_pause_s
         m.bucket.throttle(now, pause)
-        m.rate_limited += 1
         log.warning("batchpoll.tokens.throttled", model=model, pause_s=round(pause, 3))
         self._kick()
 
@@ -292,27 +263,12 @@ class TokenBudget:
             now: float | None = self._clock.now()
         except RuntimeError:  # no running loop: as last seen
             now = None
-        models = {}
-        for name, m in self._models.items():
-            b = m.bucket
-            b.refill(b.updated if now is None else max(now, b.updated))
-            models[name] = ModelTokenStats(
-                model=name,
-                limit_tpm=b.limit,
-                tpm=b.capacity,
-                level=b.level,
-                outstanding=b.open_tokens,
-                reserved=m.reserved,
-                refunded=m.refunded,
-                spent=m.spent,
-                grants=m.granted,
-                waiting=m.waiting,
-                rate_limited=m.rate_limited,
-                too_large=m.too_large,
-                usage_ratio=m.ratio,
-                informed=b.informed,
-                paused_s=max(0.0, b.paused_until - b.updated),
+        models = {
+            name: m.bucket.stats(
+                name, m.bucket.updated if now is None else now, waiting=m.waiting, ratio=m.ratio
             )
+            for name, m in self._models.items()
+        }
         every = models.values()
         return TokenStats(
             models=MappingProxyType(models),
@@ -344,12 +300,10 @@ class TokenBudget:
         return m
 
     def _refuse(self, m: _Model, tokens: int, limit: float) -> None:
-        m.too_large += 1
+        m.bucket.too_large += 1
         log.info("batchpoll.tokens.too_large", model=m.name, tokens=tokens, limit=limit)
 
     def _grant(self, m: _Model, tokens: int, estimate: int, now: float) -> TokenGrant:
-        m.granted += 1
-        m.reserved += tokens
         return TokenGrant(self, m, tokens, estimate, now)
 
     def _close(
@@ -359,16 +313,11 @@ class TokenBudget:
         grant.open = False
         m = grant._model
         now = self._clock.now()
-        others = m.bucket.close(grant.tokens, grant._answered, now, counted=counted)
-        if not counted:
-            m.reserved -= grant.tokens
-            m.refunded += grant.tokens
-        elif used is not None and used >= 0:
-            m.spent += used
-            if grant.estimate > 0:
-                s = self.settings
-                sample = min(s.usage_ratio_max, max(s.usage_ratio_min, used / grant.estimate))
-                m.ratio += s.usage_weight * (sample - m.ratio)
+        others = m.bucket.close(grant.tokens, grant._answered, now, counted=counted, used=used)
+        if counted and used is not None and used >= 0 and grant.estimate > 0:
+            s = self.settings
+            sample = min(s.usage_ratio_max, max(s.usage_ratio_min, used / grant.estimate))
+            m.ratio += s.usage_weight * (sample - m.ratio)
         info = parse_rate_limit_headers(headers) if headers is not None else None
         if info is not None and info.has_tokens:
             self._after_learning(m, m.bucket.learn(info, now, others))
