@@ -25,6 +25,11 @@ stats either way (the CLI shows tokens per second against the limit).
 **Too large.** A request above the model's whole limit (configured, or learned lower) raises
 ``RequestTooLargeError`` at once, also for a waiter stranded by a lowered limit: never a wait
 forever, never a retry loop.
+
+**Order, per attempt:** ``grant = await reserve(model, estimate_tokens(params), priority)``, then
+the request token, then send; then ``grant.settle(usage, headers=reply.headers)``, or on a 429 or
+a refused connection ``grant.refund(headers=...)`` (plus ``on_rate_limited`` for a token 429),
+or ``settle()`` after any other failure (it may have been counted). Checks: ``on_headers``.
 """
 
 from __future__ import annotations
