@@ -5,10 +5,11 @@ characters per token of the input, plus ``max_output_tokens`` (its docs: the lim
 maximum output plus the estimated input). The final ``usage`` is not what the limiter counted.
 So the budget reserves the same kind of estimate, by one fixed rule:
 
-    text  = the strings of ``input`` (a string; or the items' message ``content`` when it is a
-            string, the ``"text"`` of each content part, and a ``function_call_output``'s
-            ``output``, a string or parts with ``"text"``), then ``instructions``, then
-            ``json.dumps(tools, separators=(",", ":"))`` when ``tools`` is a non-empty list
+    text  = the strings of ``input`` (a string; or for a list, of each message item, one whose
+            ``type`` is ``"message"`` or absent: its ``content`` string or the ``"text"`` of its
+            parts; and of each ``function_call_output``: its ``output``, a string or parts),
+            then ``instructions``, then, when ``tools`` is not empty,
+            ``json.dumps(tools, separators=(",", ":"), ensure_ascii=False)``
     chars = the sum of ``len()`` of those strings (Python code points)
     estimate = ceil(chars / 4) + max_output_tokens (0 when absent)
 
@@ -70,14 +71,14 @@ def request_texts(params: Mapping[str, Any]) -> Iterator[str]:
                 continue
             if item.get("type") == "function_call_output":
                 yield from _part_texts(item.get("output"))
-            elif "content" in item:
+            elif item.get("type", "message") == "message":
                 yield from _part_texts(item.get("content"))
     instructions = params.get("instructions")
     if isinstance(instructions, str):
         yield instructions
     tools = params.get("tools")
-    if isinstance(tools, list) and tools:
-        yield json.dumps(tools, separators=(",", ":"), default=str)
+    if tools:
+        yield json.dumps(tools, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def _max_output(params: Mapping[str, Any]) -> int:

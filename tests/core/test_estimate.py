@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from batchpoll import _estimate
@@ -74,6 +76,10 @@ def no_tiktoken(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             3,
         ),
         ({"model": "gpt-4o", "temperature": 0.2}, 0),  # nothing to count
+        (  # only message items and tool outputs count: not a reasoning item's content
+            {"input": [{"type": "reasoning", "content": [{"type": "x", "text": "12345678"}]}]},
+            0,
+        ),
     ],
 )
 def test_chars_over_four_on_each_input_shape(params: dict[str, Any], expected: int) -> None:
@@ -81,7 +87,7 @@ def test_chars_over_four_on_each_input_shape(params: dict[str, Any], expected: i
 
 
 def test_tools_count_as_their_compact_json() -> None:
-    compact = json.dumps(TOOLS, separators=(",", ":"))
+    compact = json.dumps(TOOLS, separators=(",", ":"), ensure_ascii=False)
     assert list(request_texts({"input": "hi", "instructions": "be brief", "tools": TOOLS})) == [
         "hi",
         "be brief",
@@ -90,6 +96,35 @@ def test_tools_count_as_their_compact_json() -> None:
     params = {"input": "hi", "tools": TOOLS, "max_output_tokens": 100}
     assert estimate_tokens(params) == -(-(2 + len(compact)) // 4) + 100
     assert estimate_tokens({"input": "hi", "tools": []}) == 1  # no tools: nothing added
+    accents = [{"type": "function", "name": "été"}]  # 'é' is one character, not '\\u00e9'
+    assert estimate_tokens({"tools": accents}) == -(-len('[{"type":"function","name":"été"}]') // 4)
+
+
+TEXT = st.text(max_size=30)
+PART = st.fixed_dictionaries({"type": st.sampled_from(["input_text", "input_image"]), "text": TEXT})
+ITEM = st.one_of(
+    st.fixed_dictionaries({"role": st.just("user"), "content": st.one_of(TEXT, st.lists(PART))}),
+    st.fixed_dictionaries({"type": st.just("function_call_output"), "output": TEXT}),
+    st.fixed_dictionaries({"type": st.just("function_call"), "arguments": TEXT}),
+)
+PARAMS = st.fixed_dictionaries(
+    {"input": st.one_of(TEXT, st.lists(ITEM, max_size=4))},
+    optional={
+        "instructions": TEXT,
+        "max_output_tokens": st.integers(1, 5000),
+        "tools": st.lists(st.fixed_dictionaries({"name": TEXT}), max_size=2),
+    },
+)
+
+
+# The autouse fixture only hides tiktoken: the same for every example.
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(params=PARAMS)
+def test_the_estimate_is_what_the_mock_charges(params: dict[str, Any]) -> None:
+    mock_tokens = pytest.importorskip("batchpoll.mock._tokens")  # the mock's own copy
+    assert estimate_tokens(params) == mock_tokens.estimate_request_tokens(params)
 
 
 def test_a_given_counter_counts_each_string() -> None:
