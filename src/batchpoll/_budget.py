@@ -34,7 +34,7 @@ import structlog
 from aiolimiter import AsyncLimiter
 
 from ._errors import ConfigurationError
-from ._policy import parse_rate_limit_headers
+from ._headers import parse_rate_limit_headers
 from ._window import ArrivalWindow, Ticket
 
 __all__ = ["Budget", "BudgetSettings", "BudgetStats", "Priority", "Ticket"]

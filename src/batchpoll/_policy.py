@@ -1,4 +1,4 @@
-"""When to check a job next: settings, one pure function, and the header parsers it needs.
+"""When to check a job next: settings and one pure function.
 
 Nothing here reads a clock or does I/O: the scheduler passes the job's timing in and gets a
 delay back, so the whole policy is tested with plain numbers (and hypothesis).
@@ -6,23 +6,18 @@ delay back, so the whole policy is tested with plain numbers (and hypothesis).
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 from ._errors import ConfigurationError
+from ._headers import poll_after_hint_s  # re-export for _engine until the merge
 
 __all__ = [
     "JobTiming",
     "PollSettings",
-    "RateLimitInfo",
     "next_check_delay",
-    "parse_go_duration",
-    "parse_rate_limit_headers",
-    "parse_retry_after",
-    "poll_after_hint_s",
+    "poll_after_hint_s",  # re-export for _engine until the merge
     "retry_delay",
 ]
 
@@ -156,74 +151,3 @@ def next_check_delay(
     if timing.to_deadline_s is not None:
         delay = min(delay, timing.to_deadline_s)
     return max(0.0, delay)
-
-
-# --- headers -------------------------------------------------------------------------------
-
-_GO_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
-_GO_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(h|ms|m|s|us|µs|ns)")
-
-
-def parse_go_duration(text: str) -> float | None:
-    """Seconds in a Go-style duration (``12ms``, ``1s``, ``6m0s``, ``4m12.172s``), else None."""
-    text = text.strip()
-    if text in ("0", ""):
-        return 0.0 if text == "0" else None
-    pos, total = 0, 0.0
-    for match in _GO_PART.finditer(text):
-        if match.start() != pos:
-            return None
-        total += float(match.group(1)) * _GO_UNITS[match.group(2)]
-        pos = match.end()
-    return total if pos == len(text) and pos > 0 else None
-
-
-def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds the server asks us to wait: ``retry-after-ms`` first, then ``retry-after``."""
-    for name, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            seconds = float(value) * scale
-        except ValueError:
-            continue  # an HTTP date: rare from OpenAI; the budget's own pause applies instead
-        if math.isfinite(seconds) and seconds >= 0:
-            return seconds
-    return None
-
-
-def poll_after_hint_s(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("openai-poll-after-ms")
-    if value is None:
-        return None
-    try:
-        seconds = float(value) / 1000.0
-    except ValueError:
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
-@dataclass(frozen=True, slots=True)
-class RateLimitInfo:
-    limit_requests: int | None
-    remaining_requests: int | None
-    reset_requests_s: float | None
-
-
-def _int_or_none(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def parse_rate_limit_headers(headers: Mapping[str, str]) -> RateLimitInfo | None:
-    """The ``x-ratelimit-*-requests`` trio, or None when the response carries none."""
-    limit = _int_or_none(headers.get("x-ratelimit-limit-requests"))
-    remaining = _int_or_none(headers.get("x-ratelimit-remaining-requests"))
-    reset_raw = headers.get("x-ratelimit-reset-requests")
-    reset = parse_go_duration(reset_raw) if reset_raw is not None else None
-    if limit is None and remaining is None and reset is None:
-        return None
-    return RateLimitInfo(limit, remaining, reset)

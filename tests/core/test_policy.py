@@ -8,14 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from batchpoll import ConfigurationError, PollSettings
-from batchpoll._policy import (
-    JobTiming,
-    next_check_delay,
-    parse_go_duration,
-    parse_rate_limit_headers,
-    parse_retry_after,
-    poll_after_hint_s,
-)
+from batchpoll._policy import JobTiming, next_check_delay
 
 NO_JITTER = PollSettings(jitter=0.0)
 
@@ -89,43 +82,3 @@ def test_settings_reject_nonsense() -> None:
         PollSettings(min_interval_s=5, max_interval_s=1)
     with pytest.raises(ConfigurationError):
         PollSettings(jitter=1.5)
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [
-        ("12ms", 0.012),
-        ("1s", 1.0),
-        ("6m0s", 360.0),
-        ("4m12.172s", 252.172),
-        ("1h2m", 3720.0),
-        ("0", 0.0),
-        ("250us", 0.00025),
-        ("", None),
-        ("abc", None),
-        ("5x", None),
-        ("1s junk", None),
-    ],
-)
-def test_go_durations(text: str, seconds: float | None) -> None:
-    result = parse_go_duration(text)
-    assert result == (pytest.approx(seconds) if seconds is not None else None)
-
-
-def test_headers() -> None:
-    assert parse_retry_after({"retry-after-ms": "250", "retry-after": "1"}) == 0.25
-    assert parse_retry_after({"retry-after": "2"}) == 2.0
-    assert parse_retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) is None
-    assert poll_after_hint_s({"openai-poll-after-ms": "1500"}) == 1.5
-    assert poll_after_hint_s({}) is None
-    info = parse_rate_limit_headers(
-        {
-            "x-ratelimit-limit-requests": "600",
-            "x-ratelimit-remaining-requests": "0",
-            "x-ratelimit-reset-requests": "100ms",
-        }
-    )
-    assert info is not None
-    assert (info.limit_requests, info.remaining_requests) == (600, 0)
-    assert info.reset_requests_s == pytest.approx(0.1)
-    assert parse_rate_limit_headers({}) is None
