@@ -49,6 +49,9 @@ class StubKind:
     def prepare(self, params: Mapping[str, Any], tools: Sequence[Any]) -> Mapping[str, Any]:
         return params
 
+    def metered(self, ids: Ids, outputs: Any, params: Mapping[str, Any]) -> None:
+        return None
+
     def __init__(self) -> None:
         self.finish_at: dict[str, float] = {}
 

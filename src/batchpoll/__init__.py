@@ -9,10 +9,12 @@ from ._budget import Budget, BudgetSettings, BudgetStats, Priority, Ticket
 from ._clock import Clock, LoopClock
 from ._engine import PollerStats
 from ._errors import (
+    AccountRefusedError,
     AuthenticationFailedError,
     BatchpollError,
     ConfigurationError,
     PollerClosedError,
+    QuotaExhaustedError,
 )
 from ._hints import WebhookSettings
 from ._job import Job
@@ -20,11 +22,13 @@ from ._outcome import ErrorInfo, Outcome, Status, Usage
 from ._policy import PollSettings
 from ._poller import Poller
 from ._sync import SyncJob, SyncPoller
+from ._tokens import RequestTooLargeError, TokenBudget, TokenSettings, TokenStats
 from ._tools import ToolSettings
 from ._toolspec import Tool, ToolHandler, tool
 from ._version import __version__
 
 __all__ = [
+    "AccountRefusedError",
     "AuthenticationFailedError",
     "BatchpollError",
     "Budget",
@@ -41,10 +45,15 @@ __all__ = [
     "PollerClosedError",
     "PollerStats",
     "Priority",
+    "QuotaExhaustedError",
+    "RequestTooLargeError",
     "Status",
     "SyncJob",
     "SyncPoller",
     "Ticket",
+    "TokenBudget",
+    "TokenSettings",
+    "TokenStats",
     "Tool",
     "ToolHandler",
     "ToolSettings",

@@ -6,9 +6,8 @@ heap entry each, no task and no sleep. The loop and the job steps live in ``_ste
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -16,15 +15,23 @@ import structlog
 from openai import AsyncOpenAI
 
 from ._budget import Budget, BudgetSettings, Priority, Ticket
+from ._charger import CLASS_OF, Charger
 from ._clock import Clock, LoopClock
-from ._errors import AuthenticationFailedError, ConfigurationError, PollerClosedError
-from ._errors_map import Failure, FailureKind, classify
+from ._errors import (
+    AuthenticationFailedError,
+    ConfigurationError,
+    PollerClosedError,
+    QuotaExhaustedError,
+)
+from ._errors_map import Failure, FailureKind
+from ._headers import poll_after_hint_s
 from ._heap import DueHeap
 from ._hints import PendingHints, WebhookSettings
 from ._job import CHECK, Job
 from ._learn import DurationModel
 from ._outcome import ErrorInfo, Outcome, Status
-from ._policy import JobTiming, PollSettings, next_check_delay, poll_after_hint_s
+from ._policy import JobTiming, PollSettings, next_check_delay
+from ._tokens import TokenBudget, TokenSettings, TokenStats
 from ._tools import ToolSettings
 from ._toolspec import Tool, ToolsArg, as_tools
 from .kinds import AssistantsRuns, Ids, JobKind, Reply, ResponsesJobs, Snapshot
@@ -49,13 +56,6 @@ _SHARE_MAX_LAG_S = 5.0
 # ... and the jobs on the server are at most this many seconds of the budget, one request
 # each (more, and their checks alone fill the budget: a tool run could wait until it expires).
 _SHARE_IN_FLIGHT_S = 15.0
-_CLASS_OF = {
-    Priority.SUBMIT: "submit",
-    Priority.CANCEL: "cancel",
-    Priority.CHECK: "check",
-    Priority.FETCH: "fetch",
-    Priority.CREATE: "create",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +75,7 @@ class PollerStats:
     hints: int = 0  # "probably done" hints received (webhooks), duplicates included
     hints_matched: int = 0  # of those, for a job in flight (at once, or when it appeared)
     hints_pending: int = 0  # waiting for a job with that id to appear
+    tokens: TokenStats | None = None  # the token budget's, when there is one (tpm=)
 
 
 class EngineCore:
@@ -88,6 +89,8 @@ class EngineCore:
         rpm: float | None = None,
         budget: Budget | None = None,
         budgets: Mapping[str, Budget] | None = None,
+        tpm: float | None = None,
+        tokens: TokenBudget | None = None,
         tools: ToolsArg | None = None,
         poll: PollSettings | None = None,
         tool_settings: ToolSettings | None = None,
@@ -102,19 +105,22 @@ class EngineCore:
                     "give rpm= (your account's requests per minute) or budget="
                 )
             budget = Budget(BudgetSettings(rpm))
-        unknown = set(budgets or {}) - set(_CLASS_OF.values())
+        unknown = set(budgets or {}) - set(CLASS_OF.values())
         if unknown:
             raise ConfigurationError(f"unknown request classes in budgets: {sorted(unknown)}")
         if max_concurrency < 1:
             raise ConfigurationError("max_concurrency must be >= 1")
         self.client = client.with_options(max_retries=0)
         self.budget = budget
-        self._class_budgets = dict(budgets or {})
+        self.clock: Clock = clock or LoopClock()
+        if tokens is None and tpm is not None:
+            tokens = TokenBudget(TokenSettings(tpm), clock=self.clock)
+        self.tokens = tokens
+        self.charger = Charger(budget, budgets or {}, tokens)
         self.tools: dict[str, Tool] = as_tools(tools)
         self._tool_specs: tuple[Tool, ...] = tuple(self.tools.values())
         self.poll = poll or PollSettings()
         self.tool_settings = tool_settings or ToolSettings()
-        self.clock: Clock = clock or LoopClock()
         self._uniform = random.Random(seed).random
         self._max_concurrency = max_concurrency
         self._heap: DueHeap[Job] = DueHeap()
@@ -123,13 +129,12 @@ class EngineCore:
         self._running = False
         self._scheduler_task: asyncio.Task[None] | None = None
         self._slots = asyncio.Semaphore(max_concurrency)
-        self._fatal: AuthenticationFailedError | None = None
+        self._fatal: AuthenticationFailedError | QuotaExhaustedError | None = None
         self._closed = False
         self._live: set[Job] = set()
         self._idle = asyncio.Event()
         self._idle.set()
-        self._n = {"created": 0, "done": 0, "requests": 0, "checks": 0, "429": 0, "transient": 0}
-        self._n.update(hints=0, hints_matched=0)
+        self._n = {"created": 0, "done": 0, "checks": 0, "hints": 0, "hints_matched": 0}
         self._by_status: dict[str, int] = {}
         self._seq = 0
         self._models: dict[str, DurationModel] = {}
@@ -222,39 +227,20 @@ class EngineCore:
     def _past_deadline(self, job: Job) -> bool:
         return job.deadline is not None and self.clock.now() >= job.deadline
 
-    def _on_failure(self, exc: Exception) -> Failure:
-        failure = classify(exc)
-        if failure.kind is FailureKind.RATE_LIMITED:
-            self._n["429"] += 1
-            for b in self._budgets_for(Priority.CHECK):
-                b.on_rate_limited(failure.retry_after_s)
-        elif failure.kind is FailureKind.TRANSIENT:
-            self._n["transient"] += 1
-        elif failure.kind is FailureKind.FATAL and self._fatal is None:
-            self._fatal = AuthenticationFailedError(
-                f"the API rejected the key: {failure.error.message}"
-            )
-            log.error("batchpoll.poller.auth_failed", message=failure.error.message)
+    def _on_failure(self, exc: Exception, job: Job | None = None) -> Failure:
+        """A failed attempt: the budgets react (``Charger``); a rejected key or an exhausted
+        quota stops everything, since no request can succeed."""
+        model = None if job is None else job.model
+        failure = self.charger.on_failure(exc, model=model)
+        if failure.kind is FailureKind.FATAL and self._fatal is None:
+            message = failure.error.message
+            if failure.error.type == "insufficient_quota":
+                self._fatal = QuotaExhaustedError(f"the account is out of quota: {message}")
+            else:
+                self._fatal = AuthenticationFailedError(f"the API rejected the key: {message}")
+            log.error("batchpoll.poller.auth_failed", error=failure.error.type, message=message)
             self._abort_all(failure.error)
         return failure
-
-    def _budgets_for(self, priority: Priority) -> list[Budget]:
-        extra = self._class_budgets.get(_CLASS_OF[priority])
-        return [self.budget] if extra is None else [self.budget, extra]
-
-    @contextlib.asynccontextmanager
-    async def _charged(self, priority: Priority, paid: Ticket | None = None) -> AsyncIterator[None]:
-        """One HTTP attempt: a token from every budget of its class (``paid``: the main
-        budget's is already held), each ticket released when the attempt ends, reply or not."""
-        tickets = [] if paid is None else [paid]
-        try:
-            for b in self._budgets_for(priority)[len(tickets) :]:
-                tickets.append(await b.acquire(priority))
-            self._n["requests"] += 1
-            yield
-        finally:
-            for ticket in tickets:
-                ticket.release()
 
     async def _request(
         self,
@@ -263,14 +249,16 @@ class EngineCore:
         call: Callable[[], Awaitable[Reply[T]]],
         *,
         paid: Ticket | None = None,
+        body: Mapping[str, Any] | None = None,
     ) -> Reply[T]:
         """One HTTP attempt of a job, charged to the budget(s) (``paid``: the main budget's
-        token is already held)."""
-        async with self._charged(priority, paid):
+        token is already held; ``body``: a prompt-carrying request, charged its tokens)."""
+
+        async def attempt() -> Reply[T]:  # counted once it has its tokens and its turn
             job.requests += 1
-            reply = await call()
-        for b in self._budgets_for(priority):
-            b.on_headers(reply.headers)
+            return await call()
+
+        reply = await self.charger.request(priority, attempt, paid=paid, body=body, model=job.model)
         job.poll_after_s = poll_after_hint_s(reply.headers)
         return reply
 

@@ -36,6 +36,7 @@ class Job:
         "kind",
         "klass",
         "last_age",
+        "model",
         "origin_at",
         "outputs",
         "params",
@@ -82,6 +83,7 @@ class Job:
         self.refusals = 0  # tool-output submits the server refused (400)
         self.outputs: Sequence[tuple[str, str]] = ()  # tool outputs awaiting a retried submit
         self.params: Mapping[str, Any] = {}  # the prepared create params (a chain re-sends them)
+        self.model: str | None = None  # a metered job's model: its replies teach its tokens
         self.chain: list[str] | None = None  # a chained kind's server ids, first to latest
         self.rounds = 0  # rounds of tool calls answered
         self.usage: Usage | None = None  # summed over the server objects seen finished

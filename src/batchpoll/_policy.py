@@ -11,13 +11,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ._errors import ConfigurationError
-from ._headers import poll_after_hint_s  # re-export for _engine until the merge
 
 __all__ = [
     "JobTiming",
     "PollSettings",
     "next_check_delay",
-    "poll_after_hint_s",  # re-export for _engine until the merge
     "retry_delay",
 ]
 

@@ -26,6 +26,10 @@ class Poller(Engine):
 
     ``client`` is used with ``max_retries=0``: every HTTP attempt is charged to the budget,
     and the scheduler owns retries. ``rpm`` builds the shared budget (or pass ``budget``);
+    ``tpm`` adds tokens per minute per model (or pass ``tokens=TokenBudget(...)``): each
+    Responses create and continuation waits until its estimated tokens fit, checks cost none.
+    ``tools``: handlers (or ``batchpoll.tool(...)``), by name or as a list; their schemas are
+    sent with every Responses request and they answer every round of tool calls;
     ``budgets`` adds budgets per request class (``"create"``, ``"check"``, ``"submit"``,
     ``"fetch"``, ``"cancel"``) that those requests take a token from as well.
     ``webhooks=WebhookSettings(...)``: events are pushed for background responses (see
@@ -61,8 +65,7 @@ class Poller(Engine):
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            for b in (self.budget, *self._class_budgets.values()):
-                await b.aclose()
+            await self.charger.aclose()
             if self.budget.create_share == self._create_share:
                 self.budget.create_share = None  # a later poller on this budget sets its own
 
@@ -113,7 +116,7 @@ class Poller(Engine):
         self._ensure_open()
         while True:
             try:
-                async with self._charged(priority):
+                async with self.charger.charged(priority):
                     return await call()
             except Exception as exc:
                 kind = self._on_failure(exc).kind
@@ -170,14 +173,15 @@ class Poller(Engine):
             in_flight=len(self._live),
             done=self._n["done"],
             created=self._n["created"],
-            requests=self._n["requests"],
+            requests=self.charger.requests,
             checks=self._n["checks"],
-            rate_limited=self._n["429"],
-            transient_errors=self._n["transient"],
+            rate_limited=self.charger.rate_limited,
+            transient_errors=self.charger.transient,
             rate_rpm=b.rate_rpm,
             target_rpm=b.target_rpm,
             by_status=dict(self._by_status),
             hints=self._n["hints"],
             hints_matched=self._n["hints_matched"],
             hints_pending=len(self._pending_hints),
+            tokens=None if self.tokens is None else self.tokens.stats(),
         )

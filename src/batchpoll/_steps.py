@@ -22,6 +22,7 @@ from ._errors_map import Failure, FailureKind
 from ._job import CHECK, FETCH, SUBMIT, Job
 from ._outcome import ErrorInfo, Status
 from ._policy import retry_delay
+from ._tokens import RequestTooLargeError
 from ._tools import ToolCallFailed, run_tool_calls
 from .kinds import Ids, JobKind, Reply, Snapshot
 
@@ -79,13 +80,19 @@ class Engine(EngineCore):
         connection): after a 5xx, a timeout or a dropped reply the job may exist, and a retry
         could create it twice. Returns None when the job ended with an error outcome."""
         attempt = 0
+        body = kind.metered({}, None, params)
+        if body is not None:
+            job.model = str(body.get("model") or "-")
         while True:
             try:
                 return await self._request(
-                    job, Priority.CREATE, lambda: kind.create(self.client, params)
+                    job, Priority.CREATE, lambda: kind.create(self.client, params), body=body
                 )
+            except RequestTooLargeError as too_large:  # no wait can make it fit
+                self._finish(job, Status.ERROR, error=too_large.error_info())
+                return None
             except Exception as exc:
-                failure = self._on_failure(exc)
+                failure = self._on_failure(exc, job)
             attempt += 1
             if failure.kind is FailureKind.FATAL:
                 self._finish(job, Status.ERROR, error=failure.error)
@@ -99,7 +106,8 @@ class Engine(EngineCore):
                 self._finish(job, Status.ERROR, error=ErrorInfo("create_uncertain", message))
                 return None
             retriable = failure.sent_nothing and (
-                failure.kind is FailureKind.RATE_LIMITED or attempt <= 2
+                failure.kind is FailureKind.RATE_LIMITED
+                or (failure.kind is FailureKind.TRANSIENT and attempt <= 2)
             )
             if not retriable or self._past_deadline(job):
                 self._finish(job, Status.ERROR, error=failure.error)
@@ -161,7 +169,7 @@ class Engine(EngineCore):
             )
         except Exception as exc:
             job.hinted = job.hinted or hinted  # the retry still acts on the push
-            self._retry_or_end(job, self._on_failure(exc))
+            self._retry_or_end(job, self._on_failure(exc, job))
             return
         job.checks += 1
         job.checks_since_origin += 1
@@ -237,9 +245,13 @@ class Engine(EngineCore):
                 Priority.SUBMIT,
                 lambda: job.kind.submit_tool_outputs(self.client, ids, outputs, params),
                 paid=paid,
+                body=job.kind.metered(ids, outputs, params),
             )
+        except RequestTooLargeError as too_large:
+            self._finish(job, Status.ERROR, error=too_large.error_info())
+            return
         except Exception as exc:
-            self._retry_or_end(job, self._on_failure(exc), urgent=True)
+            self._retry_or_end(job, self._on_failure(exc, job), urgent=True)
             return
         new_ids, snapshot = reply.value
         job.rounds += 1
@@ -258,7 +270,7 @@ class Engine(EngineCore):
                 job, Priority.FETCH, lambda: job.kind.fetch_output(self.client, job.ids), paid=paid
             )
         except Exception as exc:
-            self._retry_or_end(job, self._on_failure(exc))
+            self._retry_or_end(job, self._on_failure(exc, job))
             return
         self._finish(job, Status.COMPLETED, output_text=reply.value)
 
@@ -267,7 +279,7 @@ class Engine(EngineCore):
         try:
             await self._request(job, Priority.CANCEL, lambda: job.kind.cancel(self.client, job.ids))
         except Exception as exc:
-            failure = self._on_failure(exc)
+            failure = self._on_failure(exc, job)
             log.info("batchpoll.job.cancel_failed", job=job.key, error=failure.error.type)
 
     async def _time_out(self, job: Job) -> None:

@@ -67,7 +67,7 @@ async def test_runs_complete_with_correct_replies_and_tool_calls() -> None:
 
 
 async def test_background_responses() -> None:
-    app, client = mock(rpm=600, fail_rate=0.0)
+    app, client = mock(rpm=600, fail_rate=0.0, tool_rate=0.0)
     async with poller(client, rpm=600) as p:
         jobs = [await p.create_response(model="gpt-test", input=f"hello {i}") for i in range(20)]
         outcomes = [o async for o in p.as_completed(jobs)]

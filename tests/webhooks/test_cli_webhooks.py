@@ -22,6 +22,7 @@ def test_run_with_webhooks_costs_two_requests_per_item(tmp_path: Path) -> None:
     (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n")
     config = fast_mock(
         fail_rate=0.0,
+        tool_rate=0.0,
         webhook_url=f"http://127.0.0.1:{port}/openai-webhooks",
         webhook_secret=WEBHOOK_SECRET,
     )

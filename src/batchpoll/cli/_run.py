@@ -24,7 +24,7 @@ import structlog
 from openai import AsyncOpenAI
 from rich.console import Console
 
-from .._errors import AuthenticationFailedError, BatchpollError, ConfigurationError
+from .._errors import AccountRefusedError, BatchpollError, ConfigurationError
 from .._hints import WebhookSettings
 from .._toolspec import ToolHandler
 from .._version import __version__
@@ -112,7 +112,7 @@ def _public_url(url: str) -> str:
 def _exit_code(exc: BaseException) -> int | None:
     """The exit code of an expected failure, None for a bug."""
     usage = (InputError, JournalMismatchError, ToolsError, ConfigurationError)
-    if isinstance(exc, InputUnreadableError | UnreachableError | AuthenticationFailedError):
+    if isinstance(exc, InputUnreadableError | UnreachableError | AccountRefusedError):
         return EXIT_FATAL
     if isinstance(exc, usage):
         return EXIT_USAGE

@@ -78,6 +78,13 @@ class AssistantsRuns:
         so adding the poller's would drop the assistant's own, e.g. ``file_search``)."""
         return params
 
+    def metered(
+        self, ids: Ids, outputs: Sequence[tuple[str, str]] | None, params: Mapping[str, Any]
+    ) -> Mapping[str, Any] | None:
+        """None: a run's prompt is its thread, which grows on the server; the server's headers
+        are the only measure of what it costs."""
+        return None
+
     async def create(
         self, client: AsyncOpenAI, params: Mapping[str, Any]
     ) -> Reply[tuple[Ids, Snapshot]]:

@@ -89,6 +89,14 @@ class JobKind(Protocol):
         the poller's tool schemas added where the kind declares tools per request."""
         ...
 
+    def metered(
+        self, ids: Ids, outputs: Sequence[tuple[str, str]] | None, params: Mapping[str, Any]
+    ) -> Mapping[str, Any] | None:
+        """The body that a tokens-per-minute limit charges: the create's (``outputs`` None)
+        or the tool-output request's. None when the kind's requests carry no prompt to
+        estimate (their cost can't be known before the server reports it)."""
+        ...
+
     async def create(
         self, client: AsyncOpenAI, params: Mapping[str, Any]
     ) -> Reply[tuple[Ids, Snapshot]]:

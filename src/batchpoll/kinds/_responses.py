@@ -133,6 +133,11 @@ class ResponsesJobs:
         body["background"] = True
         return body
 
+    def metered(
+        self, ids: Ids, outputs: Sequence[tuple[str, str]] | None, params: Mapping[str, Any]
+    ) -> Mapping[str, Any] | None:
+        return params if outputs is None else self.continuation(ids, outputs, params)
+
     async def submit_tool_outputs(
         self,
         client: AsyncOpenAI,

@@ -139,6 +139,11 @@ class GuardedKind:
     def prepare(self, params: Mapping[str, Any], tools: Sequence[Tool]) -> Mapping[str, Any]:
         return self.inner.prepare(params, tools)
 
+    def metered(
+        self, ids: Ids, outputs: Sequence[tuple[str, str]] | None, params: Mapping[str, Any]
+    ) -> Mapping[str, Any] | None:
+        return self.inner.metered(ids, outputs, params)
+
     async def create(
         self, client: AsyncOpenAI, params: Mapping[str, Any]
     ) -> Reply[tuple[Ids, Snapshot]]:

@@ -178,7 +178,7 @@ def _create(line_no: int, key: str, obj: Mapping[str, Any], defaults: ItemDefaul
         raise _Bad("give either 'input' or 'prompt'/'messages', not both")
     kind: Kind | None = defaults.kind
     if kind is None:
-        for_assistant = "assistant_id" in obj or (defaults.assistant_id and not has_input)
+        for_assistant = not has_input and ("assistant_id" in obj or defaults.assistant_id)
         kind = "assistants" if for_assistant else "responses"
     metadata = _metadata(obj, key)
     extra = _extra_params(obj)

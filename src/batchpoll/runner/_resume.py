@@ -25,7 +25,7 @@ import anyio
 import openai
 
 from .. import (
-    AuthenticationFailedError,
+    AccountRefusedError,
     ConfigurationError,
     ErrorInfo,
     Job,
@@ -154,7 +154,7 @@ class Creator:
             await asyncio.sleep(delay_s)
         try:
             job = await self.create(item, thread_id=thread_id)
-        except AuthenticationFailedError as exc:
+        except AccountRefusedError as exc:
             self._run.fail(exc)
             return
         if job is not None:
@@ -260,7 +260,7 @@ class Creator:
                 return await self._poller.request(
                     lambda: self._counted(key, make), priority=priority
                 )
-            except AuthenticationFailedError:
+            except AccountRefusedError:
                 raise  # the poller stopped: the run fails with it
             except Exception as exc:
                 failure = classify(exc)

@@ -28,6 +28,7 @@ import structlog
 from openai import AsyncOpenAI
 
 from .. import (
+    AccountRefusedError,
     AuthenticationFailedError,
     Clock,
     ErrorInfo,
@@ -37,6 +38,7 @@ from .. import (
     Poller,
     PollerClosedError,
     PollSettings,
+    QuotaExhaustedError,
     Status,
     ToolHandler,
 )
@@ -130,7 +132,7 @@ class _Run:
                 await self._run_poller(stop, on_progress, progress_every_s)
             finally:
                 self._output.close()
-            if isinstance(self._fatal, AuthenticationFailedError | UnreachableError):
+            if isinstance(self._fatal, AccountRefusedError | UnreachableError):
                 # The server refused every request of this run (the key) or was never reached
                 # (the URL): no create cut short on the wire can have made a job, whatever the
                 # grace allowed. Forgotten, they leave the journal as if the run never began,
@@ -245,7 +247,7 @@ class _Run:
     async def _create_one(self, item: Item) -> None:
         try:
             job = await self._creator.create(item)
-        except AuthenticationFailedError as exc:
+        except AccountRefusedError as exc:
             self.fail(exc)
             return
         except PollerClosedError:
@@ -268,6 +270,9 @@ class _Run:
                 return  # not a result: the journal keeps the job in flight for the next run
             if outcome.error is not None and outcome.error.type == "authentication":
                 self.fail(AuthenticationFailedError(f"the API rejected the key: {outcome.error}"))
+                return
+            if outcome.error is not None and outcome.error.type == "insufficient_quota":
+                self.fail(QuotaExhaustedError(f"the account is out of quota: {outcome.error}"))
                 return
             if self._creator.on_outcome(item, outcome):
                 return  # an ambiguous create: the creator looks for the job
