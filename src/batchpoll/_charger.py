@@ -90,6 +90,8 @@ class Charger:
             grant = await self.tokens.reserve(model, estimate_tokens(body), priority)
         try:
             async with self.charged(priority, paid):
+                if grant is not None:
+                    grant.sending()
                 reply = await call()
         except Exception as exc:
             if grant is not None:

@@ -17,7 +17,8 @@ always ``L ≤ C − O``. A refund (the request was certainly never counted) giv
 ``L``. A token 429 sets ``L := min(L, 0)``. A reply to grant ``g`` saying ``remaining = R`` sets
 ``L := min(R − H, C − O)``, up or down, where ``H`` is the tokens of every other grant that the
 server may not have counted yet when it counted ``g``: those still open, plus those answered
-since ``g`` was granted (one answered before ``g`` was granted was counted before ``g``).
+since ``g`` was sent (one answered before ``g`` left was counted before ``g``; a grant may wait
+for its request token between its grant and its send).
 Headers not tied to a grant (a check's reply) only lower: ``L := min(L, R − O)``.
 ``x-ratelimit-limit-tokens`` sets the limit, lowered or raised, never above the configured one.
 
@@ -36,7 +37,7 @@ the request fits, and never draws a 429. Every event keeps the claim:
   has not counted is not answered);
 - reply ``R`` to ``g``, counted at ``t_c``: since ``t_c`` the server's level only refilled, less
   our requests counted after ``t_c``; those and ``P`` are grants other than ``g``, uncounted at
-  ``t_c``, so not answered before ``g`` was granted: all in ``H``, and ``S ≥ R − H``;
+  ``t_c``, so not answered before ``g`` was sent: all in ``H``, and ``S ≥ R − H``;
 - everything else only lowers ``L`` (a 429, a lower limit, unattached headers, the cap).
 
 An error in the estimate breaks it by that error; the probe costs at most its own 429.

@@ -26,10 +26,11 @@ stats either way (the CLI shows tokens per second against the limit).
 ``RequestTooLargeError`` at once, also for a waiter stranded by a lowered limit: never a wait
 forever, never a retry loop.
 
-**Order, per attempt:** ``grant = await reserve(model, estimate_tokens(params), priority)``, then
-the request token, then send; then ``grant.settle(usage, headers=reply.headers)``, or on a 429 or
-a refused connection ``grant.refund(headers=...)`` (plus ``on_rate_limited`` for a token 429),
-or ``settle()`` after any other failure (it may have been counted). Checks: ``on_headers``.
+**Order, per attempt:** ``grant = await reserve(model, estimate_tokens(params), priority)``,
+then the request token, then ``grant.sending()`` and send; then
+``grant.settle(usage, headers=reply.headers)``, or on a 429 or a refused connection
+``grant.refund(headers=...)`` (plus ``on_rate_limited`` for a token 429), or ``settle()`` after
+any other failure (it may have been counted). Checks: ``on_headers``.
 """
 
 from __future__ import annotations
@@ -178,6 +179,14 @@ class TokenGrant:
     @property
     def model(self) -> str:
         return self._model.name
+
+    def sending(self) -> None:
+        """The request leaves now (it had to wait for its request token after its tokens):
+        from here on, grants answered are ones the server may count after this one. Before,
+        they were all counted first, and taking them for uncounted would sink the level by
+        every reply that came while this one queued."""
+        if self.open:
+            self._answered = self._model.bucket.answered
 
     def settle(
         self, used_tokens: int | None = None, *, headers: Mapping[str, str] | None = None

@@ -22,6 +22,7 @@ from batchpoll.mock import running_server
 from batchpoll.runner import ITEM_METADATA_KEY
 
 from ._cli import (
+    FAST,
     SECRET,
     batchpoll,
     closed_port,
@@ -160,13 +161,23 @@ def test_sigterm_stops_with_exit_3_and_the_same_command_resumes(
 def test_demo_runs_verifies_and_reports(
     tmp_path: Path, cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    short = fast_mock(fail_rate=0.1, tool_rate=0.2)  # the demo's own jobs take 4 s each
-    monkeypatch.setattr(demo_module, "mock_config", lambda rpm, seed: replace(short, rpm=rpm))
+    # The demo's own jobs take 4 s each: shorter ones, with as many tool rounds and the TPM.
+    short = replace(demo_module.mock_config(6000, 1, 20_000), **FAST, fail_rate=0.1)
+    monkeypatch.setattr(
+        demo_module, "mock_config", lambda rpm, seed, tpm: replace(short, rpm=rpm, tpm=tpm)
+    )
     report = tmp_path / "demo.json"
-    result = cli(["batchpoll", "demo", "--items", "40", "--rpm", "6000", "--report", str(report)])
+    args = ["batchpoll", "demo", "--items", "40", "--rpm", "6000", "--tpm", "20000"]
+    result = cli([*args, "--report", str(report)])
     assert result.exit_code == 0, result.output
     assert "verified: " in result.stderr
+    assert "the mock fails 10% of its jobs on purpose" in result.stderr
     data = json.loads(report.read_text())
     assert data["summary"]["items"] == 40
+    assert data["summary"]["tool_rounds"] >= 5
+    assert data["summary"]["tokens_reserved"] >= data["server"]["tokens_charged"] * 0.9
+    assert (
+        data["server"]["function_calls_asked"] == data["server"]["function_call_outputs_received"]
+    )
     assert data["server"]["duplicate_creates"]["extra_creates"] == 0
     assert data["verified"] == data["summary"]["by_status"].get("completed")

@@ -141,6 +141,14 @@ def print_summary(console: Console, summary: RunSummary, title: str = "batchpoll
     table.add_row("requests", str(summary.requests))
     table.add_row("requests / item", "-" if rpi is None else f"{rpi:.2f}")
     table.add_row("429s", str(summary.rate_limited))
+    if summary.tool_rounds:
+        table.add_row("tool-call rounds answered", str(summary.tool_rounds))
+    tps = summary.tokens_per_s
+    if summary.tpm is not None and tps is not None:
+        limit = f"limit {summary.tpm / 60:,.0f}/s once a minute's {summary.tpm:,.0f} is spent"
+        table.add_row("tokens / s (estimated)", f"{tps:,.0f} ({limit})")
+    if summary.tokens_used:
+        table.add_row("tokens used (usage)", f"{summary.tokens_used:,}")
     table.add_row("transient errors", str(summary.transient_errors))
     table.add_row("elapsed", _fmt_s(summary.elapsed_s))
     table.add_row("job latency p50", _fmt_s(summary.latency_p50_s))
@@ -162,7 +170,19 @@ def print_server_stats(console: Console, stats: Mapping[str, Any], rpm: float) -
     table.add_row("max accepted in 1 s", f"{stats.get('max_accepted_1s')} (limit {rpm / 60:.0f})")
     table.add_row("detection lag p50", _fmt_s(lag.get("p50")))
     table.add_row("detection lag p99", _fmt_s(lag.get("p99")))
-    table.add_row("tool outputs submitted", str(stats.get("tool_outputs_submitted")))
-    table.add_row("tool calls expired", str(stats.get("actions_expired")))
+    if stats.get("function_calls_asked"):  # background responses' chains
+        asked, answered = stats["function_calls_asked"], stats.get("function_call_outputs_received")
+        table.add_row("function calls asked / answered", f"{asked} / {answered}")
+        table.add_row("continuations refused", str(stats.get("continuations_rejected")))
+    if stats.get("tool_calls_asked"):  # Assistants runs
+        table.add_row("tool outputs submitted", str(stats.get("tool_outputs_submitted")))
+        table.add_row("tool calls expired", str(stats.get("actions_expired")))
+    if stats.get("tpm"):
+        table.add_row("tokens charged", f"{stats.get('tokens_charged', 0):,}")
+        table.add_row(
+            "max tokens in 60 s",
+            f"{stats.get('max_tokens_60s', 0):,} (limit ~{stats['tpm']:,} + refill)",
+        )
+        table.add_row("token 429s", str(stats.get("rate_limited_tokens")))
     table.add_row("duplicate creates", str(dup.get("extra_creates")))
     console.print(table)

@@ -147,6 +147,7 @@ def execute(
     report_extra: Mapping[str, Any] | None = None,
     show_summary: bool = True,
     serve: Serve | None = None,
+    title: str = "batchpoll run",
 ) -> RunSummary:
     """Run with signal handling, progress display, summary and report; errors exit."""
     try:
@@ -162,7 +163,7 @@ def execute(
             fail(f"internal error: {type(exc).__name__}: {exc}", EXIT_FATAL, secret)
         fail(str(exc), code, secret)
     if show_summary:
-        print_summary(console, summary)
+        print_summary(console, summary, title)
     if report_path is not None:
         report = {
             "version": __version__,
@@ -173,6 +174,7 @@ def execute(
                 "journal": str(settings.journal),
                 "base_url": _public_url(settings.base_url or ""),
                 "rpm": settings.rpm,
+                "tpm": settings.tpm,
                 "kind": settings.defaults.kind,
                 "assistant_id": settings.defaults.assistant_id,
                 "model": settings.defaults.model,
@@ -248,15 +250,22 @@ async def _main(
 )
 @click.option(
     "--rpm",
-    type=click.FloatRange(min=0, min_open=True),
+    type=click.FloatRange(min=1),
     default=500.0,
     show_default=True,
-    help="Your account's requests-per-minute limit.",
+    help="Your account's requests-per-minute limit (at least 1).",
+)
+@click.option(
+    "--tpm",
+    type=click.FloatRange(min=1),
+    help="Your tokens-per-minute limit, per model: each Responses create and continuation "
+    "waits until its estimated tokens (input characters / 4 + max_output_tokens) fit.",
 )
 @click.option(
     "--kind",
     type=click.Choice(["assistants", "responses"]),
-    help="Kind of job for every created line (default: from each line's shape).",
+    help="Kind of job for every created line (default: Responses, or Assistants for "
+    "'prompt'/'messages' lines when an assistant id is given).",
 )
 @click.option("--assistant-id", help="Assistant of lines without 'assistant_id'.")
 @click.option("--model", help="Model of lines without 'model' (required for responses).")
@@ -264,7 +273,8 @@ async def _main(
     "--tools",
     "tools_spec",
     metavar="FILE_OR_MODULE",
-    help="Python file or module whose public functions are the tool handlers.",
+    help="Python file or module whose public functions are the tool handlers; their JSON "
+    "schemas (from the signatures) are declared on every Responses request.",
 )
 @click.option(
     "--timeout",
@@ -321,6 +331,7 @@ def run(
     base_url: str | None,
     api_key_env: str,
     rpm: float,
+    tpm: float | None,
     kind: str | None,
     assistant_id: str | None,
     model: str | None,
@@ -365,6 +376,7 @@ def run(
             input_path=input_path,
             output_path=output_path,
             rpm=rpm,
+            tpm=tpm,
             journal_path=journal_path,
             base_url=_public_url(str(client.base_url)),
             defaults=ItemDefaults(kind=kind, assistant_id=assistant_id, model=model),  # type: ignore[arg-type]

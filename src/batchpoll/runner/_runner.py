@@ -101,6 +101,8 @@ class _Run:
         self._clock = clock
         self._by_status: Counter[str] = Counter()
         self._latencies: list[float] = []
+        self._tokens_used = 0
+        self._tool_rounds = 0
         self._done = self._finished_now = self._resumed = self._pending = 0
         self._room = asyncio.Event()
         self._stopping = self._closing = False
@@ -159,6 +161,7 @@ class _Run:
                 Poller(
                     self._client,
                     rpm=s.rpm,
+                    tpm=s.tpm,
                     tools=self._tools,
                     poll=poll,
                     clock=self._clock,
@@ -278,6 +281,9 @@ class _Run:
                 return  # an ambiguous create: the creator looks for the job
             extra, started_at = self._creator.release(item.key)
             record = output_record(outcome, item.line_no, extra_requests=extra)
+            self._tool_rounds += outcome.tool_rounds
+            if outcome.usage is not None:
+                self._tokens_used += outcome.usage.total_tokens
             latency = self._clock.now() - started_at if started_at is not None else None
             self._finish(item.key, item.line_no, item.kind, record, latency=latency)
         except Exception as exc:  # a full disk, ...: stop rather than lose results silently
@@ -421,4 +427,8 @@ class _Run:
             latency_p50_s=percentile(self._latencies, 0.5),
             latency_p99_s=percentile(self._latencies, 0.99),
             interrupted=self._stopping and self._fatal is None,
+            tpm=self.s.tpm,
+            tokens_reserved=0 if st.tokens is None else st.tokens.reserved,
+            tokens_used=self._tokens_used,
+            tool_rounds=self._tool_rounds,
         )

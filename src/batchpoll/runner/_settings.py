@@ -23,6 +23,7 @@ class RunSettings:
     input_path: Path
     output_path: Path
     rpm: float
+    tpm: float | None = None  # tokens per minute per model (Responses creates, continuations)
     journal_path: Path | None = None  # default: next to the output, "<output>.journal"
     base_url: str | None = None
     defaults: ItemDefaults = field(default_factory=ItemDefaults)
@@ -37,6 +38,8 @@ class RunSettings:
     def __post_init__(self) -> None:
         if not self.rpm > 0:
             raise ConfigurationError("rpm must be > 0")
+        if self.tpm is not None and not self.tpm > 0:
+            raise ConfigurationError("tpm must be > 0")
         if self.max_in_flight is not None and self.max_in_flight < 1:
             raise ConfigurationError("max_in_flight must be >= 1")
         if self.create_mode not in ("fast", "safe"):

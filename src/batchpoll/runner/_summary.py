@@ -89,6 +89,14 @@ class RunSummary:
     latency_p50_s: float | None  # create → result, jobs finished in this run
     latency_p99_s: float | None
     interrupted: bool = False
+    tpm: float | None = None  # the tokens-per-minute limit given (--tpm)
+    tokens_reserved: int = 0  # tokens this run's requests were charged (the estimate)
+    tokens_used: int = 0  # usage the server reported, summed over this run's jobs
+    tool_rounds: int = 0  # rounds of tool calls answered in this run
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        return self.tokens_reserved / self.elapsed_s if self.elapsed_s > 0 else None
 
     @property
     def completed(self) -> int:
@@ -120,6 +128,11 @@ class RunSummary:
             "latency_p99_s": _round(self.latency_p99_s),
             "interrupted": self.interrupted,
             "exit_code": self.exit_code,
+            "tpm": self.tpm,
+            "tokens_reserved": self.tokens_reserved,
+            "tokens_used": self.tokens_used,
+            "tokens_per_s": _round(self.tokens_per_s),
+            "tool_rounds": self.tool_rounds,
         }
 
 
