@@ -30,16 +30,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 
-import structlog
 from aiolimiter import AsyncLimiter
 
 from ._errors import ConfigurationError
 from ._headers import parse_rate_limit_headers
+from ._log import log
 from ._window import ArrivalWindow, Ticket
 
 __all__ = ["Budget", "BudgetSettings", "BudgetStats", "Priority", "Ticket"]
 
-log = structlog.get_logger("batchpoll")
 
 # aiolimiter computes its next wake-up as a float; under a loop clock that is quantized (the
 # virtual clocks tests use), "level + 1 <= max_rate" can stay false by 1e-16 at the very

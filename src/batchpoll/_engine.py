@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
-import structlog
 from openai import AsyncOpenAI
 
 from ._budget import Budget, BudgetSettings, Priority, Ticket
@@ -29,6 +28,7 @@ from ._heap import DueHeap
 from ._hints import PendingHints, WebhookSettings
 from ._job import CHECK, Job
 from ._learn import DurationModel
+from ._log import log
 from ._outcome import ErrorInfo, Outcome, Status
 from ._policy import JobTiming, PollSettings, next_check_delay
 from ._tokens import TokenBudget, TokenSettings, TokenStats
@@ -38,7 +38,6 @@ from .kinds import AssistantsRuns, Ids, JobKind, Reply, ResponsesJobs, Snapshot
 
 __all__ = ["ASSISTANTS", "RESPONSES", "EngineCore", "PollerStats"]
 
-log = structlog.get_logger("batchpoll")
 T = TypeVar("T")
 
 ASSISTANTS: JobKind = AssistantsRuns()

@@ -35,11 +35,10 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-import structlog
+from ._log import log
 
 __all__ = ["estimate_tokens", "request_texts", "text_counter"]
 
-log = structlog.get_logger("batchpoll")
 
 _LOAD_TIMEOUT_S = 2.0
 _DEFAULT_ENCODING = "o200k_base"  # the encoding of every current OpenAI model (gpt-4o on)

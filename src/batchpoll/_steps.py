@@ -14,12 +14,11 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-import structlog
-
 from ._budget import Priority, Ticket
 from ._engine import _EARLY_S, EngineCore
 from ._errors_map import Failure, FailureKind
 from ._job import CHECK, FETCH, SUBMIT, Job
+from ._log import log
 from ._outcome import ErrorInfo, Status
 from ._policy import retry_delay
 from ._tokens import RequestTooLargeError
@@ -27,8 +26,6 @@ from ._tools import ToolCallFailed, run_tool_calls
 from .kinds import Ids, JobKind, Reply, Snapshot
 
 __all__ = ["Engine"]
-
-log = structlog.get_logger("batchpoll")
 
 
 class Engine(EngineCore):

@@ -43,12 +43,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-import structlog
-
 from ._budget import Priority
 from ._clock import Clock, LoopClock
 from ._errors import BatchpollError, ConfigurationError
 from ._headers import parse_rate_limit_headers
+from ._log import log
 from ._outcome import ErrorInfo
 from ._tokenbucket import ModelBucket, ModelTokenStats
 
@@ -61,7 +60,6 @@ __all__ = [
     "TokenStats",
 ]
 
-log = structlog.get_logger("batchpoll")
 
 _MIN_WAIT_S = 1e-6  # every wait moves a (virtual) clock on, as in the request budget
 

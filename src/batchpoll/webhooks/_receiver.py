@@ -18,15 +18,14 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import structlog
 from openai import AsyncOpenAI, InvalidWebhookSignatureError, OpenAI
 
 from .._errors import ConfigurationError
+from .._log import log
 from .._poller import Poller
 
 __all__ = ["RESPONSE_EVENTS", "WebhookReceiver", "WebhookResult"]
 
-log = structlog.get_logger("batchpoll")
 
 #: The events that say a background response ended (OpenAI's names).
 RESPONSE_EVENTS = frozenset(

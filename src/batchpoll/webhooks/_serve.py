@@ -7,14 +7,12 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator, Generator
 
-import structlog
-
 from .._errors import ConfigurationError
+from .._log import log
 from ._receiver import WebhookReceiver
 
 __all__ = ["parse_listen", "serve"]
 
-log = structlog.get_logger("batchpoll")
 _STARTUP_TIMEOUT_S = 10.0
 
 
