@@ -52,7 +52,7 @@ class PollSettings:
     # budget (jobs in flight × 60 / rpm) between checks. 0 turns the floor off.
     fair_share: float = 0.5
     # While creates wait (a bulk job), they take this share of the tokens checks and fetches
-    # would get, as long as no due check is more than ~5 s late and the jobs on the server
+    # would get, as long as no due check is more than ~10 s late and the jobs on the server
     # are at most ~15 s of the budget; else creates only get the tokens nobody else wants.
     # Starting the last items sooner keeps a long job created last from being the tail.
     # 0: strict priority.
