@@ -8,6 +8,7 @@ from collections.abc import Callable
 import httpx2
 import openai
 import pytest
+from tests.core.test_errors_map import QUOTA, TOKENS_429, body, raised
 
 from batchpoll import (
     Budget,
@@ -18,8 +19,6 @@ from batchpoll import (
 )
 from batchpoll._budget import Priority
 from batchpoll._charger import Charger
-
-from tests.core.test_errors_map import QUOTA, TOKENS_429, body, raised
 
 pytestmark = pytest.mark.looptime
 
