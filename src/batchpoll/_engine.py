@@ -13,6 +13,7 @@ from typing import Any, TypeVar, cast
 
 from openai import AsyncOpenAI
 
+from ._actionwindow import GAP_SHARE, ActionWindow, pull_forward
 from ._budget import Budget, BudgetSettings, Priority, Ticket
 from ._charger import CLASS_OF, Charger
 from ._clock import Clock, LoopClock
@@ -45,6 +46,8 @@ RESPONSES: JobKind = ResponsesJobs()
 # A job due within this much is due now: sleeping for less than a clock tick would spin (a
 # quantized virtual clock may not move at all), and checking a millisecond early costs nothing.
 _EARLY_S = 1e-3
+# The due time of a retried tool-output submit once its backoff passed: before every check.
+_URGENT_DUE = float("-inf")
 # The budget counts as saturated when the earliest due check is this late.
 _SATURATED_LAG_S = 1.0
 # How many due jobs the value-aware pick looks at (the earliest due ones).
@@ -144,6 +147,7 @@ class EngineCore:
         self._pending_hints = PendingHints(hint_settings.pending_ttl_s, hint_settings.max_pending)
         self._by_push_key: dict[str, Job] = {}
         self._creating = 0  # live jobs whose create has not been answered yet
+        self._actions = ActionWindow(self.poll.action_window_s)
         if budget.create_share is None:  # a budget shared by pollers follows the first
             budget.create_share = self._create_share
 
@@ -202,6 +206,7 @@ class EngineCore:
             response_ids=tuple(job.chain or ()),
             tool_rounds=job.rounds,
             usage=job.usage,
+            retried_ambiguous_create=job.retried_ambiguous,
         )
         job._future.set_result(outcome)
         self._live.discard(job)
@@ -319,7 +324,31 @@ class EngineCore:
         due = now + delay
         head = self._heap.next_due()
         self._heap.push(job, due)
+        job.due = due
         if head is None or due < head:
+            self._wake.set()
+
+    def _schedule_urgent(self, job: Job, delay: float) -> None:
+        """A retried tool-output submit: due after its backoff, then ahead of every check (a
+        submit behind a backlog of late checks would let the run expire)."""
+
+        def due() -> None:
+            if not job.done() and job.heap_seq < 0:
+                self._heap.push(job, _URGENT_DUE)
+                job.due = _URGENT_DUE
+                self._wake.set()
+
+        asyncio.get_running_loop().call_later(delay, due)
+
+    def _learn_action_window(self, remaining_s: float) -> None:
+        known = self._actions.window_s is not None
+        self._actions.observe(remaining_s)
+        gap = self._actions.max_gap_s()
+        if not known and gap is not None and self.tools:
+            moved = pull_forward(self._live, self._heap, gap)
+            log.info(
+                "batchpoll.schedule.action_window", window_s=round(gap / GAP_SHARE, 1), moved=moved
+            )
             self._wake.set()
 
     def _next_delay(self, job: Job, now: float) -> float:
@@ -330,6 +359,7 @@ class EngineCore:
         if job.expires_at is not None:
             to_expiry = job.expires_at - self.clock.wall()
         timing = JobTiming(
+            max_gap_s=self._action_gap(job),
             age_s=now - job.origin_at,
             checks=job.checks_since_origin,
             resumed=job.resumed,
@@ -389,6 +419,10 @@ class EngineCore:
         None when nothing is known (no trained model for its class)."""
         if job.action != CHECK or job.hinted:
             return 2.0  # a retried submit or fetch, or a pushed "done": necessary work
+        if self._action_gap(job) is not None and self._actions.at_risk(
+            now - job.origin_at - job.last_age
+        ):
+            return 1.5  # may be waiting for tools, unchecked for its share of the window
         model = self._model(job)
         if model is None or not model.trained:
             return None
@@ -414,6 +448,13 @@ class EngineCore:
             self._heap.discard(best)
         return best
 
+    def _action_gap(self, job: Job) -> float | None:
+        """The cap on a job's check gap that keeps a tool run from expiring (``_actionwindow``):
+        for runs that may ask for tools (not chains: a completed response does not expire)."""
+        if job.kind.chained or not self.tools:
+            return None
+        return self._actions.max_gap_s()
+
     def _on_server(self) -> int:
         """Jobs that exist on the server, so need checks (not those still waiting to be
         created: a bulk job's thousand queued creates must not space out the checks)."""
@@ -426,7 +467,11 @@ class EngineCore:
         if share <= 0:
             return 0.0
         head = self._heap.next_due()
-        if head is not None and self.clock.now() - head > _SHARE_MAX_LAG_S:
+        max_lag = _SHARE_MAX_LAG_S
+        gap = self._actions.max_gap_s() if self.tools else None
+        if gap is not None:  # runs may wait for tools: checks must not fall that far behind
+            max_lag = min(max_lag, gap / 2)
+        if head is not None and self.clock.now() - head > max_lag:
             return 0.0
         if self._on_server() > _SHARE_IN_FLIGHT_S * self.budget.rate_per_s:
             return 0.0

@@ -55,6 +55,10 @@ class Failure:
     # The response's headers when there was a response (any status error): 429s carry
     # x-ratelimit-* too, and the budgets learn from them.
     headers: Mapping[str, str] | None = field(default=None, compare=False, repr=False)
+    # The server answered with an error of its own: a status and an OpenAI error body (a 5xx
+    # "The server had an error ..."). It most likely created nothing, unlike a lost reply (a
+    # timeout or a reset after the request was written), after which anything may exist.
+    answered: bool = False
 
 
 def _error_field(exc: openai.APIStatusError, name: str) -> str | None:
@@ -122,7 +126,8 @@ def classify(exc: BaseException) -> Failure:
         info = ErrorInfo(f"http_{status}", _message(exc))
         if status >= 500 or status in (408, 409):
             retry = parse_retry_after(headers)
-            return Failure(FailureKind.TRANSIENT, info, retry, headers=headers)
+            answered = _error_field(exc, "message") is not None
+            return Failure(FailureKind.TRANSIENT, info, retry, headers=headers, answered=answered)
         return Failure(FailureKind.JOB, info, headers=headers)
     if isinstance(exc, openai.APIResponseValidationError | json.JSONDecodeError):
         return Failure(FailureKind.TRANSIENT, ErrorInfo("malformed_response", str(exc)[:200]))

@@ -27,6 +27,7 @@ class Job:
         "checks_since_origin",
         "created_at",
         "deadline",
+        "due",
         "error_streak",
         "expires_at",
         "heap_seq",
@@ -44,6 +45,7 @@ class Job:
         "refusals",
         "requests",
         "resumed",
+        "retried_ambiguous",
         "retry_after_s",
         "rounds",
         "usage",
@@ -68,6 +70,7 @@ class Job:
         self.deadline = deadline
         self._future = future
         self.heap_seq = -1
+        self.due = 0.0  # of its live heap entry (when heap_seq >= 0)
         self.action = CHECK
         self.checks = 0
         self.checks_since_origin = 0
@@ -86,6 +89,7 @@ class Job:
         self.model: str | None = None  # a metered job's model: its replies teach its tokens
         self.chain: list[str] | None = None  # a chained kind's server ids, first to latest
         self.rounds = 0  # rounds of tool calls answered
+        self.retried_ambiguous = False  # its create was sent again after an ambiguous failure
         self.usage: Usage | None = None  # summed over the server objects seen finished
         self.usage_due = True  # the current server object's usage is not counted yet
 

@@ -87,6 +87,9 @@ class Outcome:
     response_ids: tuple[str, ...] = ()
     tool_rounds: int = 0
     usage: Usage | None = None
+    # The create was sent again after a failure that left it ambiguous (PollSettings.
+    # ambiguous_creates): the server may hold a second job for this one.
+    retried_ambiguous_create: bool = False
 
     @property
     def ok(self) -> bool:
@@ -107,4 +110,5 @@ class Outcome:
             "response_ids": list(self.response_ids),
             "tool_rounds": self.tool_rounds,
             "usage": self.usage.as_dict() if self.usage else None,
+            "retried_ambiguous_create": self.retried_ambiguous_create,
         }

@@ -57,6 +57,15 @@ class PollSettings:
     # Starting the last items sooner keeps a long job created last from being the tail.
     # 0: strict priority.
     create_share: float = 0.5
+    # A create that failed after it may have reached the server: "auto" sends it again when
+    # the server answered with its own error (a 5xx with an error body: it most likely made
+    # nothing) and reports a lost reply (a timeout, a reset: anything may exist); "retry" sends
+    # both again, "report" neither (the job ends 'create_uncertain'). A job created by a retry
+    # says so (Outcome.retried_ambiguous_create): a possible duplicate is never silent.
+    ambiguous_creates: Literal["auto", "retry", "report"] = "auto"
+    # How long a run waits for tool outputs before it expires; None: learned from the runs'
+    # expires_at. Runs that may ask are checked at least every 0.4 x this (_actionwindow).
+    action_window_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.first_check_s < 0 or self.after_submit_s < 0:
@@ -71,6 +80,10 @@ class PollSettings:
             raise ConfigurationError("fair_share must be >= 0")
         if not 0 <= self.create_share <= 1:
             raise ConfigurationError("create_share must be in [0, 1]")
+        if self.action_window_s is not None and self.action_window_s <= 0:
+            raise ConfigurationError("action_window_s must be > 0 or None")
+        if self.ambiguous_creates not in ("auto", "retry", "report"):
+            raise ConfigurationError("ambiguous_creates must be 'auto', 'retry' or 'report'")
         if self.growth <= 0:
             raise ConfigurationError("growth must be > 0")
         if not 0 <= self.jitter < 1:
@@ -96,6 +109,8 @@ class JobTiming:
     planned_age_s: float | None = None  # the learned schedule's next check age, when trained
     # Webhooks are on for this job's kind: checks are only the safety net, this far apart.
     safety_interval_s: float | None = None
+    # The longest gap allowed between checks (a run that may ask for tools: its action window).
+    max_gap_s: float | None = None
 
 
 def retry_delay(streak: int, settings: PollSettings, uniform: Callable[[], float]) -> float:
@@ -119,6 +134,9 @@ def next_check_delay(
     """
     if timing.error_streak > 0:
         delay = retry_delay(timing.error_streak, settings, uniform)
+        if timing.max_gap_s is not None:
+            # A run that may wait for tools: a storm of 5xx must not eat its window in backoff.
+            delay = min(delay, timing.max_gap_s / 4)
         if timing.retry_after_s is not None:
             delay = max(delay, timing.retry_after_s)
     else:
@@ -143,6 +161,8 @@ def next_check_delay(
         if settings.honor_poll_after and timing.poll_after_s is not None:
             delay = max(delay, timing.poll_after_s)
         delay = max(delay, fair_spacing_s)
+    if timing.max_gap_s is not None:  # a run's tools wait: backoff and spacing give way
+        delay = min(delay, timing.max_gap_s)
     if timing.to_expiry_s is not None and timing.to_expiry_s >= 0:
         # A run that expires changes state without anyone acting: look right after.
         delay = min(delay, timing.to_expiry_s + settings.expiry_grace_s)

@@ -144,7 +144,8 @@ class Poller(Engine):
             job.chain = ["/".join(ids.values())]
         self._register(job)
         job.checks_since_origin = 1  # not just created: no first-check delay
-        self._heap.push(job, self.clock.now())
+        job.due = self.clock.now()
+        self._heap.push(job, job.due)
         self._wake.set()
         return job
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._budget import Priority, Ticket
-from ._engine import _EARLY_S, EngineCore
+from ._engine import _EARLY_S, _URGENT_DUE, EngineCore
 from ._errors_map import Failure, FailureKind
 from ._job import CHECK, FETCH, SUBMIT, Job
 from ._log import log
@@ -26,6 +26,10 @@ from ._tools import ToolCallFailed, run_tool_calls
 from .kinds import Ids, JobKind, Reply, Snapshot
 
 __all__ = ["Engine"]
+
+# A create whose failure left it ambiguous is sent again at most this many times in all (a
+# server failing 20 % of requests fails four in a row for 0.16 % of the jobs).
+_AMBIGUOUS_TRIES = 4
 
 
 class Engine(EngineCore):
@@ -96,21 +100,34 @@ class Engine(EngineCore):
                 assert self._fatal is not None
                 raise self._fatal from None
             if failure.kind is FailureKind.TRANSIENT and not failure.sent_nothing:
-                message = (
-                    f"{failure.error.type}: {failure.error.message} (the job may exist on the "
-                    "server; not retried, so that it is never created twice)"
+                # The job may exist: sent again only as the policy says, and then flagged.
+                if attempt >= _AMBIGUOUS_TRIES or not self._retries_ambiguous(failure):
+                    message = (
+                        f"{failure.error.type}: {failure.error.message} (the job may exist on "
+                        "the server; not sent again, so that it is never created twice)"
+                    )
+                    self._finish(job, Status.ERROR, error=ErrorInfo("create_uncertain", message))
+                    return None
+                job.retried_ambiguous = True
+                log.info("batchpoll.job.create_retried", job=job.key, error=failure.error.type)
+            else:
+                retriable = failure.sent_nothing and (
+                    failure.kind is FailureKind.RATE_LIMITED
+                    or (failure.kind is FailureKind.TRANSIENT and attempt <= 2)
                 )
-                self._finish(job, Status.ERROR, error=ErrorInfo("create_uncertain", message))
-                return None
-            retriable = failure.sent_nothing and (
-                failure.kind is FailureKind.RATE_LIMITED
-                or (failure.kind is FailureKind.TRANSIENT and attempt <= 2)
-            )
-            if not retriable or self._past_deadline(job):
+                if not retriable:
+                    self._finish(job, Status.ERROR, error=failure.error)
+                    return None
+            if self._past_deadline(job):
                 self._finish(job, Status.ERROR, error=failure.error)
                 return None
-            if failure.kind is FailureKind.TRANSIENT:  # refused: give the server a moment
+            if failure.kind is FailureKind.TRANSIENT:  # give the server a moment
                 await asyncio.sleep(retry_delay(attempt, self.poll, self._uniform))
+
+    def _retries_ambiguous(self, failure: Failure) -> bool:
+        """Whether a create that failed after it may have reached the server is sent again."""
+        mode = self.poll.ambiguous_creates
+        return mode == "retry" or (mode == "auto" and failure.answered)
 
     async def _scheduler(self) -> None:
         while True:
@@ -125,8 +142,10 @@ class Engine(EngineCore):
                     pass
                 continue
             await self._slots.acquire()
+            # A retried submit at the head takes a submit's token: creates never go first.
+            priority = Priority.SUBMIT if due == _URGENT_DUE else Priority.CHECK
             try:
-                ticket = await self.budget.acquire(Priority.CHECK)
+                ticket = await self.budget.acquire(priority)
             except BaseException:
                 self._slots.release()
                 raise
@@ -184,6 +203,8 @@ class Engine(EngineCore):
             job.usage_due = False
         if snapshot.expires_at is not None:
             job.expires_at = snapshot.expires_at
+            if snapshot.status == "requires_action" and not job.kind.chained:
+                self._learn_action_window(snapshot.expires_at - self.clock.wall())
 
     async def _conclude(self, job: Job, snapshot: Snapshot) -> None:
         """Act on a fresh snapshot: finish, answer tool calls, or schedule the next check."""
@@ -317,7 +338,7 @@ class Engine(EngineCore):
         log.info(
             "batchpoll.job.retry", job=job.key, error=failure.error.type, streak=job.error_streak
         )
-        delay = None
         if urgent:  # a tool-output submit: the run expires if we wait long
-            delay = min(self._next_delay(job, self.clock.now()), 1.0)
-        self._schedule(job, delay)
+            self._schedule_urgent(job, min(self._next_delay(job, self.clock.now()), 1.0))
+        else:
+            self._schedule(job)

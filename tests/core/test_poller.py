@@ -259,19 +259,6 @@ async def test_run_expiry_is_seen_right_after_expires_at() -> None:
     assert app.state.mock.stats()["runs_expired"] == 1
 
 
-async def test_an_ambiguous_create_failure_is_never_retried() -> None:
-    app, client = mock(rpm=1200, error_rate=1.0)  # every request fails with a 5xx
-    async with poller(client) as p:
-        job = await p.create_and_run(
-            assistant_id="a", thread=thread("x"), metadata={"batchpoll_item": "x"}
-        )
-        outcome = await job
-    assert outcome.status is Status.ERROR
-    assert outcome.error is not None
-    assert outcome.error.type == "create_uncertain"
-    assert app.state.mock.stats()["requests_total"] == 1  # one attempt: no duplicate possible
-
-
 async def test_a_cancelled_create_does_not_keep_the_poller_waiting() -> None:
     _, client = mock(rpm=60, fail_rate=0.0, tool_rate=0.0)  # one token per second
     async with poller(client, rpm=60) as p:

@@ -188,7 +188,7 @@ async def test_resume_acts_on_each_journal_state(tmp_path: Path) -> None:
     [
         ("fast", "disconnect"),  # the server created the run, the reply was lost
         ("safe", "disconnect"),
-        ("fast", "error"),  # 5xx: the create may or may not have happened
+        ("fast", "error"),  # 5xx with an error body: the server made nothing, sent again
         ("safe", "error"),
         ("safe", "malformed"),  # created, but the reply is unreadable
     ],
@@ -209,6 +209,11 @@ async def test_ambiguous_creates_are_never_sent_twice(
     if mode == "safe":
         assert statuses == {"completed": 60}  # every ambiguous run found again or re-created
         assert creates == {f"p{i}": 1 for i in range(60)}
+    elif fault == "error":  # --ambiguous-creates auto: a 5xx with its body is sent again
+        assert statuses == {"completed": 60}
+        assert creates == {f"p{i}": 1 for i in range(60)}
+        retried = [r for r in records if r["retried_ambiguous_create"]]
+        assert 5 <= len(retried) < 60  # flagged: a possible duplicate is never silent
     else:
         assert statuses["uncertain"] > 0
         assert statuses["completed"] + statuses["uncertain"] == 60
@@ -216,6 +221,22 @@ async def test_ambiguous_creates_are_never_sent_twice(
             if r["status"] == "completed":
                 assert creates[r["id"]] == 1
     assert summary.by_status == statuses
+
+
+@pytest.mark.parametrize("policy", ["report", "retry"])
+async def test_the_ambiguous_create_policy_is_the_runs_choice(tmp_path: Path, policy: str) -> None:
+    window = FaultWindow(0.0, 8.0, "error", rate=0.3, request_class="create")
+    app, client = mock(rpm=1200, fail_rate=0.0, tool_rate=0.0, fault_windows=[window], seed=11)
+    write_lines(tmp_path / "in.jsonl", prompts(60))
+    await run(settings(tmp_path, ambiguous_creates=policy), client)
+    records = read_output(tmp_path / "out.jsonl")
+    statuses = Counter(r["status"] for r in records)
+    if policy == "report":  # as before: never sent again, so uncertain
+        assert statuses["uncertain"] > 0
+        assert not any(r.get("retried_ambiguous_create") for r in records)
+    else:
+        assert statuses == {"completed": 60}
+    assert max(app.state.mock.creates_by_metadata(ITEM_METADATA_KEY).values()) == 1
 
 
 async def test_duplicate_ids_fail_before_anything_is_sent(tmp_path: Path) -> None:

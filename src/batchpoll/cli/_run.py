@@ -297,6 +297,16 @@ async def _main(
     help="safe: thread first, so a crash never leaves a run uncertain (+1 request).",
 )
 @click.option(
+    "--ambiguous-creates",
+    type=click.Choice(["auto", "retry", "report"]),
+    default="auto",
+    show_default=True,
+    help="A create that failed after it may have reached the server: auto sends it again "
+    "after a 5xx with an error body (the server made nothing) and reports a lost reply (a "
+    "timeout, a reset) as 'uncertain'; retry sends both again; report neither. An item sent "
+    "again says \"retried_ambiguous_create\": true (a possible duplicate). docs/journal.md.",
+)
+@click.option(
     "--journal",
     "journal_path",
     type=click.Path(path_type=Path),
@@ -339,6 +349,7 @@ def run(
     timeout_s: float,
     max_in_flight: int | None,
     create_mode: str,
+    ambiguous_creates: str,
     journal_path: Path | None,
     report_path: Path | None,
     webhook_listen: str | None,
@@ -381,6 +392,7 @@ def run(
             base_url=_public_url(str(client.base_url)),
             defaults=ItemDefaults(kind=kind, assistant_id=assistant_id, model=model),  # type: ignore[arg-type]
             create_mode=create_mode,  # type: ignore[arg-type]
+            ambiguous_creates=ambiguous_creates,  # type: ignore[arg-type]
             timeout_s=timeout_s,
             max_in_flight=max_in_flight,
             webhooks=webhooks,

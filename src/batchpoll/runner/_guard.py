@@ -1,5 +1,5 @@
 """A job kind wrapped for the runner: journal each create around the one moment it is sent, and
-never let an ambiguous create be retried.
+let an ambiguous create be sent again only as the run's policy says.
 
 ``GuardedKind`` wraps the poller's kind adapter (a ``JobKind`` like any other): the poller
 calls its ``create`` right after the budget granted the token, so the intent is journaled when
@@ -8,7 +8,10 @@ moment the response is parsed. A create that fails *after* it may have reached t
 5xx, a timeout, a dropped connection, an unreadable 200) must not be sent again blindly: the
 job may exist. The wrapper turns such a failure into ``AmbiguousCreateError``, which ends the
 create at once (the poller does not retry it), and the runner then looks for the job (safe
-mode) or reports the item ``uncertain``.
+mode) or reports the item ``uncertain`` -- unless ``CreateHooks.may_resend`` says the policy
+(``--ambiguous-creates``) sends it again: then the failure goes to the poller as it is, the
+journal keeps the item "may have been sent" until a retry is answered, and the outcome says
+``retried_ambiguous_create``.
 """
 
 from __future__ import annotations
@@ -75,6 +78,9 @@ class CreateHooks(Protocol):
 
     def ambiguous(self, key: str, error: ErrorInfo) -> None:
         """The create failed after the server may have acted on it."""
+
+    def may_resend(self, key: str, exc: BaseException) -> bool:
+        """Whether this ambiguous failure is left to the poller to send again (the policy)."""
 
 
 class ConnectivityWatch:
@@ -155,6 +161,8 @@ class GuardedKind:
             self._watch.failed(exc)
             if create_failure(exc) is Sent.NOT_SENT:
                 self._hooks.not_sent(key)
+                raise
+            if self._hooks.may_resend(key, exc):
                 raise
             error = _error_info(exc)
             self._hooks.ambiguous(key, error)

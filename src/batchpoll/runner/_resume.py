@@ -164,6 +164,10 @@ class Creator:
         """True when the outcome is that of an ambiguous create, handled here."""
         error = self._ambiguous.pop(item.key, None)
         if error is None:
+            if outcome.error is not None and outcome.error.type == "create_uncertain":
+                # Sent again by the poller as the policy allows, and still ambiguous.
+                self._run.finish_uncertain(item, outcome.requests + self.release(item.key)[0])
+                return True
             return False
         thread_id = self._threads.get(item.key)
         tries = self._recoveries.get(item.key, 0) + 1
@@ -202,6 +206,13 @@ class Creator:
 
     def ambiguous(self, key: str, error: ErrorInfo) -> None:
         self._ambiguous[key] = error
+
+    def may_resend(self, key: str, exc: BaseException) -> bool:
+        # Safe mode looks for the run on its thread instead: no blind second create.
+        if self._safe(self._creating[key].item) or self._stopping:
+            return False
+        policy = self._poller.poll.ambiguous_creates
+        return policy == "retry" or (policy == "auto" and classify(exc).answered)
 
     # --- internals ------------------------------------------------------------------------------
 

@@ -153,7 +153,9 @@ class _Run:
         progress_every_s: float,
     ) -> None:
         s = self.s
-        poll = replace(s.poll or PollSettings(), timeout_s=s.timeout_s)
+        poll = replace(
+            s.poll or PollSettings(), timeout_s=s.timeout_s, ambiguous_creates=s.ambiguous_creates
+        )
         self._start = self._clock.now()
         log.info("batchpoll.run.started", items=self._scan.items, input=str(s.input_path))
         try:

@@ -28,6 +28,8 @@ class RunSettings:
     base_url: str | None = None
     defaults: ItemDefaults = field(default_factory=ItemDefaults)
     create_mode: CreateMode = "fast"
+    # A create that failed after it may have reached the server (PollSettings.ambiguous_creates).
+    ambiguous_creates: Literal["auto", "retry", "report"] = "auto"
     timeout_s: float | None = 3600.0
     max_in_flight: int | None = None  # default: 30 s of the budget, at least 50
     poll: PollSettings | None = None
@@ -42,6 +44,8 @@ class RunSettings:
             raise ConfigurationError("tpm must be > 0")
         if self.max_in_flight is not None and self.max_in_flight < 1:
             raise ConfigurationError("max_in_flight must be >= 1")
+        if self.ambiguous_creates not in ("auto", "retry", "report"):
+            raise ConfigurationError("ambiguous_creates must be 'auto', 'retry' or 'report'")
         if self.create_mode not in ("fast", "safe"):
             raise ConfigurationError("create_mode must be 'fast' or 'safe'")
         if self.timeout_s is not None and not self.timeout_s > 0:

@@ -1,0 +1,116 @@
+"""Creates that fail after they may have reached the server (``PollSettings.ambiguous_creates``)
+and tool runs under faults, against the in-process mock in virtual time."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+import pytest
+from openai import AsyncOpenAI
+from tests._virtual import EPOCH
+
+from batchpoll import LoopClock, Poller, PollSettings, Status
+from batchpoll.mock import FaultWindow, MockConfig, asgi_client, create_app
+
+pytestmark = pytest.mark.looptime
+
+KEY = "batchpoll_item"
+
+
+def lookup(query: str, round: int) -> str:
+    return f"result {round}: {query}"
+
+
+def mock(**config: Any) -> tuple[Any, AsyncOpenAI]:
+    loop = asyncio.get_running_loop()
+    app = create_app(MockConfig(**config), clock=lambda: EPOCH + loop.time())
+    return app, asgi_client(app, api_key="sk-test-secret")
+
+
+def poller(client: AsyncOpenAI, mode: str = "auto", **kw: Any) -> Poller:
+    poll = PollSettings(ambiguous_creates=mode)  # type: ignore[arg-type]
+    return Poller(client, rpm=1200, tools=[lookup], poll=poll, clock=LoopClock(epoch=EPOCH), **kw)
+
+
+async def create(p: Poller, key: str) -> Status:
+    job = await p.create_response(model="m", input=key, metadata={KEY: key})
+    return (await job).status
+
+
+@pytest.mark.parametrize(("mode", "attempts"), [("auto", 4), ("retry", 4), ("report", 1)])
+async def test_a_server_error_with_its_body_is_sent_again_as_the_mode_says(
+    mode: str, attempts: int
+) -> None:
+    app, client = mock(error_rate=1.0)  # every request: 500 "The server had an error ..."
+    async with poller(client, mode) as p:
+        job = await p.create_response(model="m", input="x")
+        outcome = await job
+    assert outcome.status is Status.ERROR
+    assert outcome.error is not None
+    assert outcome.error.type == "create_uncertain"
+    assert app.state.mock.stats()["requests_total"] == attempts
+
+
+async def test_a_retried_create_that_succeeds_says_so() -> None:
+    # The first second fails every create with a 500; the retries get through.
+    faults = (FaultWindow(0.0, 1.0, "error", 1.0, "create"),)
+    app, client = mock(fault_windows=faults, tool_rate=0.0, fail_rate=0.0)
+    async with poller(client) as p:
+        outcome = await (await p.create_response(model="m", input="x", metadata={KEY: "x"}))
+    assert outcome.status is Status.COMPLETED
+    assert outcome.retried_ambiguous_create is True
+    assert outcome.as_dict()["retried_ambiguous_create"] is True
+    assert app.state.mock.creates_by_metadata(KEY) == {"x": 1}  # the 500 created nothing
+
+
+@pytest.mark.parametrize("mode", ["auto", "report", "retry"])
+async def test_a_lost_reply_is_reported_unless_retry_is_chosen(mode: str) -> None:
+    # The server creates the job, then drops the connection before its reply (a lost reply).
+    faults = (FaultWindow(0.0, 0.5, "disconnect", 1.0, "create"),)
+    app, client = mock(fault_windows=faults, tool_rate=0.0, fail_rate=0.0)
+    async with poller(client, mode) as p:
+        outcome = await (await p.create_response(model="m", input="x", metadata={KEY: "x"}))
+    created = app.state.mock.creates_by_metadata(KEY)["x"]
+    if mode == "retry":  # created more than once, and the outcome says it may have been
+        assert created >= 2
+        assert outcome.status is Status.COMPLETED
+        assert outcome.retried_ambiguous_create is True
+    else:
+        assert created == 1
+        assert outcome.status is Status.ERROR
+        assert outcome.error is not None
+        assert outcome.error.type == "create_uncertain"
+
+
+async def test_under_a_5xx_storm_no_item_is_uncertain_and_no_tool_run_expires() -> None:
+    """Issue 13's storm: 20 % of accepted requests answer 500 (the server created nothing), 300
+    Assistants runs, 10 % asking for a tool call that expires 20 s after it is asked."""
+    app, client = mock(
+        rpm=1200,
+        duration_median_s=4.0,
+        duration_sigma=0.5,
+        fail_rate=0.03,
+        tool_rate=0.1,
+        action_expiry_s=20.0,
+        error_rate=0.2,
+        seed=1,
+    )
+    async with poller(client, seed=1) as p:
+        creates = [
+            p.create_and_run(
+                assistant_id="asst_1",
+                thread={"messages": [{"role": "user", "content": f"q {i}"}]},
+                metadata={KEY: str(i)},
+            )
+            for i in range(300)
+        ]
+        outcomes = [await job for job in await asyncio.gather(*creates)]
+    stats = app.state.mock.stats()
+    statuses = Counter(o.status.value for o in outcomes)
+    assert set(statuses) <= {"completed", "failed"}, statuses  # no uncertain, no expired
+    assert stats["actions_expired"] == 0
+    assert stats["tool_outputs_submitted"] >= 20
+    assert set(app.state.mock.creates_by_metadata(KEY).values()) == {1}
+    assert stats["rate_limited"] == 0
