@@ -1,4 +1,4 @@
-"""python -m benchmarks quick|full|b1|b2|b3|b4 — see docs/benchmarks.md."""
+"""python -m benchmarks quick|full|b1|responses|b2|b3|b4 — see docs/benchmarks.md."""
 
 from __future__ import annotations
 
@@ -18,6 +18,12 @@ def _b1(full: bool, before: list[Section]) -> list[Section]:
     from . import b1_bulk
 
     return [b1_bulk.run(n) for n in ((300, 1000) if full else (300,))]
+
+
+def _responses(full: bool, before: list[Section]) -> list[Section]:
+    from . import b1_responses
+
+    return [b1_responses.run("tools"), b1_responses.run("tpm")]
 
 
 def _b2(full: bool, before: list[Section]) -> list[Section]:
@@ -43,7 +49,13 @@ def _b4(full: bool, before: list[Section]) -> list[Section]:
     return [b4_rate.run(n=n, alone=alone)]
 
 
-BENCHES: dict[str, Bench] = {"b1": _b1, "b2": _b2, "b3": _b3, "b4": _b4}
+BENCHES: dict[str, Bench] = {
+    "b1": _b1,
+    "responses": _responses,
+    "b2": _b2,
+    "b3": _b3,
+    "b4": _b4,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -129,15 +129,18 @@ class Bound:
     seconds: float  # those requests alone at the limit
     tokens: int  # tokens of the necessary POSTs (item i created i-th), guide's tool schema
     non_failing: int
+    longest_chain_s: float  # one chain's own work and queueing: no makespan is shorter
 
 
 def request_bound(w: Workload, config: MockConfig) -> Bound:
     prompts = w.prompts()
     necessary = tokens = non_failing = 0
+    longest = 0.0
     for i, prompt in enumerate(prompts):
         d = draws_of(config, i + 1)
         necessary += 2 + 2 * d.tool_rounds
         non_failing += d.outcome == "completed"
+        longest = max(longest, d.work_s + config.queue_delay_s * (d.tool_rounds + 1))
         extra = {} if w.max_output_tokens is None else {"max_output_tokens": w.max_output_tokens}
         body: dict[str, Any] = {"model": MODEL, "input": prompt, "tools": TOOLS, **extra}
         tokens += estimate_request_tokens(body)
@@ -147,7 +150,7 @@ def request_bound(w: Workload, config: MockConfig) -> Bound:
                 for o in out.split("; ")
             ]
             tokens += estimate_request_tokens({**body, "input": items})
-    return Bound(necessary, necessary / (RPM / 60.0), tokens, non_failing)
+    return Bound(necessary, necessary / (RPM / 60.0), tokens, non_failing, longest)
 
 
 def token_bound_s(tokens: int, tpm: int) -> float:
@@ -169,6 +172,7 @@ def check(results: Results, config: MockConfig, max_seq: int) -> dict[str, int]:
     as drawn."""
     seq_of = {make_id("resp", config.seed, seq): seq for seq in range(1, max_seq + 1)}
     counts = {"correct": 0, "failed_as_drawn": 0, "wrong": 0, "unmatched": 0, "missing": 0}
+    seqs: set[int] = set()
     for i, prompt in enumerate(results.work.prompts):
         if i not in results.finished:
             counts["missing"] += 1
@@ -178,12 +182,16 @@ def check(results: Results, config: MockConfig, max_seq: int) -> dict[str, int]:
         if seq is None:
             counts["unmatched"] += 1
             continue
+        seqs.add(seq)
         d = draws_of(config, seq)
         if d.outcome == "completed":
             ok = status == "completed" and text == expected_reply(prompt, round_outputs(prompt, d))
             counts["correct" if ok else "wrong"] += 1
         else:
             counts["failed_as_drawn" if status == d.outcome else "wrong"] += 1
+    # The bound counts draws 1..n: true iff the roots took exactly those (no continuation or
+    # duplicate create took a sequence number in between).
+    counts["roots_drew_1_to_n"] = int(seqs == set(range(1, len(results.work.prompts) + 1)))
     return counts
 
 
@@ -243,7 +251,9 @@ def run(key: str, n: int = 300, contenders: list[str] | None = None) -> Section:
     config = mock_config(tpm)
     work = Work(w.prompts(), RPM, tpm, w.max_output_tokens)
     est_token_s = None if tpm is None else token_bound_s(bound.tokens, tpm)
-    cap_s = max(120.0, 0.4 * n) if tpm is None else max(120.0, 2.5 * (est_token_s or 0.0))
+    cap_s = (
+        max(120.0, 3.0 * bound.seconds) if tpm is None else max(120.0, 2.5 * (est_token_s or 0.0))
+    )
     names = contenders or list(CONTENDERS)
     rows: dict[str, dict[str, Any]] = {}
     with _mockproc.mock_process(mock_spec(tpm)) as base_url:
@@ -297,6 +307,21 @@ def _lag(s: dict[str, Any]) -> str:
     return fmt(s["detection_lag_s"].get("p50"), 2, " s")
 
 
+def _checks_line(rows: dict[str, dict[str, Any]]) -> str:
+    """How the replies were checked, per contender: what was not right, and the two
+    cross-checks with the server (calls answered, draws taken)."""
+    parts = []
+    for name, r in rows.items():
+        s = r["server"]
+        parts.append(
+            f"{name}: {r['wrong']} wrong, {r['missing']} unfinished, {r['unmatched']} without a "
+            f"known root; {r['lookups']} tool calls answered (server asked "
+            f"{s.get('function_calls_asked', '—')}, {s.get('continuations', '—')} continuations); "
+            f"roots drew exactly draws 1..n: {'yes' if r['roots_drew_1_to_n'] else 'no'}"
+        )
+    return "Checks — " + "; ".join(parts) + "."
+
+
 def _section_tools(
     w: Workload, bound: Bound, rows: dict[str, dict[str, Any]], data: dict[str, Any]
 ) -> Section:
@@ -309,7 +334,8 @@ def _section_tools(
         f"Rate-limit bound: {bound.necessary:,} necessary requests "
         f"({bound.necessary / n:.2f}/item: create + one check, + continuation + one check per "
         f"round, from the mock's draws) at {RPM // 60}/s = **{bound.seconds:.1f} s**; "
-        f"{bound.non_failing} items do not fail.",
+        f"{bound.non_failing} items do not fail. (The longest chain alone, its work and "
+        f"queueing, takes {bound.longest_chain_s:.1f} s.)",
         "",
     ]
     header = [
@@ -340,7 +366,7 @@ def _section_tools(
                 r["ended"],
             ]
         )
-    lines += [table(header, body), ""]
+    lines += [table(header, body), "", _checks_line(rows), ""]
     if "batchpoll" in rows:
         r = rows["batchpoll"]
         s = r["server"]
@@ -451,7 +477,7 @@ def _section_tpm(
                 r["ended"],
             ]
         )
-    lines += [table(header, body), ""]
+    lines += [table(header, body), "", _checks_line(rows), ""]
     if "batchpoll" in rows:
         r = rows["batchpoll"]
         s = r["server"]
