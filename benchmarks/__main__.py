@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from ._env import progress, quiet
+from ._env import mark_start, progress, quiet
 from ._report import Section, write
 
 # Each benchmark gets ``full`` and the sections produced before it in the same run.
@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--full", action="store_true", help="full sizes for a single benchmark")
     args = ap.parse_args(argv)
     quiet()
+    mark_start()
     full = args.set == "full" or args.full
     keys = list(BENCHES) if args.set in ("quick", "full") else [args.set]
     started = time.monotonic()
