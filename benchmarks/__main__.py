@@ -1,4 +1,4 @@
-"""python -m benchmarks quick|full|b1|b2|b3|b4 — see docs/benchmarks.md."""
+"""python -m benchmarks quick|full|b1|responses|b2|b3|b4 — see docs/benchmarks.md."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from ._env import progress, quiet
+from ._env import mark_start, progress, quiet
 from ._report import Section, write
 
 # Each benchmark gets ``full`` and the sections produced before it in the same run.
@@ -18,6 +18,12 @@ def _b1(full: bool, before: list[Section]) -> list[Section]:
     from . import b1_bulk
 
     return [b1_bulk.run(n) for n in ((300, 1000) if full else (300,))]
+
+
+def _responses(full: bool, before: list[Section]) -> list[Section]:
+    from . import b1_responses
+
+    return [b1_responses.run("tools"), b1_responses.run("tpm")]
 
 
 def _b2(full: bool, before: list[Section]) -> list[Section]:
@@ -43,7 +49,13 @@ def _b4(full: bool, before: list[Section]) -> list[Section]:
     return [b4_rate.run(n=n, alone=alone)]
 
 
-BENCHES: dict[str, Bench] = {"b1": _b1, "b2": _b2, "b3": _b3, "b4": _b4}
+BENCHES: dict[str, Bench] = {
+    "b1": _b1,
+    "responses": _responses,
+    "b2": _b2,
+    "b3": _b3,
+    "b4": _b4,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--full", action="store_true", help="full sizes for a single benchmark")
     args = ap.parse_args(argv)
     quiet()
+    mark_start()
     full = args.set == "full" or args.full
     keys = list(BENCHES) if args.set in ("quick", "full") else [args.set]
     started = time.monotonic()

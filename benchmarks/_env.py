@@ -71,9 +71,22 @@ def _memory_gb() -> str:
     return "unknown"
 
 
+def _load() -> str:
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
+    return " ".join(f"{x:.2f}" for x in load)
+
+
+_START_LOAD: list[str] = []
+
+
+def mark_start() -> None:
+    """Note the load average before a run (``machine()`` is called when the results are
+    written, at the end, when the run's own load is in the figures)."""
+    _START_LOAD[:] = [_load()]
+
+
 def machine() -> dict[str, str]:
     """The facts that make two result files comparable (or not)."""
-    load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
     return {
         "date": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
         "cpu": _cpu_model(),
@@ -84,5 +97,6 @@ def machine() -> dict[str, str]:
         "batchpoll": _version("batchpoll"),
         "openai": _version("openai"),
         "commit": _commit(),
-        "load average at start": " ".join(f"{x:.2f}" for x in load),
+        "load average at start": _START_LOAD[0] if _START_LOAD else "not recorded",
+        "load average at end": _load(),
     }
