@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import looptime
+from openai import AsyncOpenAI
 
 T = TypeVar("T")
 
@@ -24,3 +26,12 @@ def run_virtual(main: Callable[[], Awaitable[T]]) -> T:
         return loop.run_until_complete(wrapper())
     finally:
         loop.close()
+
+
+def virtual_mock(**config: Any) -> tuple[Any, AsyncOpenAI]:
+    """The in-process mock on the running loop's (virtual) clock, and an SDK client for it."""
+    from batchpoll.mock import MockConfig, asgi_client, create_app
+
+    loop = asyncio.get_running_loop()
+    app = create_app(MockConfig(**config), clock=lambda: EPOCH + loop.time())
+    return app, asgi_client(app, api_key="sk-test-secret")

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 from openai import AsyncOpenAI
-from tests._virtual import EPOCH
+from tests._virtual import EPOCH, virtual_mock
 
 from batchpoll import LoopClock, Poller, PollSettings, Status
-from batchpoll.mock import FaultWindow, MockConfig, asgi_client, create_app
+from batchpoll.mock import FaultWindow
 
 pytestmark = pytest.mark.looptime
 
@@ -23,10 +23,7 @@ def lookup(query: str, round: int) -> str:
     return f"result {round}: {query}"
 
 
-def mock(**config: Any) -> tuple[Any, AsyncOpenAI]:
-    loop = asyncio.get_running_loop()
-    app = create_app(MockConfig(**config), clock=lambda: EPOCH + loop.time())
-    return app, asgi_client(app, api_key="sk-test-secret")
+mock = virtual_mock
 
 
 def poller(client: AsyncOpenAI, mode: str = "auto", **kw: Any) -> Poller:

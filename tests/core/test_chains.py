@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 from openai import AsyncOpenAI
-from tests._virtual import EPOCH
+from tests._virtual import EPOCH, virtual_mock
 
 from batchpoll import ConfigurationError, LoopClock, Poller, Status, ToolSettings
 from batchpoll.kinds import Ids, ResponsesJobs
-from batchpoll.mock import MockConfig, asgi_client, create_app, expected_reply
+from batchpoll.mock import expected_reply
 
 pytestmark = pytest.mark.looptime
 
@@ -25,10 +25,8 @@ def lookup(query: str, round: int) -> str:
 
 
 def mock(**config: Any) -> tuple[Any, AsyncOpenAI]:
-    loop = asyncio.get_running_loop()
     config.setdefault("fail_rate", 0.0)
-    app = create_app(MockConfig(**config), clock=lambda: EPOCH + loop.time())
-    return app, asgi_client(app, api_key="sk-test-secret")
+    return virtual_mock(**config)
 
 
 def poller(client: AsyncOpenAI, **kw: Any) -> Poller:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from openai import AsyncOpenAI
-from tests._virtual import EPOCH
+from tests._virtual import EPOCH, virtual_mock
 
 from batchpoll import AuthenticationFailedError, LoopClock, Outcome, Poller, PollSettings, Status
 from batchpoll.mock import MockConfig, asgi_client, create_app, expected_reply
@@ -20,10 +20,7 @@ def lookup(query: str, round: int) -> str:  # the mock's tool: any deterministic
     return f"{query[::-1]}#{round}"
 
 
-def mock(**config: Any) -> tuple[Any, AsyncOpenAI]:
-    loop = asyncio.get_running_loop()
-    app = create_app(MockConfig(**config), clock=lambda: EPOCH + loop.time())
-    return app, asgi_client(app, api_key="sk-test-secret")
+mock = virtual_mock
 
 
 def poller(client: AsyncOpenAI, **kw: Any) -> Poller:

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 from openai import AsyncOpenAI
-from tests._virtual import EPOCH
+from tests._virtual import EPOCH, virtual_mock
 
 from batchpoll import LoopClock, Poller, Status
-from batchpoll.mock import MockConfig, asgi_client, create_app, estimate_request_tokens
+from batchpoll.mock import estimate_request_tokens
 
 pytestmark = pytest.mark.looptime
 
@@ -20,10 +20,8 @@ def lookup(query: str, round: int) -> str:
 
 
 def mock(**config: Any) -> tuple[Any, AsyncOpenAI]:
-    loop = asyncio.get_running_loop()
     config.setdefault("fail_rate", 0.0)
-    app = create_app(MockConfig(**config), clock=lambda: EPOCH + loop.time())
-    return app, asgi_client(app, api_key="sk-test-secret")
+    return virtual_mock(**config)
 
 
 def sized(i: int) -> str:
