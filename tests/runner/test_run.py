@@ -11,7 +11,7 @@ import httpx2
 import openai
 import pytest
 
-from batchpoll import AuthenticationFailedError
+from batchpoll import AuthenticationFailedError, LoopClock
 from batchpoll.mock import FaultWindow, asgi_client
 from batchpoll.runner import (
     ITEM_METADATA_KEY,
@@ -21,7 +21,9 @@ from batchpoll.runner import (
     State,
     UnreachableError,
     content_digest,
+    run_items,
 )
+from tests._virtual import EPOCH
 
 from ._helpers import API_KEY, mock, prompts, read_output, reply_ok, run, settings, write_lines
 
@@ -317,3 +319,39 @@ async def test_jobs_time_out_and_in_flight_is_bounded(tmp_path: Path) -> None:
     records = read_output(tmp_path / "out.jsonl")
     assert {r["error"]["type"] for r in records} == {"timed_out"}
     assert summary.exit_code == 1
+
+
+async def test_the_last_progress_frame_shows_every_item_done(tmp_path: Path) -> None:
+    _, client = mock(rpm=1200, tool_rate=0.0)
+    write_lines(tmp_path / "in.jsonl", [*prompts(30), "not json"])
+    progress: list = []
+    summary = await run(settings(tmp_path), client, progress=progress)
+    assert sum(summary.by_status.values()) == 31
+    assert (progress[-1].done, progress[-1].total) == (31, 31)
+    assert progress[-1].in_flight == progress[-1].queued == 0
+
+
+@pytest.mark.parametrize(
+    ("config", "why"),
+    [
+        ({"duration_median_s": 400.0, "duration_sigma": 0.01}, "still running on the server"),
+        (
+            {"fault_windows": [FaultWindow(0.0, 1e9, "error", rate=1.0, request_class="get")]},
+            "requests failed (5xx, timeouts, lost connections)",
+        ),
+    ],
+    ids=["long-jobs", "failing-checks"],
+)
+async def test_a_run_without_progress_for_60_s_says_why(
+    tmp_path: Path, config: dict, why: str
+) -> None:
+    _, client = mock(rpm=1200, tool_rate=0.0, fail_rate=0.0, **config)
+    write_lines(tmp_path / "in.jsonl", prompts(3))
+    notices: list[str] = []
+    s = settings(tmp_path, timeout_s=200.0)
+    summary = await run_items(s, client, on_notice=notices.append, clock=LoopClock(epoch=EPOCH))
+    assert sum(summary.by_status.values()) == 3
+    assert notices, "no notice"
+    assert notices[0].startswith("no item finished in 60 s (0/3 done): ")
+    assert why in notices[0]
+    assert len(notices) <= 2  # then at 120 s, 240 s, ...: not a flood
