@@ -210,11 +210,12 @@ class Creator:
     # --- internals ------------------------------------------------------------------------------
 
     def _safe(self, item: Item) -> bool:
-        return self._mode == "safe" and item.kind == "assistants"
+        # A journaled thread is safe mode's whatever the mode now (--create-mode may change).
+        return (self._mode == "safe" and item.kind == "assistants") or item.key in self._threads
 
     async def _start(self, item: Item, thread_id: str | None) -> Job:
         kind = self._kinds[item.kind]
-        if not self._safe(item):
+        if not self._safe(item) and thread_id is None:
             return await self._poller.create(kind, item.params, key=item.key)
         if thread_id is not None:
             try:
