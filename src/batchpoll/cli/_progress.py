@@ -178,11 +178,13 @@ def print_bad_input(console: Console, summary: RunSummary) -> None:
     if not summary.bad_input:
         return
     n = summary.bad_input
+    lines = "1 input line cannot run" if n == 1 else f"{n} input lines cannot run"
     console.print(
-        f"batchpoll: {n} input line{'s' if n != 1 else ''} cannot run (fix them and rerun the "
-        "same command: only they run):",
+        f"batchpoll: {lines}; fix the input or the options and rerun the same command (only "
+        "those lines run then):",
         markup=False,
         highlight=False,
+        soft_wrap=True,
     )
     for message in summary.bad_input_examples:
         console.print(f"  {message}", markup=False, highlight=False, soft_wrap=True)
