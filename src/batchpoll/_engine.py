@@ -99,6 +99,7 @@ class EngineCore:
         poll: PollSettings | None = None,
         tool_settings: ToolSettings | None = None,
         max_concurrency: int = 256,
+        max_in_flight: int | None = None,
         clock: Clock | None = None,
         seed: int | None = None,
         webhooks: WebhookSettings | None = None,
@@ -114,6 +115,8 @@ class EngineCore:
             raise ConfigurationError(f"unknown request classes in budgets: {sorted(unknown)}")
         if max_concurrency < 1:
             raise ConfigurationError("max_concurrency must be >= 1")
+        if max_in_flight is not None and max_in_flight < 1:
+            raise ConfigurationError("max_in_flight must be >= 1")
         self.client = client.with_options(max_retries=0)
         self.budget = budget
         self.clock: Clock = clock or LoopClock()
@@ -136,6 +139,8 @@ class EngineCore:
         self._fatal: AuthenticationFailedError | QuotaExhaustedError | None = None
         self._closed = False
         self._live: set[Job] = set()
+        self._max_in_flight = max_in_flight
+        self._room = asyncio.Event()  # set when a live job ends: a waiting create may go
         self._idle = asyncio.Event()
         self._idle.set()
         self._n = {"created": 0, "done": 0, "checks": 0, "hints": 0, "hints_matched": 0}
@@ -158,6 +163,14 @@ class EngineCore:
             raise self._fatal
         if not self._running or self._closed:
             raise PollerClosedError("use the poller inside 'async with Poller(...)'")
+
+    async def _wait_for_room(self) -> None:
+        """``max_in_flight``: a create waits while that many jobs are live (created or being
+        created, tracked, not done). FIFO enough: waiters wake in order and re-check."""
+        while self._max_in_flight is not None and len(self._live) >= self._max_in_flight:
+            self._room.clear()
+            await self._room.wait()
+            self._ensure_open()
 
     def _tg_start(self, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
         # Plain asyncio tasks: a check's task is the hottest allocation of the scheduler.
@@ -210,6 +223,7 @@ class EngineCore:
         )
         job._future.set_result(outcome)
         self._live.discard(job)
+        self._room.set()
         key = self._push_key(job)
         if key is not None and self._by_push_key.get(key) is job:
             del self._by_push_key[key]

@@ -34,6 +34,8 @@ class Poller(Engine):
     ``"fetch"``, ``"cancel"``) that those requests take a token from as well.
     ``webhooks=WebhookSettings(...)``: events are pushed for background responses (see
     ``notify_done`` and ``batchpoll.webhooks``), so those are polled only as a safety net.
+    ``max_in_flight``: each create waits while that many jobs are live (created, tracked or
+    being created, and not done); ``track`` never waits but counts.
     """
 
     # --- lifecycle ----------------------------------------------------------------------

@@ -38,6 +38,7 @@ class Engine(EngineCore):
     async def _create(self, kind: JobKind, params: Mapping[str, Any], key: str | None) -> Job:
         self._ensure_open()
         params = kind.prepare(params, self._tool_specs)  # misuse raises before anything is sent
+        await self._wait_for_room()  # max_in_flight
         job = self._new_job(kind, {}, key)
         job.params = params
         self._creating += 1

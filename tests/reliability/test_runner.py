@@ -11,7 +11,7 @@ import pytest
 
 from batchpoll import AuthenticationFailedError
 from batchpoll.mock import asgi_client
-from batchpoll.runner import ITEM_METADATA_KEY, Journal, State, scan_input
+from batchpoll.runner import ITEM_METADATA_KEY, Journal, State
 from tests.runner._helpers import API_KEY, mock, prompts, read_output, run, settings, write_lines
 
 pytestmark = pytest.mark.looptime
@@ -96,7 +96,7 @@ async def test_a_key_revoked_mid_run_stops_it_fast_and_the_journal_resumes(
     assert server["unauthorized"] <= 20
     written = read_output(s.output_path)
     assert 40 <= len(written) < 200
-    with Journal.open(s.journal, s.fingerprint(scan_input(s.input_path, s.defaults))) as j:
+    with Journal.open(s.journal) as j:
         entries = j.entries()
     done = {k for k, e in entries.items() if e.state is State.DONE}
     assert done == {r["id"] for r in written}  # the journal is the output, no more, no less

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import click
 import pytest
 import structlog
 from click.testing import CliRunner, Result
@@ -181,3 +182,82 @@ def test_demo_runs_verifies_and_reports(
     )
     assert data["server"]["duplicate_creates"]["extra_creates"] == 0
     assert data["verified"] == data["summary"]["by_status"].get("completed")
+
+
+def test_a_bare_batchpoll_prints_help_and_exits_0(cli: Callable[..., Result]) -> None:
+    result = cli(["batchpoll"])
+    assert result.exit_code == 0, result.output
+    assert "Commands:" in result.stdout
+    for command in ("run", "status", "demo", "mock"):
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (["run", "in.jsonl", "-o", "out.jsonl", "--rpm", "0.5"], "invalid value for '--rpm'"),
+        (["run", "in.jsonl"], "missing option '-o' / '--output'"),
+        (["run", "in.jsonl", "-o", "o", "--retry", "failed,oops"], "unknown status 'oops'"),
+        (["run", "in.jsonl", "-o", "o", "--no-such"], "no such option '--no-such'"),
+        (["nope"], "no such command 'nope'"),
+        (["mock", "--class-rpm", "x"], "expected NAME=N"),
+    ],
+)
+def test_usage_errors_of_click_are_in_batchpolls_style(
+    cli: Callable[..., Result], args: list[str], text: str
+) -> None:
+    result = cli(["batchpoll", *args])
+    one_line_error(result, 2, text)
+    assert "(see 'batchpoll" in result.stderr  # where to look
+
+
+def test_a_missing_output_directory_is_named_as_such(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
+    write_lines(tmp_path / "in.jsonl", prompts(2))
+    cmd = run_cmd(tmp_path, "http://127.0.0.1:9/v1")
+    cmd[4] = str(tmp_path / "no-such-dir" / "out.jsonl")
+    one_line_error(cli(cmd), 4, f"the output directory {str(tmp_path / 'no-such-dir')!r} does not")
+
+
+def test_every_option_has_help_and_run_help_teaches_the_input(cli: Callable[..., Result]) -> None:
+    commands = {name: main_cli.commands[name] for name in ("run", "mock", "demo", "status")}
+    for name, command in commands.items():
+        undocumented = [
+            p.name for p in command.params if isinstance(p, click.Option) and not p.help
+        ]
+        assert undocumented == [], name
+    text = cli(["batchpoll", "run", "--help"]).stdout
+    assert '{"id": "q1", "prompt": "Summarize ..."}' in text  # the line format ...
+    assert "batchpoll run items.jsonl -o results.jsonl --model" in text  # ... an example
+    assert "Only 'uncertain' can make a job twice" in " ".join(text.split())
+
+
+def test_retry_failed_then_status_agrees_with_the_output(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
+    write_lines(tmp_path / "in.jsonl", prompts(100))
+    with running_server(fast_mock(fail_rate=0.1, tool_rate=0.0, seed=3)) as server:
+        first = cli(run_cmd(tmp_path, server.base_url, "-q"))
+        assert first.exit_code == 1, first.output
+        failed = {r["id"] for r in read_output(tmp_path / "out.jsonl") if r["status"] == "failed"}
+        assert failed
+        again = cli(run_cmd(tmp_path, server.base_url, "-q", "--retry", "failed"))
+        assert again.exit_code in (0, 1), again.output
+        creates = server.state.creates_by_metadata(ITEM_METADATA_KEY)
+    assert {k for k, n in creates.items() if n == 2} == failed
+    records = read_output(tmp_path / "out.jsonl")
+    assert sorted(r["id"] for r in records) == sorted(f"p{i}" for i in range(100))
+    shown = cli(["batchpoll", "status", str(tmp_path / "out.jsonl"), "--json"])
+    assert shown.exit_code == 0, shown.output
+    counts = json.loads(shown.stdout)
+    assert counts == {"items": 100, **Counter(r["status"] for r in records)}
+    text = cli(["batchpoll", "status", str(tmp_path / "out.jsonl")]).stdout
+    assert "100 items" in text
+    assert f"completed  {counts['completed']}" in text
+
+
+def test_status_of_a_run_that_has_no_journal_is_one_error(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
+    one_line_error(cli(["batchpoll", "status", str(tmp_path / "out.jsonl")]), 2, "no journal")

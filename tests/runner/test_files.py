@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from batchpoll.runner import (
+    Binding,
     Journal,
     JournalError,
     JournalMismatchError,
@@ -19,18 +20,20 @@ from batchpoll.runner import (
 from batchpoll.runner._errors import InputError
 from batchpoll.runner._output import OutputWriter
 
-FP = {"input_sha256": "abc", "--model": "m"}
+FP = Binding.of("http://server/v1", "sk-key-1")
 
 
 def test_journal_records_each_transition_and_survives_reopening(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite"
     with Journal.open(path, FP) as journal:
-        journal.sending("a", 1, "assistants")
-        journal.sending("b", 2, "responses")
+        journal.sending("a", 1, "assistants", "d-a")
+        journal.sending("b", 2, "responses", "d-b")
         journal.forget("b")  # the create never left
-        journal.thread("c", 3, "assistants", "thread_1")
-        journal.created("d", 4, "responses", {"response_id": "resp_1"})
+        journal.thread("c", 3, "assistants", "thread_1", "d-c")
+        journal.created("d", 4, "responses", {"response_id": "resp_1"}, "d-d")
+        journal.sending("e", 5, "assistants", "d-e")
         journal.done("e", 5, "assistants", {"id": "e", "status": "completed", "run_id": "r"})
+        journal.done("f", 6, "-", {"id": "f", "status": "error"})  # a bad line: never sent
         journal.forget("c")  # only 'sending' rows can be forgotten
     with Journal.open(path, FP) as journal:
         entries = journal.entries()
@@ -39,28 +42,45 @@ def test_journal_records_each_transition_and_survives_reopening(tmp_path: Path) 
         "c": State.THREAD,
         "d": State.CREATED,
         "e": State.DONE,
+        "f": State.DONE,
     }
     assert entries["c"].ids == {"thread_id": "thread_1"}
     assert entries["e"].outcome == {"id": "e", "status": "completed", "run_id": "r"}
     assert entries["e"].ids == {"run_id": "r"}
     assert entries["d"].line_no == 4
+    # The digest of what was sent stays through later states; a never-sent item has none.
+    assert {k: e.digest for k, e in entries.items()} == {
+        "a": "d-a",
+        "c": "d-c",
+        "d": "d-d",
+        "e": "d-e",
+        "f": None,
+    }
 
 
-def test_journal_refuses_another_input_or_options(tmp_path: Path) -> None:
+def test_journal_binds_the_server_and_the_key_never_storing_the_key(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite"
     with Journal.open(path, FP) as journal:
-        journal.sending("a", 1, "assistants")
-    with pytest.raises(JournalMismatchError, match="the input file changed"):
-        Journal.open(path, {**FP, "input_sha256": "def"})
-    with pytest.raises(JournalMismatchError, match="--model differs \\(was 'm', now 'n'\\)"):
-        Journal.open(path, {**FP, "--model": "n"})
+        journal.sending("a", 1, "assistants", "d-a")
+    assert b"sk-key-1" not in path.read_bytes()
+    with pytest.raises(JournalMismatchError, match="base_url differs"):
+        Journal.open(path, Binding.of("http://other/v1", "sk-key-1"))
+    with pytest.raises(JournalMismatchError, match="made with another API key"):
+        Journal.open(path, Binding.of("http://server/v1", "sk-key-2"))
+    with Journal.open(path, FP) as journal:
+        journal.set_info(key_rejected="1")  # the run ended with the key rejected (revoked)
+    Journal.open(path, Binding.of("http://server/v1", "sk-key-2")).close()  # replaced
+    with pytest.raises(JournalMismatchError, match="made with another API key"):
+        Journal.open(path, FP)  # ... and the new one is bound from now on
 
 
-def test_a_journal_without_items_binds_nothing(tmp_path: Path) -> None:
+def test_a_journal_without_sent_items_binds_nothing(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite"
-    Journal.open(path, FP).close()  # e.g. a run that stopped at a wrong base URL
-    with Journal.open(path, {**FP, "base_url": "http://right"}) as journal:
-        journal.sending("a", 1, "assistants")
+    with Journal.open(path, FP) as journal:  # e.g. a run that stopped at a wrong base URL
+        journal.done("1", 1, "-", {"id": "1", "status": "error"})  # with a bad line
+    right = Binding.of("http://right/v1", "sk-key-1")
+    with Journal.open(path, right) as journal:
+        journal.sending("a", 1, "assistants", "d-a")
     with pytest.raises(JournalMismatchError, match="base_url differs"):
         Journal.open(path, FP)
 

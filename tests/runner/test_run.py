@@ -11,18 +11,19 @@ import httpx2
 import openai
 import pytest
 
-from batchpoll import AuthenticationFailedError
+from batchpoll import AuthenticationFailedError, LoopClock
 from batchpoll.mock import FaultWindow, asgi_client
 from batchpoll.runner import (
     ITEM_METADATA_KEY,
     InputError,
     ItemDefaults,
     Journal,
-    JournalMismatchError,
     State,
     UnreachableError,
-    scan_input,
+    content_digest,
+    run_items,
 )
+from tests._virtual import EPOCH
 
 from ._helpers import API_KEY, mock, prompts, read_output, reply_ok, run, settings, write_lines
 
@@ -107,7 +108,7 @@ async def test_stop_then_resume_gives_every_item_once(tmp_path: Path, mode: str)
     assert first.interrupted
     assert first.exit_code == 3
     assert 0 < len(read_output(s.output_path)) < 150
-    with Journal.open(s.journal, s.fingerprint(scan_input(s.input_path, s.defaults))) as j:
+    with Journal.open(s.journal) as j:
         states = Counter(e.state for e in j.entries().values())
     assert states[State.CREATED] > 0  # jobs in flight at the stop: journaled, not aborted
     assert states[State.SENDING] == 0  # every create on the wire got its answer
@@ -126,7 +127,9 @@ async def test_stop_then_resume_gives_every_item_once(tmp_path: Path, mode: str)
 async def test_resume_acts_on_each_journal_state(tmp_path: Path) -> None:
     app, client = mock(rpm=1200, fail_rate=0.0, tool_rate=0.0, cancel_delay_s=0.0)
     names = ["sending", "thread_with_run", "thread_empty", "created", "done", "new"]
-    write_lines(tmp_path / "in.jsonl", [{"id": n, "prompt": f"question {n}"} for n in names])
+    lines = [{"id": n, "prompt": f"question {n}"} for n in names]
+    write_lines(tmp_path / "in.jsonl", lines)
+    sent = {line["id"]: content_digest(line) for line in lines}
     s = settings(tmp_path, create_mode="safe")
 
     def meta(key: str) -> dict[str, str]:
@@ -151,11 +154,13 @@ async def test_resume_acts_on_each_journal_state(tmp_path: Path) -> None:
         metadata=meta("created"),
     )
     done_record = {"id": "done", "line": 5, "status": "completed", "output_text": "earlier"}
-    with Journal.open(s.journal, s.fingerprint(scan_input(s.input_path, s.defaults))) as j:
-        j.sending("sending", 1, "assistants")
-        j.thread("thread_with_run", 2, "assistants", t_run.id)
-        j.thread("thread_empty", 3, "assistants", t_empty.id)
-        j.created("created", 4, "assistants", {"thread_id": made.thread_id, "run_id": made.id})
+    with Journal.open(s.journal) as j:
+        j.sending("sending", 1, "assistants", sent["sending"])
+        j.thread("thread_with_run", 2, "assistants", t_run.id, sent["thread_with_run"])
+        j.thread("thread_empty", 3, "assistants", t_empty.id, sent["thread_empty"])
+        ids = {"thread_id": made.thread_id, "run_id": made.id}
+        j.created("created", 4, "assistants", ids, sent["created"])
+        j.sending("done", 5, "assistants", sent["done"])
         j.done("done", 5, "assistants", done_record)
 
     summary = await run(s, client)
@@ -248,20 +253,14 @@ async def test_duplicate_ids_fail_before_anything_is_sent(tmp_path: Path) -> Non
     assert not (tmp_path / "out.jsonl").exists()
 
 
-async def test_resuming_another_input_or_options_is_refused(tmp_path: Path) -> None:
+async def test_the_same_command_on_a_finished_run_does_nothing(tmp_path: Path) -> None:
     _, client = mock(fail_rate=0.0)
     write_lines(tmp_path / "in.jsonl", prompts(3))
     await run(settings(tmp_path), client)
-    write_lines(tmp_path / "in.jsonl", prompts(4))
-    with pytest.raises(JournalMismatchError, match="the input file changed"):
-        await run(settings(tmp_path), client)
-    write_lines(tmp_path / "in.jsonl", prompts(3))
-    other = ItemDefaults(assistant_id="asst_2", model="gpt-test")
-    with pytest.raises(JournalMismatchError, match="--assistant-id differs"):
-        await run(settings(tmp_path, defaults=other), client)
     summary = await run(settings(tmp_path), client)  # the same command: nothing left to do
     assert summary.requests == 0
     assert summary.resumed_items == 3
+    assert len(read_output(tmp_path / "out.jsonl")) == 3
 
 
 async def test_an_output_without_its_journal_is_not_appended_to(tmp_path: Path) -> None:
@@ -280,7 +279,7 @@ async def test_a_rejected_key_stops_the_run_and_records_no_result(tmp_path: Path
     assert API_KEY not in str(info.value)
     assert read_output(tmp_path / "out.jsonl") == []
     s = settings(tmp_path)
-    with Journal.open(s.journal, s.fingerprint(scan_input(s.input_path, s.defaults))) as j:
+    with Journal.open(s.journal) as j:
         assert j.entries() == {}  # nothing was created, nothing is "done"
     assert app.state.mock.creates_by_metadata(ITEM_METADATA_KEY) == {}
     summary = await run(s, asgi_client(app, api_key="sk-the-right-one"))  # fixed: it resumes
@@ -320,7 +319,7 @@ async def test_an_unreachable_url_leaves_a_journal_that_binds_nothing(
     s = settings(tmp_path)
     with pytest.raises(UnreachableError, match="cannot reach"):
         await run(s, client)
-    with Journal.open(s.journal, s.fingerprint(scan_input(s.input_path, s.defaults))) as j:
+    with Journal.open(s.journal) as j:
         assert j.entries() == {}
     elsewhere = replace(s, base_url="http://somewhere.else/v1")
     app, good = mock(rpm=1200, tool_rate=0.0)
@@ -341,3 +340,39 @@ async def test_jobs_time_out_and_in_flight_is_bounded(tmp_path: Path) -> None:
     records = read_output(tmp_path / "out.jsonl")
     assert {r["error"]["type"] for r in records} == {"timed_out"}
     assert summary.exit_code == 1
+
+
+async def test_the_last_progress_frame_shows_every_item_done(tmp_path: Path) -> None:
+    _, client = mock(rpm=1200, tool_rate=0.0)
+    write_lines(tmp_path / "in.jsonl", [*prompts(30), "not json"])
+    progress: list = []
+    summary = await run(settings(tmp_path), client, progress=progress)
+    assert sum(summary.by_status.values()) == 31
+    assert (progress[-1].done, progress[-1].total) == (31, 31)
+    assert progress[-1].in_flight == progress[-1].queued == 0
+
+
+@pytest.mark.parametrize(
+    ("config", "why"),
+    [
+        ({"duration_median_s": 400.0, "duration_sigma": 0.01}, "still running on the server"),
+        (
+            {"fault_windows": [FaultWindow(0.0, 1e9, "error", rate=1.0, request_class="get")]},
+            "requests failed (5xx, timeouts, lost connections)",
+        ),
+    ],
+    ids=["long-jobs", "failing-checks"],
+)
+async def test_a_run_without_progress_for_60_s_says_why(
+    tmp_path: Path, config: dict, why: str
+) -> None:
+    _, client = mock(rpm=1200, tool_rate=0.0, fail_rate=0.0, **config)
+    write_lines(tmp_path / "in.jsonl", prompts(3))
+    notices: list[str] = []
+    s = settings(tmp_path, timeout_s=200.0)
+    summary = await run_items(s, client, on_notice=notices.append, clock=LoopClock(epoch=EPOCH))
+    assert sum(summary.by_status.values()) == 3
+    assert notices, "no notice"
+    assert notices[0].startswith("no item finished in 60 s (0/3 done): ")
+    assert why in notices[0]
+    assert len(notices) <= 2  # then at 120 s, 240 s, ...: not a flood

@@ -78,7 +78,48 @@ def _windows(values: tuple[str, ...]) -> list[FaultWindow]:
     return windows
 
 
-@click.command("mock")
+# Options without their own help= get it here (from docs/mock.md's table); a test checks that
+# every option of every command has one.
+_HELP = {
+    "duration_median": "Median work time of a job in seconds (lognormal).",
+    "duration_sigma": "Sigma of log(work time); 0 makes every job take the median.",
+    "queue_delay": "Seconds a job stays 'queued' after its create.",
+    "fail_rate": "Probability that a job ends 'failed'.",
+    "incomplete_rate": "Probability that a job ends 'incomplete'.",
+    "tool_rate": "Probability that a job that declares a function asks for a tool call.",
+    "tool_repeat_rate": "After each round of tool calls, probability that it asks again.",
+    "max_tool_rounds": "Rounds of tool calls per job, at most.",
+    "tool_name": "The function called, if the job declares it (else its first one).",
+    "action_expiry": "Seconds after which an unanswered requires_action expires the run.",
+    "run_expiry": "A run not terminal this many seconds after its create ends 'expired'.",
+    "cancel_delay": "Seconds a cancelled run stays 'cancelling'.",
+    "latency_ms": "Delay of every /v1 reply, in milliseconds.",
+    "latency_jitter_ms": "Plus a uniform random delay up to this many milliseconds.",
+    "error_rate": "Probability of a 500/502/503 reply.",
+    "disconnect_rate": "Probability that the connection drops half-way through the reply.",
+    "slow_rate": "Probability of a very slow reply (--slow-ms).",
+    "slow_ms": "Delay of a slow reply, in milliseconds.",
+    "malformed_rate": "Probability of a 200 whose JSON body is cut in half.",
+    "webhook_delay": "Seconds after the response ended before its event is sent.",
+    "webhook_delay_jitter": "Plus a uniform random delay up to this many seconds.",
+    "webhook_loss": "Probability that an event is never sent.",
+    "webhook_duplicate": "Probability that an event is sent twice (same webhook-id).",
+    "webhook_reorder": "Probability that an event is held back, so later ones overtake it.",
+    "webhook_reorder_delay": "Scale in seconds of that hold-back and of a duplicate's delay.",
+    "seed": "Seeds every random draw and every id.",
+    "metadata_key": "Creates are counted per value of this metadata key.",
+}
+
+
+def _described(command: click.Command) -> click.Command:
+    for param in command.params:
+        if isinstance(param, click.Option) and not param.help and param.name in _HELP:
+            param.help = _HELP[param.name]
+    return command
+
+
+@_described
+@click.command("mock", epilog="Example: batchpoll mock --port 8000 --rpm 600 --fail-rate 0.1")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8000, show_default=True, help="Port; 0 picks a free one.")
 @click.option("--rpm", type=int, default=None, help="Requests per minute (default: unlimited).")
@@ -154,7 +195,11 @@ def _windows(values: tuple[str, ...]) -> list[FaultWindow]:
 @click.option("--metadata-key", default=_d("metadata_key"), show_default=True)
 @click.option("--log-level", default="warning", show_default=True, help="uvicorn's log level.")
 def mock(**options: Any) -> None:
-    """Serve an OpenAI-compatible mock (Assistants runs, background responses) for rehearsals."""
+    """Serve an OpenAI-compatible mock (Assistants runs, background responses) for rehearsals.
+
+    The first line printed is its base URL; every option is one MockConfig field
+    (docs/mock.md).
+    """
     if not _MOCK_AVAILABLE:
         raise click.ClickException("the mock needs the extra: pip install 'batchpoll[mock]'")
     from ..mock._server import serve_forever

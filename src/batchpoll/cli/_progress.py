@@ -17,13 +17,21 @@ from rich.progress import (
     Progress,
     TaskID,
     TextColumn,
+    TimeElapsedColumn,
     TimeRemainingColumn,
 )
 from rich.table import Table
 
 from ..runner import RunProgress, RunSummary
 
-__all__ = ["Display", "ProgressMode", "make_display", "print_server_stats", "print_summary"]
+__all__ = [
+    "Display",
+    "ProgressMode",
+    "make_display",
+    "print_bad_input",
+    "print_server_stats",
+    "print_summary",
+]
 
 ProgressMode = Literal["auto", "bar", "plain", "off"]
 PLAIN_EVERY_S = 5.0
@@ -52,11 +60,12 @@ class _Rate:
 class _Bar:
     def __init__(self, console: Console) -> None:
         self._rate = _Rate()
-        # Fits 80 columns: the bar, done/total, then one status text and the ETA.
+        # Fits 80 columns: the bar, done/total, one status text, elapsed and the ETA.
         self._progress = Progress(
-            BarColumn(bar_width=20),
+            BarColumn(bar_width=16),
             MofNCompleteColumn(),
             TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(compact=True),
             console=console,
@@ -67,9 +76,10 @@ class _Bar:
 
     def update(self, p: RunProgress) -> None:
         rate = self._rate.per_s(p.elapsed_s, p.requests)
+        queued = f" +{p.queued}" if p.queued else ""
         status = (
-            f"· {p.in_flight} in flight · {rate:.1f}/{p.limit_rpm / 60:.0f} req/s · "
-            f"{p.rate_limited} × 429 ·"
+            f"· {p.in_flight}{queued} in flight · {rate:.1f}/{p.limit_rpm / 60:.0f} req/s · "
+            f"{p.rate_limited}×429 ·"
         )
         if self._task is None:
             self._task = self._progress.add_task(
@@ -79,6 +89,7 @@ class _Bar:
             self._progress.update(self._task, completed=p.done, status=status)
 
     def close(self) -> None:
+        self._progress.refresh()  # the last update (N/N at the end) is drawn before it stops
         self._progress.stop()
 
 
@@ -95,7 +106,7 @@ class _Plain:
             return
         self._next = now + self._every_s
         print(
-            f"batchpoll: {p.done}/{p.total} done, {p.in_flight} in flight, "
+            f"batchpoll: {p.done}/{p.total} done, {p.in_flight} in flight, {p.queued} to send, "
             f"{rate:.1f} req/s (limit {p.limit_rpm / 60:.1f}), {p.rate_limited} × 429, "
             f"{p.elapsed_s:.0f} s",
             file=sys.stderr,
@@ -135,6 +146,10 @@ def print_summary(console: Console, summary: RunSummary, title: str = "batchpoll
     table.add_row("items", str(summary.items))
     for status, count in sorted(summary.by_status.items(), key=lambda kv: -kv[1]):
         table.add_row(f"  {status}", str(count))
+        if status == "error" and summary.bad_input:
+            table.add_row("    of which bad input lines", str(summary.bad_input))
+    if summary.retried:
+        table.add_row("retried (--retry)", str(summary.retried))
     if summary.resumed_items:
         table.add_row("resumed from the journal", str(summary.resumed_items))
     rpi = summary.requests_per_item
@@ -156,6 +171,26 @@ def print_summary(console: Console, summary: RunSummary, title: str = "batchpoll
     if summary.interrupted:
         table.add_row("interrupted", "yes: rerun the same command to resume")
     console.print(table)
+
+
+def print_bad_input(console: Console, summary: RunSummary) -> None:
+    """The first bad lines' messages, each naming its line, so nobody has to dig them out."""
+    if not summary.bad_input:
+        return
+    n = summary.bad_input
+    lines = "1 input line cannot run" if n == 1 else f"{n} input lines cannot run"
+    console.print(
+        f"batchpoll: {lines}; fix the input or the options and rerun the same command (only "
+        "those lines run then):",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    for message in summary.bad_input_examples:
+        console.print(f"  {message}", markup=False, highlight=False, soft_wrap=True)
+    if n > len(summary.bad_input_examples):
+        more = n - len(summary.bad_input_examples)
+        console.print(f"  ... and {more} more (status 'error', type 'bad_input' in the output)")
 
 
 def print_server_stats(console: Console, stats: Mapping[str, Any], rpm: float) -> None:

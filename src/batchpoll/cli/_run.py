@@ -17,7 +17,6 @@ import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
-from urllib.parse import urlsplit, urlunsplit
 
 import click
 import structlog
@@ -32,6 +31,7 @@ from ..runner import (
     EXIT_FATAL,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
+    RETRYABLE,
     InputError,
     InputUnreadableError,
     ItemDefaults,
@@ -44,7 +44,8 @@ from ..runner import (
     load_tools,
     run_items,
 )
-from ._progress import ProgressMode, make_display, print_summary
+from ..runner._binding import public_url
+from ._progress import ProgressMode, make_display, print_bad_input, print_summary
 from ._webhook_opts import Serve, webhook_serving
 
 __all__ = ["configure_logging", "execute", "run"]
@@ -99,16 +100,6 @@ def configure_logging(level: int, secret: str | None = None) -> None:
     )
 
 
-def _public_url(url: str) -> str:
-    """A URL without user:password, fit for reports."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 def _exit_code(exc: BaseException) -> int | None:
     """The exit code of an expected failure, None for a bug."""
     usage = (InputError, JournalMismatchError, ToolsError, ConfigurationError)
@@ -151,7 +142,7 @@ def execute(
 ) -> RunSummary:
     """Run with signal handling, progress display, summary and report; errors exit."""
     try:
-        summary = asyncio.run(_main(settings, client, tools, progress, console, serve))
+        summary = asyncio.run(_main(settings, client, tools, progress, console, serve, secret))
     except BaseException as raw:
         exc = _unwrap(raw)
         if isinstance(exc, KeyboardInterrupt | SystemExit):
@@ -164,6 +155,7 @@ def execute(
         fail(str(exc), code, secret)
     if show_summary:
         print_summary(console, summary, title)
+        print_bad_input(console, summary)
     if report_path is not None:
         report = {
             "version": __version__,
@@ -172,13 +164,15 @@ def execute(
                 "input": str(settings.input_path),
                 "output": str(settings.output_path),
                 "journal": str(settings.journal),
-                "base_url": _public_url(settings.base_url or ""),
+                "base_url": public_url(settings.base_url or ""),
                 "rpm": settings.rpm,
                 "tpm": settings.tpm,
                 "kind": settings.defaults.kind,
                 "assistant_id": settings.defaults.assistant_id,
                 "model": settings.defaults.model,
                 "create_mode": settings.create_mode,
+                "retry": sorted(settings.retry),
+                "redo_changed": settings.redo_changed,
                 "timeout_s": settings.timeout_s,
                 "max_in_flight": settings.in_flight_limit,
             },
@@ -201,6 +195,7 @@ async def _main(
     progress: ProgressMode,
     console: Console,
     serve: Serve | None = None,
+    secret: str | None = None,
 ) -> RunSummary:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -220,9 +215,21 @@ async def _main(
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal, signum)
     display = make_display(progress, console)
+
+    def notice(message: str) -> None:  # even with -q: a stall, a changed line
+        if secret:
+            message = message.replace(secret, "***")
+        console.print(f"batchpoll: {message}", markup=False, highlight=False, soft_wrap=True)
+
     try:
         return await run_items(
-            settings, client, tools=tools, stop=stop, on_progress=display.update, serve=serve
+            settings,
+            client,
+            tools=tools,
+            stop=stop,
+            on_progress=display.update,
+            serve=serve,
+            on_notice=notice,
         )
     finally:
         display.close()
@@ -231,7 +238,49 @@ async def _main(
         await client.close()
 
 
-@click.command("run")
+def _statuses(_: click.Context, __: click.Parameter, value: str | None) -> frozenset[str]:
+    if not value:
+        return frozenset()
+    chosen = frozenset(part.strip() for part in value.split(",") if part.strip())
+    unknown = sorted(chosen - RETRYABLE)
+    if unknown:
+        raise click.BadParameter(
+            f"unknown status {', '.join(map(repr, unknown))}; choose among "
+            f"{', '.join(sorted(RETRYABLE))}"
+        )
+    return chosen
+
+
+_RUN_HELP = """Run every line of INPUT.jsonl as one job; each result becomes one line of
+the output. Rerun the same command to resume after a stop or a crash: finished items are not
+redone, no job is created twice (docs/journal.md). Options may change on a rerun (a forgotten
+--model, a higher --rpm) and apply to the items not sent yet, and so do fixed lines.
+
+\b
+Input, one JSON object per line ('id' optional: default the line number):
+  {"id": "q1", "prompt": "Summarize ..."}          a background response (--model)
+  {"id": "q2", "input": [...], "model": "gpt-4o"}  the same, with Responses input items
+  {"id": "q3", "prompt": "...", "assistant_id": "asst_..."}   a legacy Assistants run
+  {"id": "q4", "response_id": "resp_..."}          track a response that exists
+  {"id": "q5", "thread_id": "thread_...", "run_id": "run_..."}  track an existing run
+Other create parameters go at the top level (Responses: temperature, tools, ...) or in
+"params". A line that cannot run becomes an 'error' result (bad_input) naming its line.
+
+\b
+Example:
+  export OPENAI_API_KEY=sk-...
+  batchpoll run items.jsonl -o results.jsonl --model gpt-4o-mini --rpm 500
+  batchpoll status results.jsonl
+  batchpoll run items.jsonl -o results.jsonl --model gpt-4o-mini --retry failed
+
+\b
+Exit codes: 0 every item completed, 1 some did not, 2 usage error (bad option,
+no key, duplicate ids, another server's journal), 3 interrupted (rerun to resume),
+4 fatal (key rejected, server unreachable, files unreadable).
+"""
+
+
+@click.command("run", help=_RUN_HELP)
 @click.argument("input_path", metavar="INPUT.jsonl", type=click.Path(path_type=Path))
 @click.option(
     "-o",
@@ -239,21 +288,27 @@ async def _main(
     "output_path",
     required=True,
     type=click.Path(path_type=Path),
-    help="Results, one JSON line per item (appended when resuming).",
+    help="Results, one JSON line per item; a rerun appends, and keeps each item's last line.",
 )
-@click.option("--base-url", help="API base URL (default: OPENAI_BASE_URL or OpenAI's).")
+@click.option(
+    "--base-url",
+    metavar="URL",
+    help="API base URL of any OpenAI-compatible server (default: $OPENAI_BASE_URL, else OpenAI's).",
+)
 @click.option(
     "--api-key-env",
+    metavar="NAME",
     default="OPENAI_API_KEY",
     show_default=True,
-    help="Environment variable holding the API key.",
+    help="Environment variable holding the API key (never printed, logged or written).",
 )
 @click.option(
     "--rpm",
     type=click.FloatRange(min=1),
     default=500.0,
     show_default=True,
-    help="Your account's requests-per-minute limit (at least 1).",
+    help="Your account's requests-per-minute limit (at least 1); every request of the run "
+    "shares it.",
 )
 @click.option(
     "--tpm",
@@ -267,8 +322,10 @@ async def _main(
     help="Kind of job for every created line (default: Responses, or Assistants for "
     "'prompt'/'messages' lines when an assistant id is given).",
 )
-@click.option("--assistant-id", help="Assistant of lines without 'assistant_id'.")
-@click.option("--model", help="Model of lines without 'model' (required for responses).")
+@click.option("--assistant-id", metavar="ID", help="Assistant of lines without 'assistant_id'.")
+@click.option(
+    "--model", metavar="NAME", help="Model of lines without 'model' (required for responses)."
+)
 @click.option(
     "--tools",
     "tools_spec",
@@ -282,19 +339,35 @@ async def _main(
     type=click.FloatRange(min=0, min_open=True),
     default=3600.0,
     show_default=True,
-    help="Overall deadline per job, in seconds.",
+    help="Overall deadline per job, in seconds (then 'timed_out', and the job is cancelled).",
 )
 @click.option(
     "--max-in-flight",
     type=click.IntRange(min=1),
-    help="Jobs in flight at most (default: 30 s of the budget, at least 50).",
+    help="Jobs sent and not finished, at most (default: 30 s of the budget, at least 50).",
 )
 @click.option(
     "--create-mode",
     type=click.Choice(["fast", "safe"]),
     default="fast",
     show_default=True,
-    help="safe: thread first, so a crash never leaves a run uncertain (+1 request).",
+    help="safe (Assistants): thread first, so a crash never leaves a run uncertain "
+    "(+1 request per item).",
+)
+@click.option(
+    "--retry",
+    metavar="STATUSES",
+    callback=_statuses,
+    help="Run again the items whose last outcome is one of these, comma-separated: failed, "
+    "error, uncertain, timed_out (or expired, cancelled, incomplete); the new outcome "
+    "replaces the old line. Only 'uncertain' can make a job twice: its first create may "
+    "exist on the server.",
+)
+@click.option(
+    "--redo-changed",
+    is_flag=True,
+    help="Lines edited since they ran run again as they are now (without it they are "
+    "named and kept as they ran).",
 )
 @click.option(
     "--ambiguous-creates",
@@ -304,7 +377,7 @@ async def _main(
     help="A create that failed after it may have reached the server: auto sends it again "
     "after a 5xx with an error body (the server made nothing) and reports a lost reply (a "
     "timeout, a reset) as 'uncertain'; retry sends both again; report neither. An item sent "
-    "again says \"retried_ambiguous_create\": true (a possible duplicate). docs/journal.md.",
+    'again says "retried_ambiguous_create": true (a possible duplicate). docs/journal.md.',
 )
 @click.option(
     "--journal",
@@ -316,7 +389,7 @@ async def _main(
     "--report",
     "report_path",
     type=click.Path(path_type=Path),
-    help="Write the summary as JSON here.",
+    help="Write the summary as JSON here, with the settings (no secrets).",
 )
 @click.option(
     "--webhook-listen",
@@ -332,7 +405,19 @@ async def _main(
     show_default=True,
     help="With --webhook-listen: seconds between safety checks of a background response.",
 )
-@click.option("-q", "--quiet", is_flag=True, help="No progress, no summary: errors only.")
+@click.option(
+    "--progress",
+    type=click.Choice(["auto", "bar", "plain", "off"]),
+    default="auto",
+    show_default=True,
+    help="Progress display: a bar on a terminal (auto), a plain line every 5 s, or none.",
+)
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="No progress, no summary: errors only (and a run stalled for 60 s says why).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log batchpoll events on stderr.")
 @click.option("--debug", is_flag=True, help="Debug logs, and tracebacks on errors.")
 def run(
@@ -350,20 +435,17 @@ def run(
     max_in_flight: int | None,
     create_mode: str,
     ambiguous_creates: str,
+    retry: frozenset[str],
+    redo_changed: bool,
     journal_path: Path | None,
     report_path: Path | None,
     webhook_listen: str | None,
     safety_interval_s: float,
+    progress: str,
     quiet: bool,
     verbose: bool,
     debug: bool,
 ) -> None:
-    """Run every item of INPUT.jsonl; rerun the same command to resume after a stop or crash.
-
-    Exit codes: 0 all items completed, 1 some did not, 2 usage error, 3 interrupted
-    (resume with the same command), 4 fatal (key rejected, server unreachable, unreadable
-    files).
-    """
     api_key = os.environ.get(api_key_env, "")
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
     configure_logging(logging.ERROR if quiet else level, api_key or None)
@@ -389,13 +471,15 @@ def run(
             rpm=rpm,
             tpm=tpm,
             journal_path=journal_path,
-            base_url=_public_url(str(client.base_url)),
+            base_url=public_url(str(client.base_url)),
             defaults=ItemDefaults(kind=kind, assistant_id=assistant_id, model=model),  # type: ignore[arg-type]
             create_mode=create_mode,  # type: ignore[arg-type]
             ambiguous_creates=ambiguous_creates,  # type: ignore[arg-type]
             timeout_s=timeout_s,
             max_in_flight=max_in_flight,
             webhooks=webhooks,
+            retry=retry,
+            redo_changed=redo_changed,
         )
     except BatchpollError as exc:
         fail(str(exc), EXIT_USAGE, api_key)
@@ -404,7 +488,7 @@ def run(
         settings,
         client,
         tools,
-        progress="off" if quiet else "auto",
+        progress="off" if quiet else progress,  # type: ignore[arg-type]
         console=console,
         secret=api_key,
         debug=debug,

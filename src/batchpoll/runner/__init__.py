@@ -4,6 +4,7 @@ resumes without creating any job twice (docs/runner.md, docs/journal.md).
 The command line (``batchpoll run``, ``batchpoll demo``) is a thin layer over ``run_items``.
 """
 
+from ._binding import Binding
 from ._errors import (
     InputError,
     InputUnreadableError,
@@ -18,10 +19,12 @@ from ._items import (
     InputScan,
     Item,
     ItemDefaults,
+    content_digest,
     parse_line,
     scan_input,
 )
-from ._journal import Journal, State
+from ._journal import Entry, Journal, State
+from ._plan import RETRYABLE
 from ._runner import run_items
 from ._settings import CreateMode, RunSettings
 from ._summary import (
@@ -43,9 +46,12 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "ITEM_METADATA_KEY",
+    "RETRYABLE",
     "UNCERTAIN",
     "BadLine",
+    "Binding",
     "CreateMode",
+    "Entry",
     "InputError",
     "InputScan",
     "InputUnreadableError",
@@ -60,6 +66,7 @@ __all__ = [
     "State",
     "ToolsError",
     "UnreachableError",
+    "content_digest",
     "load_tools",
     "parse_line",
     "run_items",

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
@@ -32,6 +32,7 @@ __all__ = [
     "InputScan",
     "Item",
     "ItemDefaults",
+    "content_digest",
     "iter_items",
     "parse_line",
     "scan_input",
@@ -91,7 +92,9 @@ class ItemDefaults:
 class Item:
     """One unit of work. ``params`` are complete create parameters (for Assistants in the
     ``create_and_run`` shape, metadata with the item id included); ``ids`` are the server ids
-    of a job to track."""
+    of a job to track; ``digest`` identifies the line's content (its JSON object, whatever
+    the spacing or key order): the journal keeps it for items that were sent, to tell a line
+    edited since it ran."""
 
     key: str
     line_no: int
@@ -99,6 +102,7 @@ class Item:
     action: Action
     params: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     ids: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    digest: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +243,12 @@ def _track(line_no: int, key: str, obj: Mapping[str, Any], defaults: ItemDefault
     return Item(key, line_no, kind, "track", ids=MappingProxyType(ids))
 
 
+def content_digest(obj: Any) -> str:
+    """The digest of a line's JSON value: equal for equal objects, however written."""
+    canonical = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
 def parse_line(line_no: int, text: str, defaults: ItemDefaults) -> Item | BadLine:
     """One input line (without its newline) → an ``Item``, or a ``BadLine`` saying why not."""
     key = str(line_no)
@@ -251,13 +261,15 @@ def parse_line(line_no: int, text: str, defaults: ItemDefaults) -> Item | BadLin
             raise _Bad("not a JSON object")
         key = _key_of(line_no, obj)
         if _TRACK_KEYS & (set(obj) - {"id"}):
-            return _track(line_no, key, obj, defaults)
-        if not {"prompt", "messages", "input"} & set(obj):
+            item = _track(line_no, key, obj, defaults)
+        elif not {"prompt", "messages", "input"} & set(obj):
             raise _Bad(
                 "unknown shape: expected 'prompt', 'messages', 'input', "
                 "'thread_id' + 'run_id' or 'response_id'"
             )
-        return _create(line_no, key, obj, defaults)
+        else:
+            item = _create(line_no, key, obj, defaults)
+        return replace(item, digest=content_digest(obj))
     except _Bad as bad:
         return BadLine(line_no, key, ErrorInfo("bad_input", f"line {line_no}: {bad}"))
 
@@ -298,7 +310,8 @@ class InputScan:
 
     items: int
     bad_lines: int
-    sha256: str  # of the file's bytes: a resumed run must see the same input
+    sha256: str  # of the file's bytes (a journal of the old format binds it)
+    keys: frozenset[str] = frozenset()  # every item's id
 
 
 def scan_input(path: Path, defaults: ItemDefaults) -> InputScan:
@@ -322,4 +335,4 @@ def scan_input(path: Path, defaults: ItemDefaults) -> InputScan:
         ]
         more = f" (and {len(duplicates) - 5} more)" if len(duplicates) > 5 else ""
         raise InputError(f"duplicate ids in {path.name}: {'; '.join(shown)}{more}")
-    return InputScan(items=items, bad_lines=bad, sha256=sha.hexdigest())
+    return InputScan(items=items, bad_lines=bad, sha256=sha.hexdigest(), keys=frozenset(first_line))

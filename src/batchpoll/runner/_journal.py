@@ -11,9 +11,10 @@ States (see docs/journal.md for what resume does with each):
 - ``done``: the outcome (the output line) is recorded.
 
 WAL with ``synchronous=NORMAL``: a commit survives the process being killed (the WAL write is
-in the OS before ``commit`` returns); only a power loss can drop the last commits. The journal
-also records a fingerprint of the input file and of the options that change what is created,
-and refuses to resume a different run. A lock file keeps two processes off one journal.
+in the OS before ``commit`` returns); only a power loss can drop the last commits. Each row of
+an item that was sent keeps the digest of its line (``digest``; NULL for an item that never
+reached the server, which every run evaluates afresh); the journal as a whole binds the server
+and the key (``_binding.py``). A lock file keeps two processes off one journal.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -32,7 +33,8 @@ try:  # POSIX; elsewhere the lock is skipped (one run per journal is then up to 
 except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
-from ._errors import JournalError, JournalMismatchError
+from ._binding import Binding, check_binding
+from ._errors import JournalError
 
 __all__ = ["Entry", "Journal", "State"]
 
@@ -47,13 +49,15 @@ CREATE TABLE IF NOT EXISTS items (
     outcome TEXT
 );
 """
+# A row keeps its digest through later states unless a new one is given (a create of
+# another content: a retry, a changed line run again).
 _UPSERT = """
-INSERT INTO items (key, line_no, state, kind, ids, outcome) VALUES (?, ?, ?, ?, ?, ?)
+INSERT INTO items (key, line_no, state, kind, ids, outcome, digest) VALUES (?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (key) DO UPDATE SET
     line_no = excluded.line_no, state = excluded.state, kind = excluded.kind,
-    ids = excluded.ids, outcome = excluded.outcome
+    ids = excluded.ids, outcome = excluded.outcome,
+    digest = COALESCE(excluded.digest, items.digest)
 """
-_VERSION = "1"
 
 
 class State(StrEnum):
@@ -71,20 +75,29 @@ class Entry:
     kind: str
     ids: Mapping[str, str]
     outcome: Mapping[str, Any] | None  # the output record, once done
+    digest: str | None = None  # of the line that was sent; None: it never reached the server
+
+    @property
+    def status(self) -> str | None:
+        return None if self.outcome is None else str(self.outcome.get("status"))
 
 
 class Journal:
-    """Open with ``Journal.open(path, fingerprint)``; every method commits before returning."""
+    """Open with ``Journal.open(path, binding)``; every method commits before returning."""
 
-    def __init__(self, path: Path, db: sqlite3.Connection, lock: IO[bytes] | None) -> None:
+    def __init__(
+        self, path: Path, db: sqlite3.Connection, lock: IO[bytes] | None, legacy: bool = False
+    ) -> None:
         self.path = path
         self._db = db
         self._lock = lock
+        self.legacy = legacy  # format 1: the rows need their digests (``adopt_digests``)
 
     @classmethod
-    def open(cls, path: Path, fingerprint: Mapping[str, str]) -> Journal:
-        """Open or create the journal at ``path``. Raises ``JournalError`` when it is unusable,
-        locked by another run, or was written for a different input or options."""
+    def open(cls, path: Path, binding: Binding | None = None) -> Journal:
+        """Open or create the journal at ``path``. Raises ``JournalError`` when it is unusable
+        or locked by another run, ``JournalMismatchError`` when it belongs to another server
+        or key. Without ``binding`` it is opened as it is, to be read."""
         lock = _lock(path)
         try:
             db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -92,7 +105,10 @@ class Journal:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
                 db.executescript(_SCHEMA)
-                _check_fingerprint(db, path, {"version": _VERSION, **fingerprint})
+                columns = {row[1] for row in db.execute("PRAGMA table_info(items)")}
+                if "digest" not in columns:  # format 1
+                    db.execute("ALTER TABLE items ADD COLUMN digest TEXT")
+                legacy = binding is not None and check_binding(db, path, binding)
             except BaseException:
                 db.close()
                 raise
@@ -102,7 +118,30 @@ class Journal:
         except BaseException:
             _unlock(lock)
             raise
-        return cls(path, db, lock)
+        return cls(path, db, lock, legacy)
+
+    @classmethod
+    def read(cls, path: Path) -> Journal:
+        """Open read-only, without the lock (``batchpoll status``, even during a run)."""
+        if not path.is_file():
+            raise JournalError(f"no journal at {str(path)!r}")
+        try:
+            db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(items)")}
+            if not columns:
+                raise sqlite3.DatabaseError("no items table")
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot read journal {str(path)!r}: {exc}") from None
+        return cls(path, db, None, legacy="digest" not in columns)
+
+    def meta(self) -> dict[str, str]:
+        return dict(self._db.execute("SELECT name, value FROM meta").fetchall())
+
+    def set_info(self, **values: str) -> None:
+        """Informational meta values (not bound): ``input``, ``input_items``, ``key_rejected``."""
+        self._db.executemany(
+            "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", values.items()
+        )
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):
@@ -122,8 +161,11 @@ class Journal:
         return {entry.key: entry for entry in self._rows()}
 
     def _rows(self) -> Iterator[Entry]:
-        cursor = self._db.execute("SELECT key, line_no, state, kind, ids, outcome FROM items")
-        for key, line_no, state, kind, ids, outcome in cursor:
+        digest = "digest" if not self.legacy else "NULL"
+        cursor = self._db.execute(
+            f"SELECT key, line_no, state, kind, ids, outcome, {digest} FROM items"
+        )
+        for key, line_no, state, kind, ids, outcome, content in cursor:
             yield Entry(
                 key,
                 line_no,
@@ -131,18 +173,21 @@ class Journal:
                 kind,
                 json.loads(ids),
                 json.loads(outcome) if outcome is not None else None,
+                content,
             )
 
     # --- transitions (each one commits) -------------------------------------------------------
 
-    def sending(self, key: str, line_no: int, kind: str) -> None:
-        self._put(key, line_no, State.SENDING, kind, {}, None)
+    def sending(self, key: str, line_no: int, kind: str, digest: str) -> None:
+        self._put(key, line_no, State.SENDING, kind, {}, None, digest)
 
-    def thread(self, key: str, line_no: int, kind: str, thread_id: str) -> None:
-        self._put(key, line_no, State.THREAD, kind, {"thread_id": thread_id}, None)
+    def thread(self, key: str, line_no: int, kind: str, thread_id: str, digest: str) -> None:
+        self._put(key, line_no, State.THREAD, kind, {"thread_id": thread_id}, None, digest)
 
-    def created(self, key: str, line_no: int, kind: str, ids: Mapping[str, str]) -> None:
-        self._put(key, line_no, State.CREATED, kind, ids, None)
+    def created(
+        self, key: str, line_no: int, kind: str, ids: Mapping[str, str], digest: str | None = None
+    ) -> None:
+        self._put(key, line_no, State.CREATED, kind, ids, None, digest)
 
     def continued(self, key: str, ids: Mapping[str, str]) -> None:
         """The item's job goes on as a new server object (the next response of a chain): a
@@ -165,6 +210,23 @@ class Journal:
         because the API refused its key, or was never reached)."""
         self._db.execute("DELETE FROM items WHERE state = ?", (State.SENDING,))
 
+    def drop(self, keys: Iterable[str]) -> None:
+        """Forget items entirely (lines gone from the input that never reached the server, a
+        changed line run again as a bad line)."""
+        self._db.execute("BEGIN")
+        self._db.executemany("DELETE FROM items WHERE key = ?", ((k,) for k in keys))
+        self._db.execute("COMMIT")
+
+    def adopt_digests(self, digests: Mapping[str, str]) -> None:
+        """Format 1 upgrade: the digest of each row's line, from the input it was written for
+        (rows of lines that never reached the server keep none)."""
+        self._db.execute("BEGIN")
+        self._db.executemany(
+            "UPDATE items SET digest = ? WHERE key = ?", ((d, k) for k, d in digests.items())
+        )
+        self._db.execute("COMMIT")
+        self.legacy = False
+
     def _put(
         self,
         key: str,
@@ -173,6 +235,7 @@ class Journal:
         kind: str,
         ids: Mapping[str, str],
         outcome: Mapping[str, Any] | None,
+        digest: str | None = None,
     ) -> None:
         self._db.execute(
             _UPSERT,
@@ -183,29 +246,9 @@ class Journal:
                 kind,
                 json.dumps(dict(ids)),
                 json.dumps(outcome, ensure_ascii=False) if outcome is not None else None,
+                digest,
             ),
         )
-
-
-def _check_fingerprint(db: sqlite3.Connection, path: Path, wanted: Mapping[str, str]) -> None:
-    stored = dict(db.execute("SELECT name, value FROM meta").fetchall())
-    empty = db.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 0
-    if not stored or (empty and stored != wanted):
-        # A journal without items (a run that stopped before its first create, e.g. at a
-        # wrong base URL) binds nothing: the corrected command starts it afresh.
-        db.execute("DELETE FROM meta")
-        db.executemany("INSERT INTO meta (name, value) VALUES (?, ?)", wanted.items())
-        return
-    for name in sorted({*wanted, *stored}, key=lambda n: (n != "input_sha256", n)):
-        value = wanted.get(name)
-        if stored.get(name) != value:
-            what = "the input file changed" if name == "input_sha256" else f"{name} differs"
-            if name not in ("input_sha256", "version"):
-                what += f" (was {stored.get(name)!r}, now {value!r})"
-            raise JournalMismatchError(
-                f"journal {str(path)!r} belongs to another run: {what}; rerun the same command "
-                "to resume, or pass another --journal (or delete it) to start over"
-            )
 
 
 def _lock(path: Path) -> IO[bytes] | None:

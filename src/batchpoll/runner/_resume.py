@@ -107,6 +107,10 @@ class Creator:
     def idle(self) -> bool:
         return not self._creating
 
+    def unsent(self) -> int:
+        """Admitted creates still waiting for their turn (not on the wire)."""
+        return sum(not creating.sent for creating in self._creating.values())
+
     def release(self, key: str) -> tuple[int, float | None]:
         """Forget a settled item: the requests it cost outside its job, and when its job was
         created (or re-tracked) on the poller's clock, for latencies."""
@@ -187,7 +191,7 @@ class Creator:
         self._started_at[key] = self._poller.clock.now()
         if not self._safe(creating.item):  # safe: the journaled thread already covers it
             item = creating.item
-            self._journal.sending(key, item.line_no, item.kind)
+            self._journal.sending(key, item.line_no, item.kind, item.digest)
 
     def sent(self, key: str, ids: Ids) -> None:
         item = self._creating[key].item
@@ -217,11 +221,12 @@ class Creator:
     # --- internals ------------------------------------------------------------------------------
 
     def _safe(self, item: Item) -> bool:
-        return self._mode == "safe" and item.kind == "assistants"
+        # A journaled thread is safe mode's whatever the mode now (--create-mode may change).
+        return (self._mode == "safe" and item.kind == "assistants") or item.key in self._threads
 
     async def _start(self, item: Item, thread_id: str | None) -> Job:
         kind = self._kinds[item.kind]
-        if not self._safe(item):
+        if not self._safe(item) and thread_id is None:
             return await self._poller.create(kind, item.params, key=item.key)
         if thread_id is not None:
             try:
@@ -242,7 +247,7 @@ class Creator:
                 Priority.CREATE,
             )
             thread_id = created.id
-            self._journal.thread(item.key, item.line_no, item.kind, thread_id)
+            self._journal.thread(item.key, item.line_no, item.kind, thread_id, item.digest)
         self._threads[item.key] = thread_id
         params = {k: v for k, v in item.params.items() if k != "thread"}
         return await self._poller.create(kind, {**params, "thread_id": thread_id}, key=item.key)

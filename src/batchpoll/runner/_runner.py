@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections import Counter
 from collections.abc import Callable, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
@@ -42,14 +41,23 @@ from .. import (
     Status,
     ToolHandler,
 )
-from ._errors import InputError, UnreachableError
+from ._errors import UnreachableError
 from ._guard import ConnectivityWatch
 from ._items import BadLine, Item, iter_items, scan_input
-from ._journal import Journal, State
 from ._output import OutputWriter
+from ._plan import Action
+from ._reconcile import as_tracked, make_plan, open_journal
 from ._resume import Creator
 from ._settings import RunSettings
-from ._summary import UNCERTAIN, RunProgress, RunSummary, bad_line_record, output_record, percentile
+from ._stall import StallWatch
+from ._summary import (
+    UNCERTAIN,
+    RunProgress,
+    RunSummary,
+    Tally,
+    bad_line_record,
+    output_record,
+)
 
 __all__ = ["run_items"]
 
@@ -68,6 +76,7 @@ async def run_items(
     progress_every_s: float = 0.5,
     clock: Clock | None = None,
     serve: Callable[[Poller], AbstractAsyncContextManager[Any]] | None = None,
+    on_notice: Callable[[str], None] | None = None,
 ) -> RunSummary:
     """Run (or resume) every item of ``settings.input_path``; results go to the output file.
 
@@ -76,8 +85,11 @@ async def run_items(
     is sent, and ``AuthenticationFailedError`` / ``UnreachableError`` when the API cannot be
     used (nothing is recorded as done for the jobs in flight then). ``serve(poller)`` is
     entered as soon as the poller runs and left before it closes (e.g. a webhook receiver).
+    ``on_progress`` gets a snapshot every ``progress_every_s`` and the final one;
+    ``on_notice`` one-line news for a person: lines changed since they ran, a run that makes
+    no progress for ``settings.stall_notice_s`` (and why).
     """
-    run = _Run(settings, client, tools or {}, clock or LoopClock(), serve)
+    run = _Run(settings, client, tools or {}, clock or LoopClock(), serve, on_notice)
     return await run.execute(stop, on_progress, progress_every_s)
 
 
@@ -93,17 +105,16 @@ class _Run:
         tools: Mapping[str, ToolHandler],
         clock: Clock,
         serve: Callable[[Poller], AbstractAsyncContextManager[Any]] | None = None,
+        on_notice: Callable[[str], None] | None = None,
     ) -> None:
         self.s = settings
         self._serve = serve
         self._client = client
         self._tools = tools
         self._clock = clock
-        self._by_status: Counter[str] = Counter()
-        self._latencies: list[float] = []
-        self._tokens_used = 0
-        self._tool_rounds = 0
-        self._done = self._finished_now = self._resumed = self._pending = 0
+        self._notice = on_notice or (lambda _: None)
+        self._tally = Tally()
+        self._pending = 0
         self._room = asyncio.Event()
         self._stopping = self._closing = False
         self._fatal: BaseException | None = None
@@ -122,24 +133,22 @@ class _Run:
     ) -> RunSummary:
         s = self.s
         self._scan = scan_input(s.input_path, s.defaults)
-        if not s.journal.exists() and s.output_path.exists() and s.output_path.stat().st_size:
-            raise InputError(
-                f"output {str(s.output_path)!r} exists but its journal {str(s.journal)!r} does "
-                "not: remove the output or choose another -o"
-            )
-        self._journal = Journal.open(s.journal, s.fingerprint(self._scan))
+        self._journal = open_journal(s, self._client, self._scan)
         try:
+            self._plan = make_plan(s, self._journal, self._scan, self._notice)
             self._output = OutputWriter(s.output_path).open()
             try:
                 await self._run_poller(stop, on_progress, progress_every_s)
             finally:
-                self._output.close()
+                self._output.close(keep=self._scan.keys)
             if isinstance(self._fatal, AccountRefusedError | UnreachableError):
                 # The server refused every request of this run (the key) or was never reached
                 # (the URL): no create cut short on the wire can have made a job, whatever the
                 # grace allowed. Forgotten, they leave the journal as if the run never began,
                 # so the corrected command is not refused as "another run".
                 self._journal.forget_sending()
+            if isinstance(self._fatal, AuthenticationFailedError):
+                self._journal.set_info(key_rejected="1")  # a new key may take over
         finally:
             self._journal.close()
         if self._fatal is not None:
@@ -182,6 +191,7 @@ class _Run:
                             tg.start_soon(self._stop_on, stop)
                         if on_progress is not None:
                             tg.start_soon(self._report, on_progress, progress_every_s)
+                        tg.start_soon(StallWatch(self, s.stall_notice_s, self._notice).run)
                         self._reconcile()
                         await self._feed()
                         while self._pending and not self._stopping:
@@ -190,6 +200,8 @@ class _Run:
                             await anyio.sleep_forever()  # until _shutdown cancels the scope
                         tg.cancel_scope.cancel()  # the reporter and the stop watcher
                 self._final_stats = poller.stats()
+                if on_progress is not None:
+                    on_progress(self.progress())  # the last frame: N/N when all is done
                 if self._stopping:
                     self._closing = True  # the poller aborts the jobs in flight: not results
                     raise _Abandon
@@ -197,7 +209,7 @@ class _Run:
             pass
         log.info(
             "batchpoll.run.finished" if not self._stopping else "batchpoll.run.stopped",
-            done=self._done,
+            done=self._tally.done,
             items=self._scan.items,
             requests=self._final_stats.requests,
         )
@@ -207,36 +219,38 @@ class _Run:
 
     def _reconcile(self) -> None:
         """Settle what the journal already knows; re-track the jobs that were in flight."""
-        entries = self._journal.entries()
-        self._known = set(entries)
-        for item in iter_items(self.s.input_path, self.s.defaults):
-            entry = entries.get(item.key)
-            if isinstance(item, BadLine):
-                if entry is not None and entry.outcome is not None:
-                    self._settled(entry.outcome)
+        for key, decision in self._plan.decisions.items():
+            item, entry, action = decision.item, decision.entry, decision.action
+            if action is Action.BAD:
+                assert isinstance(item, BadLine)
+                record = bad_line_record(key, item.line_no, item.error)
+                if entry is not None and entry.outcome == record:
+                    self._settled(record)
                 else:
-                    record = bad_line_record(item.key, item.line_no, item.error)
-                    self._finish(item.key, item.line_no, "-", record, admitted=False)
+                    self._finish(key, item.line_no, "-", record, admitted=False)
                 continue
-            if entry is None:
-                continue  # new: the feeder creates it
-            self._resumed += 1
-            if entry.state is State.DONE and entry.outcome is not None:
+            if action is Action.CREATE or entry is None:
+                continue  # the feeder creates it
+            self._tally.resumed += 1
+            if action is Action.SETTLED:
+                assert entry.outcome is not None
                 self._settled(entry.outcome)
-            elif entry.state is State.CREATED:
+            elif action is Action.TRACK:
                 self._pending += 1
-                self.watch_job(item, self._creator.track(item, entry.ids))
-            elif entry.state is State.THREAD:
+                tracked = as_tracked(decision)
+                self.watch_job(tracked, self._creator.track(tracked, entry.ids))
+            elif action is Action.THREAD:
+                assert isinstance(item, Item)
                 self._pending += 1
                 self._tg.start_soon(self._creator.resume_thread, item, entry.ids["thread_id"])
             else:  # SENDING: the create may have reached the server; never send it again
-                self._finish_uncertain(item, requests=0, resumed=True)
-        if self._resumed:
-            log.info("batchpoll.run.resumed", items=self._resumed, in_flight=self._pending)
+                self._finish_uncertain(as_tracked(decision), requests=0, resumed=True)
+        if self._tally.resumed:
+            log.info("batchpoll.run.resumed", items=self._tally.resumed, in_flight=self._pending)
 
     async def _feed(self) -> None:
         for item in iter_items(self.s.input_path, self.s.defaults):
-            if isinstance(item, BadLine) or item.key in self._known:
+            if isinstance(item, BadLine) or self._plan.action(item.key) is not Action.CREATE:
                 continue
             while self._pending >= self.s.in_flight_limit and not self._stopping:
                 await self._wait_room()
@@ -244,7 +258,7 @@ class _Run:
                 return
             self._pending += 1
             if item.action == "track":
-                self._journal.created(item.key, item.line_no, item.kind, item.ids)
+                self._journal.created(item.key, item.line_no, item.kind, item.ids, item.digest)
                 self.watch_job(item, self._creator.track(item, item.ids))
                 continue
             self._tg.start_soon(self._create_one, item)
@@ -283,9 +297,7 @@ class _Run:
                 return  # an ambiguous create: the creator looks for the job
             extra, started_at = self._creator.release(item.key)
             record = output_record(outcome, item.line_no, extra_requests=extra)
-            self._tool_rounds += outcome.tool_rounds
-            if outcome.usage is not None:
-                self._tokens_used += outcome.usage.total_tokens
+            self._tally.outcome(outcome)
             latency = self._clock.now() - started_at if started_at is not None else None
             self._finish(item.key, item.line_no, item.kind, record, latency=latency)
         except Exception as exc:  # a full disk, ...: stop rather than lose results silently
@@ -339,17 +351,16 @@ class _Run:
         self._journal.done(key, line_no, kind, record)
         self._settled(record)
         if kind != "-":  # a bad line is no work: keep it out of requests per item
-            self._finished_now += 1
+            self._tally.finished_now += 1
         if latency is not None:
-            self._latencies.append(latency)
+            self._tally.latencies.append(latency)
         if admitted:
             self._pending -= 1
             self._room.set()
 
     def _settled(self, record: Mapping[str, Any]) -> None:
         self._output.write(record)
-        self._by_status[str(record["status"])] += 1
-        self._done += 1
+        self._tally.settled(record)
 
     # --- stopping -----------------------------------------------------------------------------
 
@@ -394,8 +405,6 @@ class _Run:
         self._room.clear()
         await self._room.wait()
 
-    # --- reporting ----------------------------------------------------------------------------
-
     async def _report(self, on_progress: Callable[[RunProgress], None], every_s: float) -> None:
         while True:
             on_progress(self.progress())
@@ -403,34 +412,29 @@ class _Run:
 
     def progress(self) -> RunProgress:
         st = self._poller.stats()
+        unsent = self._creator.unsent()
         return RunProgress(
             total=self._scan.items,
-            done=self._done,
-            in_flight=self._pending,
+            done=self._tally.done,
+            in_flight=self._pending - unsent,
             requests=st.requests,
             rate_limited=st.rate_limited,
             rate_rpm=st.rate_rpm,
             limit_rpm=self.s.rpm,
             elapsed_s=self._clock.now() - self._start,
-            by_status=dict(self._by_status),
+            by_status=dict(self._tally.by_status),
+            queued=unsent,
+            transient_errors=st.transient_errors,
+            paused_s=self._poller.budget.stats().paused_s,
         )
 
     def _summary(self) -> RunSummary:
-        st = self._final_stats
-        return RunSummary(
-            items=self._scan.items,
-            by_status=dict(self._by_status),
-            finished_now=self._finished_now,
-            resumed_items=self._resumed,
-            requests=st.requests,
-            rate_limited=st.rate_limited,
-            transient_errors=st.transient_errors,
+        return self._tally.summary(
+            self._scan.items,
+            self._final_stats,
             elapsed_s=self._clock.now() - self._start,
-            latency_p50_s=percentile(self._latencies, 0.5),
-            latency_p99_s=percentile(self._latencies, 0.99),
             interrupted=self._stopping and self._fatal is None,
             tpm=self.s.tpm,
-            tokens_reserved=0 if st.tokens is None else st.tokens.reserved,
-            tokens_used=self._tokens_used,
-            tool_rounds=self._tool_rounds,
+            retried=self._plan.retried,
+            changed=tuple(self._plan.changed),
         )

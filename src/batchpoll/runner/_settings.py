@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Literal
 
 from .. import ConfigurationError, PollSettings, WebhookSettings
-from ._items import InputScan, ItemDefaults
+from ._items import ItemDefaults
+from ._plan import RETRYABLE
 
 __all__ = ["CreateMode", "RunSettings"]
 
@@ -17,8 +18,10 @@ CreateMode = Literal["fast", "safe"]
 
 @dataclass(frozen=True, slots=True)
 class RunSettings:
-    """What to run and how. ``base_url`` only enters the journal's fingerprint (the client is
-    passed to ``run_items``); ``timeout_s`` is each job's overall deadline."""
+    """What to run and how. ``base_url``: the server the journal is bound to (default: the
+    client's; the client is passed to ``run_items``); ``timeout_s`` is each job's overall
+    deadline. ``retry``: statuses whose items run again (``RETRYABLE``); ``redo_changed``:
+    lines edited since they ran run again too (docs/journal.md)."""
 
     input_path: Path
     output_path: Path
@@ -36,6 +39,9 @@ class RunSettings:
     webhooks: WebhookSettings | None = None  # on: background responses poll as a safety net
     stop_grace_s: float = 10.0  # on stop: how long creates already sent may take to answer
     seed: int | None = None
+    retry: frozenset[str] = frozenset()
+    redo_changed: bool = False
+    stall_notice_s: float = 60.0  # no item finished for this long: say why (``on_notice``)
 
     def __post_init__(self) -> None:
         if not self.rpm > 0:
@@ -50,6 +56,12 @@ class RunSettings:
             raise ConfigurationError("create_mode must be 'fast' or 'safe'")
         if self.timeout_s is not None and not self.timeout_s > 0:
             raise ConfigurationError("timeout_s must be > 0")
+        unknown = sorted(set(self.retry) - RETRYABLE)
+        if unknown:
+            raise ConfigurationError(
+                f"retry: unknown status {', '.join(map(repr, unknown))} (choose from "
+                f"{', '.join(sorted(RETRYABLE))})"
+            )
 
     @property
     def journal(self) -> Path:
@@ -59,13 +71,3 @@ class RunSettings:
     def in_flight_limit(self) -> int:
         # Enough jobs to keep the budget busy through typical job durations.
         return self.max_in_flight or max(50, math.ceil(self.rpm / 60.0 * 30.0))
-
-    def fingerprint(self, scan: InputScan) -> dict[str, str]:
-        d = self.defaults
-        return {
-            "input_sha256": scan.sha256,
-            "base_url": self.base_url or "",
-            "--kind": d.kind or "",
-            "--assistant-id": d.assistant_id or "",
-            "--model": d.model or "",
-        }

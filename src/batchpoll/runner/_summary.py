@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import ErrorInfo, Outcome
+from .. import ErrorInfo, Outcome, PollerStats
 
 __all__ = [
     "EXIT_FAILED",
@@ -18,6 +19,7 @@ __all__ = [
     "UNCERTAIN",
     "RunProgress",
     "RunSummary",
+    "Tally",
     "bad_line_record",
     "output_record",
     "percentile",
@@ -64,13 +66,16 @@ class RunProgress:
 
     total: int
     done: int  # items with a result, including those of earlier (resumed) runs
-    in_flight: int  # items being created or tracked now
+    in_flight: int  # jobs sent to the server (or being looked for) and not finished
     requests: int  # HTTP requests of this run so far
     rate_limited: int  # 429s of this run so far
     rate_rpm: float  # the budget's rate in use now
     limit_rpm: float  # the rate limit given (--rpm)
     elapsed_s: float
     by_status: Mapping[str, int] = field(default_factory=dict)
+    queued: int = 0  # admitted creates still waiting for their turn in the budget
+    transient_errors: int = 0  # of this run so far (5xx, timeouts, lost connections)
+    paused_s: float = 0.0  # the budget's remaining pause after a 429
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +98,10 @@ class RunSummary:
     tokens_reserved: int = 0  # tokens this run's requests were charged (the estimate)
     tokens_used: int = 0  # usage the server reported, summed over this run's jobs
     tool_rounds: int = 0  # rounds of tool calls answered in this run
+    bad_input: int = 0  # lines that cannot run (an ``error`` of type ``bad_input``)
+    bad_input_examples: tuple[str, ...] = ()  # the first few messages, naming their lines
+    retried: int = 0  # items run again by ``retry``
+    changed: tuple[tuple[int, str, bool], ...] = ()  # (line, id, run again) edited since run
 
     @property
     def tokens_per_s(self) -> float | None:
@@ -133,7 +142,63 @@ class RunSummary:
             "tokens_used": self.tokens_used,
             "tokens_per_s": _round(self.tokens_per_s),
             "tool_rounds": self.tool_rounds,
+            "bad_input": self.bad_input,
+            "retried": self.retried,
+            "changed_lines": [line for line, _, _ in self.changed],
         }
+
+
+_EXAMPLES = 5
+
+
+class Tally:
+    """What a run has settled, counted as it comes (the items of earlier runs included), and
+    what this invocation did; ``summary`` makes the ``RunSummary``."""
+
+    def __init__(self) -> None:
+        self.by_status: Counter[str] = Counter()
+        self.done = 0
+        self.bad_input = 0
+        self.bad_examples: list[str] = []
+        self.latencies: list[float] = []  # create → result, of this run's jobs
+        self.tokens_used = 0
+        self.tool_rounds = 0
+        self.finished_now = 0  # items that got their result in this run (bad lines aside)
+        self.resumed = 0  # items found in the journal (done or in flight) at the start
+
+    def settled(self, record: Mapping[str, Any]) -> None:
+        self.by_status[str(record["status"])] += 1
+        self.done += 1
+        error = record.get("error")
+        if isinstance(error, Mapping) and error.get("type") == "bad_input":
+            self.bad_input += 1
+            if len(self.bad_examples) < _EXAMPLES:
+                self.bad_examples.append(str(error.get("message")))
+
+    def outcome(self, outcome: Outcome) -> None:
+        self.tool_rounds += outcome.tool_rounds
+        if outcome.usage is not None:
+            self.tokens_used += outcome.usage.total_tokens
+
+    def summary(self, items: int, stats: PollerStats, **more: Any) -> RunSummary:
+        """``more``: ``elapsed_s``, ``interrupted``, ``tpm``, ``retried``, ``changed``."""
+        return RunSummary(
+            items=items,
+            by_status=dict(self.by_status),
+            finished_now=self.finished_now,
+            resumed_items=self.resumed,
+            requests=stats.requests,
+            rate_limited=stats.rate_limited,
+            transient_errors=stats.transient_errors,
+            latency_p50_s=percentile(self.latencies, 0.5),
+            latency_p99_s=percentile(self.latencies, 0.99),
+            tokens_reserved=0 if stats.tokens is None else stats.tokens.reserved,
+            tokens_used=self.tokens_used,
+            tool_rounds=self.tool_rounds,
+            bad_input=self.bad_input,
+            bad_input_examples=tuple(self.bad_examples),
+            **more,
+        )
 
 
 def _round(value: float | None) -> float | None:

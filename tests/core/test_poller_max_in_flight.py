@@ -1,0 +1,73 @@
+"""``Poller(max_in_flight=N)``: creates wait while N jobs are live (the library's twin of
+``batchpoll run --max-in-flight``). In virtual time against the in-process mock."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from openai import AsyncOpenAI
+from tests._virtual import EPOCH
+
+from batchpoll import ConfigurationError, LoopClock, Poller, PollerClosedError, Status
+from batchpoll.mock import MockConfig, asgi_client, create_app
+
+pytestmark = pytest.mark.looptime
+
+
+def mock(**config: Any) -> tuple[Any, AsyncOpenAI]:
+    loop = asyncio.get_running_loop()
+    app = create_app(MockConfig(**config), clock=lambda: EPOCH + loop.time())
+    return app, asgi_client(app, api_key="sk-test-secret")
+
+
+async def test_creates_wait_while_max_in_flight_jobs_are_live() -> None:
+    app, client = mock(rpm=6000, tool_rate=0.0, fail_rate=0.0, duration_median_s=5.0)
+    peak = 0
+    async with Poller(client, rpm=6000, max_in_flight=4, clock=LoopClock(epoch=EPOCH)) as p:
+
+        async def one(i: int) -> Status:
+            nonlocal peak
+            job = await p.create_response(model="m", input=f"question {i}")
+            peak = max(peak, p.stats().in_flight)
+            return (await job).status
+
+        statuses = await asyncio.gather(*(one(i) for i in range(20)))
+    assert statuses == [Status.COMPLETED] * 20
+    assert peak == 4
+    jobs = app.state.mock.jobs
+    created = sorted(j.timing.created_at for j in jobs)
+    # At most 4 at once: the 5th create was sent only once a first job had ended.
+    assert created[4] - created[0] >= 4.0
+
+
+class _Leave(Exception):
+    pass
+
+
+async def test_a_waiting_create_is_released_when_the_poller_closes() -> None:
+    _, client = mock(rpm=6000, tool_rate=0.0, fail_rate=0.0, duration_median_s=50.0)
+    p = Poller(client, rpm=6000, max_in_flight=1, clock=LoopClock(epoch=EPOCH))
+    seen: list[Any] = []
+
+    async def use() -> None:
+        async with p:
+            await p.create_response(model="m", input="first")
+            seen.append(asyncio.ensure_future(p.create_response(model="m", input="second")))
+            await asyncio.sleep(1.0)
+            assert not seen[0].done()
+            p.track_response("resp_unknown")  # tracking never waits, but counts
+            assert p.stats().in_flight == 2
+            raise _Leave  # leave without waiting for the jobs
+
+    with pytest.raises(_Leave):
+        await use()
+    waiting = seen[0]
+    with pytest.raises(PollerClosedError):
+        await waiting
+
+
+def test_max_in_flight_must_be_positive() -> None:
+    with pytest.raises(ConfigurationError, match="max_in_flight"):
+        Poller(asgi_client(create_app(MockConfig())), rpm=60, max_in_flight=0)
