@@ -49,8 +49,15 @@ async def test_right_key_and_any_key_when_unset(make_mock: MockFactory) -> None:
     ).status == "completed"
 
 
-async def test_429_body_and_headers(make_mock: MockFactory) -> None:
-    mock = make_mock(MockConfig(rpm=120))  # burst 2 per second
+@pytest.mark.parametrize(
+    ("semantics", "remaining", "reset"),
+    [("bucket", "118", "750ms"), ("window", "118", "59.75s")],
+)
+async def test_429_body_and_headers(
+    make_mock: MockFactory, semantics: str, remaining: str, reset: str
+) -> None:
+    # burst 2 per second; the bucket holds 118.5 at 0.25 s (2 per second come back)
+    mock = make_mock(MockConfig(rpm=120, header_semantics=semantics))  # type: ignore[arg-type]
     for _ in range(2):
         assert (await mock.http.get("/v1/responses/resp_x")).status_code == 404
     await asyncio.sleep(0.25)
@@ -64,8 +71,8 @@ async def test_429_body_and_headers(make_mock: MockFactory) -> None:
     assert limited.headers["retry-after-ms"] == "750"
     assert limited.headers["retry-after"] == "1"
     assert limited.headers["x-ratelimit-limit-requests"] == "120"
-    assert limited.headers["x-ratelimit-remaining-requests"] == "118"
-    assert limited.headers["x-ratelimit-reset-requests"] == "59.75s"
+    assert limited.headers["x-ratelimit-remaining-requests"] == remaining
+    assert limited.headers["x-ratelimit-reset-requests"] == reset
     with pytest.raises(openai.RateLimitError):
         await mock.client.responses.retrieve("resp_x")
     stats = await mock.stats()

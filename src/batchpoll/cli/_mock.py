@@ -87,6 +87,13 @@ def _windows(values: tuple[str, ...]) -> list[FaultWindow]:
 @click.option("--class-burst", multiple=True, metavar="CLASS=N", help="1 s cap per class.")
 @click.option("--rate-step", multiple=True, metavar="T_S:RPM", help="At T_S s, rpm becomes RPM.")
 @click.option(
+    "--header-semantics",
+    type=click.Choice(["bucket", "window"]),
+    default=_d("header_semantics"),
+    show_default=True,
+    help="x-ratelimit-remaining/reset-requests: OpenAI's refilled bucket, or the 60 s window.",
+)
+@click.option(
     "--tpm",
     type=int,
     default=None,
@@ -167,6 +174,7 @@ def mock(**options: Any) -> None:
             class_rpm=_pairs(options["class_rpm"], "--class-rpm"),
             class_burst=_pairs(options["class_burst"], "--class-burst"),
             rate_schedule=_schedule(options["rate_step"]),
+            header_semantics=options["header_semantics"],
             tpm=options["tpm"],
             model_tpm=_pairs(options["model_tpm"], "--model-tpm"),
             duration_median_s=options["duration_median"],

@@ -20,6 +20,7 @@ __all__ = [
     "REQUEST_CLASSES",
     "FaultKind",
     "FaultWindow",
+    "HeaderSemantics",
     "MockConfig",
     "RequestClass",
     "config_to_json",
@@ -32,6 +33,10 @@ RequestClass = Literal["get", "post", "create"]
 REQUEST_CLASSES: tuple[str, ...] = get_args(RequestClass)
 
 FaultKind = Literal["error", "disconnect", "slow", "malformed"]
+
+# What x-ratelimit-remaining-requests / -reset-requests mean (see _limiter.py).
+HeaderSemantics = Literal["bucket", "window"]
+HEADER_SEMANTICS: tuple[str, ...] = get_args(HeaderSemantics)
 _FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 
 
@@ -73,6 +78,7 @@ class MockConfig:
     class_rpm: Mapping[str, int] = field(default_factory=dict)
     class_burst: Mapping[str, int] = field(default_factory=dict)
     rate_schedule: Sequence[tuple[float, int]] = ()
+    header_semantics: HeaderSemantics = "bucket"  # or "window", the mock's former headers
     # --- token limits (per model, continuously refilled bucket; see _tokens.py) ---
     tpm: int | None = None  # tokens per minute of every model; None: unlimited
     model_tpm: Mapping[str, int] = field(default_factory=dict)  # per-model overrides
@@ -130,6 +136,10 @@ class MockConfig:
         _check_positive_int("rpm", self.rpm, optional=True)
         _check_positive_int("burst", self.burst, optional=True)
         _check_positive_int("tpm", self.tpm, optional=True)
+        if self.header_semantics not in HEADER_SEMANTICS:
+            raise ConfigurationError(
+                f"header_semantics must be one of {HEADER_SEMANTICS}, got {self.header_semantics!r}"
+            )
         for model, value in self.model_tpm.items():
             if not isinstance(model, str) or not model:
                 raise ConfigurationError(f"model_tpm keys are model names, got {model!r}")
@@ -219,7 +229,7 @@ def _check_positive_int(name: str, value: int | None, *, optional: bool = False)
 
 _INT_OR_NONE = {"rpm", "burst", "poll_after_ms", "tpm"}
 _INT = {"max_tool_rounds", "seed"}
-_STR = {"tool_name", "metadata_key", "model"}
+_STR = {"tool_name", "metadata_key", "model", "header_semantics"}
 _BOOL = {"disconnect_after_processing"}
 
 

@@ -1,9 +1,21 @@
 """Request rate limits as OpenAI enforces them: exact sliding windows, quantized to 1 s.
 
-A budget of ``rpm`` requests per minute accepts a request at time t iff fewer than ``burst``
-requests were accepted in (t - 1 s, t] AND fewer than ``rpm`` in (t - 60 s, t]. So no
-half-open window [s, s + 1 s) ever holds more than ``burst`` accepted requests, nor any
-[s, s + 60 s) more than ``rpm``. Rejected requests do not consume anything.
+**Enforcement.** A budget of ``rpm`` requests per minute accepts a request at time t iff
+fewer than ``burst`` requests were accepted in (t - 1 s, t] AND fewer than ``rpm`` in
+(t - 60 s, t]. So no half-open window [s, s + 1 s) ever holds more than ``burst`` accepted
+requests, nor any [s, s + 60 s) more than ``rpm``. Rejected requests do not consume anything.
+
+**Headers** (what ``x-ratelimit-remaining-requests`` / ``-reset-requests`` report), per
+``header_semantics``:
+
+- ``"bucket"`` (default, as OpenAI documents them): a bucket of capacity ``rpm`` refilled
+  continuously at ``rpm / 60`` per second, which every accepted request drains by one
+  (``_bucket.ContinuousBucket``). Remaining = whole requests in it, reset = until it is full
+  again: at 60 RPM one request spent reads 59 and ``1s``. The windows admit at most ``rpm``
+  in any 60 s, and then the bucket never runs dry: it always holds at least
+  ``rpm`` − (accepted in the last 60 s), so it never reports less than the window does.
+- ``"window"`` (the mock's former semantics): remaining = ``rpm`` − accepted in the last 60 s,
+  reset = until that window is empty.
 
 Time is kept in integer microseconds: the window arithmetic is exact, so the limiter and
 anyone checking it (the property test) agree on every boundary.
@@ -15,9 +27,18 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["Budget", "Decision", "RateLimiter", "SlidingWindow", "to_ticks"]
+from ._bucket import TICKS_PER_S, ContinuousBucket
+from ._config import HeaderSemantics
 
-TICKS_PER_S = 1_000_000
+__all__ = [
+    "Budget",
+    "Decision",
+    "HeaderSemantics",
+    "RateLimiter",
+    "SlidingWindow",
+    "to_ticks",
+]
+
 SECOND = TICKS_PER_S
 MINUTE = 60 * TICKS_PER_S
 
@@ -68,9 +89,10 @@ class SlidingWindow:
 
 
 class Budget:
-    """One named budget: ``rpm`` per 60 s window and ``burst`` per 1 s window."""
+    """One named budget: ``rpm`` per 60 s window and ``burst`` per 1 s window, plus the
+    bucket its headers describe (``"bucket"`` semantics)."""
 
-    __slots__ = ("burst", "minute", "name", "rpm", "second")
+    __slots__ = ("bucket", "burst", "minute", "name", "rpm", "second")
 
     def __init__(self, name: str, rpm: int, burst: int) -> None:
         self.name = name
@@ -78,6 +100,7 @@ class Budget:
         self.burst = burst
         self.second = SlidingWindow(SECOND)
         self.minute = SlidingWindow(MINUTE)
+        self.bucket = ContinuousBucket(rpm)
 
     def wait(self, now: int) -> tuple[int, str]:
         """(ticks to wait, which window binds: "1s" or "60s")."""
@@ -88,12 +111,21 @@ class Budget:
     def record(self, now: int) -> None:
         self.second.add(now)
         self.minute.add(now)
+        self.bucket.refill(now, self.rpm)
+        self.bucket.take(1)
 
-    def remaining(self, now: int) -> int:
+    def remaining(self, now: int, semantics: HeaderSemantics = "bucket") -> int:
+        if semantics == "bucket":
+            self.bucket.refill(now, self.rpm)
+            return self.bucket.remaining()
         return max(0, self.rpm - self.minute.count(now))
 
-    def reset_ticks(self, now: int) -> int:
-        """Ticks until the minute window is empty again (the budget fully restored)."""
+    def reset_ticks(self, now: int, semantics: HeaderSemantics = "bucket") -> int:
+        """Ticks until the budget is fully restored: the bucket full again, or (``window``)
+        the minute window empty again."""
+        if semantics == "bucket":
+            self.bucket.refill(now, self.rpm)
+            return self.bucket.reset_ticks()
         newest = self.minute.newest()
         if newest is None or self.minute.count(now) == 0:
             return 0
@@ -121,8 +153,9 @@ class Decision:
 class RateLimiter:
     """A global budget (``rpm``) and optional per-class budgets, all applied together."""
 
-    def __init__(self) -> None:
+    def __init__(self, header_semantics: HeaderSemantics = "bucket") -> None:
         self._budgets: dict[str, Budget] = {}
+        self.header_semantics: HeaderSemantics = header_semantics
 
     def configure(
         self,
@@ -203,13 +236,14 @@ class RateLimiter:
         if not budgets:
             return Decision(accepted, 0.0, UNLIMITED_RPM, UNLIMITED_RPM, 0.0)
         # Headers describe the budget closest to exhaustion, as a client would want to know.
-        shown = min(budgets, key=lambda b: (b.remaining(now), b.name != "all"))
+        sem = self.header_semantics
+        shown = min(budgets, key=lambda b: (b.remaining(now, sem), b.name != "all"))
         return Decision(
             accepted=accepted,
             wait_s=wait / TICKS_PER_S,
             limit_rpm=shown.rpm,
-            remaining=shown.remaining(now),
-            reset_s=shown.reset_ticks(now) / TICKS_PER_S,
+            remaining=shown.remaining(now, sem),
+            reset_s=shown.reset_ticks(now, sem) / TICKS_PER_S,
             budget=binding.name if binding else "",
             window=window,
             burst=binding.burst if binding else 0,

@@ -96,7 +96,7 @@ class MockState:
 
     def _setup(self, config: MockConfig) -> None:
         self._config = config
-        self.limiter = RateLimiter()
+        self.limiter = RateLimiter(config.header_semantics)
         self.limiter.configure(config.rpm, config.burst, config.class_rpm, config.class_burst)
         self.tokens = TokenLimiter()
         self.faults = FaultInjector(config.seed)
@@ -195,6 +195,7 @@ class MockState:
     def _apply_config(self, config: MockConfig) -> None:
         old = self._config
         self._config = config
+        self.limiter.header_semantics = config.header_semantics
         if any(getattr(old, f) != getattr(config, f) for f in _RATE_FIELDS):
             self.limiter.configure(config.rpm, config.burst, config.class_rpm, config.class_burst)
 
