@@ -32,10 +32,37 @@ async def test_wrong_key_is_401_and_never_echoed(make_mock: MockFactory) -> None
     assert info.value.code == "invalid_api_key"
     raw = await mock.http.post("/v1/responses", json={"model": "m", "input": "x"})
     assert raw.status_code == 401
-    assert all(name in raw.headers for name in RATE_HEADERS)
+    assert not [name for name in raw.headers if name.startswith("x-ratelimit")]  # as OpenAI
     for fragment in (secret, secret[-4:], secret[:8], "sk-right", "ight"):
         assert fragment not in raw.text
     assert (await mock.stats())["unauthorized"] == 2
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer ", "Basic dXNlcjpwYXNz"])
+async def test_a_missing_key_gets_openais_own_message(
+    make_mock: MockFactory, authorization: str | None
+) -> None:
+    mock = make_mock(MockConfig(api_key="sk-right"))
+    headers = {} if authorization is None else {"authorization": authorization}
+    mock.http.headers.pop("authorization")
+    raw = await mock.http.post("/v1/responses", json={"model": "m", "input": "x"}, headers=headers)
+    assert raw.status_code == 401
+    assert raw.json() == {
+        "error": {
+            "message": (
+                "You didn't provide an API key. You need to provide your API key in an "
+                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), "
+                "or as the password field (with blank username) if you're accessing the API "
+                "from your browser and are prompted for a username and password. You can "
+                "obtain an API key from https://platform.openai.com/account/api-keys."
+            ),
+            "type": "invalid_request_error",
+            "param": None,
+            "code": None,
+        }
+    }
+    assert not [name for name in raw.headers if name.startswith("x-ratelimit")]
+    assert "x-request-id" in raw.headers
 
 
 async def test_right_key_and_any_key_when_unset(make_mock: MockFactory) -> None:

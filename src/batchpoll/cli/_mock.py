@@ -93,6 +93,14 @@ def _windows(values: tuple[str, ...]) -> list[FaultWindow]:
     show_default=True,
     help="x-ratelimit-remaining/reset-requests: OpenAI's refilled bucket, or the 60 s window.",
 )
+@click.option("--rpd", type=int, default=None, help="Requests per day (default: unlimited).")
+@click.option(
+    "--quota-exhausted-after",
+    type=int,
+    default=None,
+    metavar="N",
+    help="After N accepted requests, every request: 429 insufficient_quota.",
+)
 @click.option(
     "--tpm",
     type=int,
@@ -175,6 +183,8 @@ def mock(**options: Any) -> None:
             class_burst=_pairs(options["class_burst"], "--class-burst"),
             rate_schedule=_schedule(options["rate_step"]),
             header_semantics=options["header_semantics"],
+            rpd=options["rpd"],
+            quota_exhausted_after=options["quota_exhausted_after"],
             tpm=options["tpm"],
             model_tpm=_pairs(options["model_tpm"], "--model-tpm"),
             duration_median_s=options["duration_median"],

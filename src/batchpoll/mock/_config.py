@@ -79,6 +79,8 @@ class MockConfig:
     class_burst: Mapping[str, int] = field(default_factory=dict)
     rate_schedule: Sequence[tuple[float, int]] = ()
     header_semantics: HeaderSemantics = "bucket"  # or "window", the mock's former headers
+    rpd: int | None = None  # requests per day (a bucket refilled over 24 h); None: unlimited
+    quota_exhausted_after: int | None = None  # then every request: 429 insufficient_quota
     # --- token limits (per model, continuously refilled bucket; see _tokens.py) ---
     tpm: int | None = None  # tokens per minute of every model; None: unlimited
     model_tpm: Mapping[str, int] = field(default_factory=dict)  # per-model overrides
@@ -136,6 +138,14 @@ class MockConfig:
         _check_positive_int("rpm", self.rpm, optional=True)
         _check_positive_int("burst", self.burst, optional=True)
         _check_positive_int("tpm", self.tpm, optional=True)
+        _check_positive_int("rpd", self.rpd, optional=True)
+        quota = self.quota_exhausted_after
+        if quota is not None and (
+            isinstance(quota, bool) or not isinstance(quota, int) or quota < 0
+        ):
+            raise ConfigurationError(
+                f"quota_exhausted_after must be an integer >= 0, got {quota!r}"
+            )
         if self.header_semantics not in HEADER_SEMANTICS:
             raise ConfigurationError(
                 f"header_semantics must be one of {HEADER_SEMANTICS}, got {self.header_semantics!r}"
@@ -227,7 +237,7 @@ def _check_positive_int(name: str, value: int | None, *, optional: bool = False)
 
 # --- JSON <-> config -------------------------------------------------------------------------
 
-_INT_OR_NONE = {"rpm", "burst", "poll_after_ms", "tpm"}
+_INT_OR_NONE = {"rpm", "burst", "poll_after_ms", "tpm", "rpd", "quota_exhausted_after"}
 _INT = {"max_tool_rounds", "seed"}
 _STR = {"tool_name", "metadata_key", "model", "header_semantics"}
 _BOOL = {"disconnect_after_processing"}

@@ -17,12 +17,18 @@ requests, nor any [s, s + 60 s) more than ``rpm``. Rejected requests do not cons
 - ``"window"`` (the mock's former semantics): remaining = ``rpm`` − accepted in the last 60 s,
   reset = until that window is empty.
 
+**Requests per day** (``rpd``, optional, for every request): a bucket of ``rpd`` refilled
+continuously over a day, as OpenAI's RPD 429s show ("Limit 200, Used 200, Requested 1.
+Please try again in 7m12s": one request back after 86,400 s / 200). A request needs one
+request in it. The headers do not describe it.
+
 Time is kept in integer microseconds: the window arithmetic is exact, so the limiter and
 anyone checking it (the property test) agree on every boundary.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -41,6 +47,7 @@ __all__ = [
 
 SECOND = TICKS_PER_S
 MINUTE = 60 * TICKS_PER_S
+DAY_S = 86_400
 
 # Advertised when no limit is configured: the headers are still present (clients may rely on
 # them) and say "plenty", without pretending that anything was consumed.
@@ -141,13 +148,13 @@ class Decision:
     limit_rpm: int
     remaining: int
     reset_s: float
-    # For the 429 message: the binding budget and window.
+    # For the 429 message: the binding budget and window ("1s", "60s", or "1d": per day).
     budget: str = ""
     window: str = ""
     burst: int = 0
     used: int = 0  # in the binding window
-    binding_rpm: int = 0
-    used_60s: int = 0  # in the binding budget's minute window
+    binding_limit: int = 0  # the binding budget's rpm, or the rpd
+    binding_used: int = 0  # in its minute window, or taken from the day's bucket
 
 
 class RateLimiter:
@@ -156,6 +163,8 @@ class RateLimiter:
     def __init__(self, header_semantics: HeaderSemantics = "bucket") -> None:
         self._budgets: dict[str, Budget] = {}
         self.header_semantics: HeaderSemantics = header_semantics
+        self._rpd: int | None = None
+        self._day: ContinuousBucket | None = None
 
     def configure(
         self,
@@ -163,8 +172,14 @@ class RateLimiter:
         burst: int | None,
         class_rpm: Mapping[str, int],
         class_burst: Mapping[str, int],
+        rpd: int | None = None,
     ) -> None:
         """Set limits; windows of budgets that persist keep their history (a live change)."""
+        self._rpd = rpd
+        if rpd is None:
+            self._day = None
+        elif self._day is None:
+            self._day = ContinuousBucket(rpd, period_s=DAY_S)
         wanted: dict[str, tuple[int, int]] = {}
         if rpm is not None:
             wanted["all"] = (rpm, burst if burst is not None else _default_burst(rpm))
@@ -201,6 +216,17 @@ class RateLimiter:
             wait, window = budget.wait(now)
             if wait > 0 and (worst is None or wait > worst[0]):
                 worst = (wait, window, budget)
+        day = self._day_bucket(now)
+        if day is not None and not day.fits(1):
+            day_wait = day.wait_ticks(1)
+            if worst is None or day_wait > worst[0]:
+                return dataclasses.replace(
+                    self._decision(now, budgets, accepted=False, wait=day_wait),
+                    budget="day",
+                    window="1d",
+                    binding_limit=day.capacity,
+                    binding_used=day.capacity - day.remaining(),
+                )
         if worst is None:
             return None
         wait, window, budget = worst
@@ -209,12 +235,20 @@ class RateLimiter:
             now, budgets, accepted=False, wait=wait, binding=budget, window=window, used=used
         )
 
+    def _day_bucket(self, now: int) -> ContinuousBucket | None:
+        if self._day is not None and self._rpd is not None:
+            self._day.refill(now, self._rpd)
+        return self._day
+
     def acquire(self, now_s: float, request_class: str) -> Decision:
         """Record an accepted request (after :meth:`blocked` said it fits)."""
         now = to_ticks(now_s)
         budgets = self._applicable(request_class)
         for budget in budgets:
             budget.record(now)
+        day = self._day_bucket(now)
+        if day is not None:
+            day.take(1)
         return self._decision(now, budgets, accepted=True)
 
     def peek(self, now_s: float, request_class: str) -> Decision:
@@ -234,7 +268,7 @@ class RateLimiter:
         used: int = 0,
     ) -> Decision:
         if not budgets:
-            return Decision(accepted, 0.0, UNLIMITED_RPM, UNLIMITED_RPM, 0.0)
+            return Decision(accepted, wait / TICKS_PER_S, UNLIMITED_RPM, UNLIMITED_RPM, 0.0)
         # Headers describe the budget closest to exhaustion, as a client would want to know.
         sem = self.header_semantics
         shown = min(budgets, key=lambda b: (b.remaining(now, sem), b.name != "all"))
@@ -248,8 +282,8 @@ class RateLimiter:
             window=window,
             burst=binding.burst if binding else 0,
             used=used,
-            binding_rpm=binding.rpm if binding else 0,
-            used_60s=binding.minute.count(now) if binding else 0,
+            binding_limit=binding.rpm if binding else 0,
+            binding_used=binding.minute.count(now) if binding else 0,
         )
 
 
