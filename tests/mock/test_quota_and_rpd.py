@@ -6,11 +6,11 @@ import asyncio
 
 import openai
 import pytest
-from tests._virtual import EPOCH
 
 from batchpoll import LoopClock, Poller, QuotaExhaustedError
 from batchpoll.mock import MockConfig, asgi_client, create_app
 from batchpoll.mock._limiter import RateLimiter
+from tests._virtual import EPOCH
 
 from .conftest import MockFactory
 
@@ -62,9 +62,13 @@ async def test_an_exhausted_quota_stops_batchpoll_with_one_clear_error() -> None
     t0 = loop.time()
     async with Poller(client, clock=LoopClock(epoch=EPOCH), seed=1, rpm=1200) as p:
         jobs = []
-        with pytest.raises(QuotaExhaustedError, match="out of quota: You exceeded"):
+
+        async def create_all() -> None:
             for i in range(20):
                 jobs.append(await p.create_response(model="m", input=f"q{i}", background=True))
+
+        with pytest.raises(QuotaExhaustedError, match="out of quota: You exceeded"):
+            await create_all()
         with pytest.raises(QuotaExhaustedError):  # and it stays stopped
             await p.create_response(model="m", input="later", background=True)
         outcomes = await asyncio.gather(*jobs)

@@ -166,6 +166,11 @@ def _windows(values: tuple[str, ...]) -> list[FaultWindow]:
 )
 @click.option("--api-key", default=None, help="Accept only this key (default: any key).")
 @click.option("--seed", type=int, default=_d("seed"), show_default=True)
+@click.option(
+    "--deterministic-ids",
+    is_flag=True,
+    help="Ids from the seed alone, the same in every run (default: unique per instance).",
+)
 @click.option("--metadata-key", default=_d("metadata_key"), show_default=True)
 @click.option("--log-level", default="warning", show_default=True, help="uvicorn's log level.")
 def mock(**options: Any) -> None:
@@ -221,6 +226,7 @@ def mock(**options: Any) -> None:
             webhook_reorder_delay_s=options["webhook_reorder_delay"],
             api_key=options["api_key"],
             seed=options["seed"],
+            deterministic_ids=options["deterministic_ids"],
             metadata_key=options["metadata_key"],
         )
     except ConfigurationError as exc:

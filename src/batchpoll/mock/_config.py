@@ -122,6 +122,7 @@ class MockConfig:
     # --- identity and bookkeeping ---
     api_key: str | None = None
     seed: int = 1
+    deterministic_ids: bool = False  # True: ids from the seed alone (see _ids), at start/reset
     metadata_key: str = "batchpoll_item"
 
     def __post_init__(self) -> None:
@@ -240,7 +241,7 @@ def _check_positive_int(name: str, value: int | None, *, optional: bool = False)
 _INT_OR_NONE = {"rpm", "burst", "poll_after_ms", "tpm", "rpd", "quota_exhausted_after"}
 _INT = {"max_tool_rounds", "seed"}
 _STR = {"tool_name", "metadata_key", "model", "header_semantics"}
-_BOOL = {"disconnect_after_processing"}
+_BOOL = {"disconnect_after_processing", "deterministic_ids"}
 
 
 def config_with_changes(config: MockConfig, changes: Mapping[str, Any]) -> MockConfig:

@@ -22,6 +22,7 @@ from ._assistants import AssistantsStore
 from ._auth import auth_error
 from ._config import MockConfig, config_to_json, config_with_changes
 from ._faults import FaultDraw, FaultInjector
+from ._ids import new_salt, request_id
 from ._limit_errors import (
     insufficient_quota_429,
     request_too_large_429,
@@ -97,15 +98,16 @@ class MockState:
         self._configure_limiter(config)
         self.tokens = TokenLimiter()
         self.faults = FaultInjector(config.seed)
-        self.assistants = AssistantsStore()
-        self.responses = ResponsesStore()
+        self._salt = new_salt(config.deterministic_ids)
+        self.assistants = AssistantsStore(self._salt)
+        self.responses = ResponsesStore(self._salt)
         self.jobs: list[JobRecord] = []
         self._job_counts = {"run": 0, "response": 0}
         self._requests = RequestStats()
         self._started_at: float | None = None
         self._schedule_pos = 0
         self._request_seq = 0
-        self.webhooks.reset()
+        self.webhooks.reset(self._salt)
 
     # --- public control surface ---
 
@@ -341,7 +343,7 @@ class MockState:
         out = build_outgoing(
             status,
             body,
-            f"req_{self._request_seq:024x}",
+            request_id(self._salt, self._request_seq),
             rate_limit_headers(decision, tokens) + (extra or []),
             delay_s=delay_s,
             fault=fault,

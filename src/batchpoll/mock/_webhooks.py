@@ -33,7 +33,7 @@ from typing import Any
 import httpx2
 
 from ._config import MockConfig
-from ._ids import make_id
+from ._ids import id_namespace, make_id
 from ._sim import JobRecord, snapshot
 
 __all__ = ["WebhookSender", "sign"]
@@ -89,47 +89,58 @@ class WebhookSender:
         self._wake: asyncio.Event | None = None
         self.counts: Counter[str] = Counter()
         self._events = 0
+        self._salt = ""
 
     # --- scheduling (called by the request handlers, under the state's lock) ---------------
 
-    def reset(self) -> None:
+    def reset(self, salt: str = "") -> None:
         with self._lock:
+            self._salt = salt  # see _ids: unique webhook and event ids across instances
             self._heap.clear()
             self.counts.clear()
             self._events = 0
 
-    def response_started(self, config: MockConfig, job: JobRecord, response_id: str) -> None:
-        """A background response exists (a chain's root or a continuation): its event is
-        scheduled at its end, which is known now. A response that ends asking function calls
-        is ``completed``, and nothing can overtake that (it can no longer be cancelled)."""
+    def response_started(
+        self, config: MockConfig, job: JobRecord, response_id: str, index: int
+    ) -> None:
+        """A background response exists (response ``index`` of a chain, 0: the root): its
+        event is scheduled at its end, which is known now. A response that ends asking
+        function calls is ``completed``, and nothing can overtake that (it can no longer be
+        cancelled)."""
         final = snapshot(job, math.inf)
+        at = (response_id, index)
         if final.status == "requires_action" and final.asked_at is not None:
-            self._schedule(config, job, response_id, "completed", final.asked_at, final=False)
+            self._schedule(config, job, at, "completed", final.asked_at, final=False)
         elif final.terminal_at is not None:
-            self._schedule(config, job, response_id, final.status, final.terminal_at)
+            self._schedule(config, job, at, final.status, final.terminal_at)
 
-    def job_cancelled(self, config: MockConfig, job: JobRecord, response_id: str) -> None:
+    def job_cancelled(
+        self, config: MockConfig, job: JobRecord, response_id: str, index: int
+    ) -> None:
         final = snapshot(job, math.inf)
         if final.status == "cancelled" and final.terminal_at is not None:
-            self._schedule(config, job, response_id, "cancelled", final.terminal_at)
+            self._schedule(config, job, (response_id, index), "cancelled", final.terminal_at)
 
     def _schedule(
         self,
         config: MockConfig,
         job: JobRecord,
-        response_id: str,
+        response: tuple[str, int],
         status: str,
         at: float,
         *,
         final: bool = True,
     ) -> None:
+        response_id, index = response
         url, secret = config.webhook_url, config.webhook_secret
         if url is None or secret is None or status not in EVENT_TYPES:
             return
         with self._lock:
             self._events += 1
             n = self._events
-            rng = random.Random(f"{config.seed}/webhook/{response_id}/{status}")
+            # Drawn from the seed and the response's place, not its (salted) id.
+            rng = random.Random(f"{config.seed}/webhook/{job.seq}/{index}/{status}")
+            ns = id_namespace(config.seed, self._salt)
             self.counts["events"] += 1
             if rng.random() < config.webhook_loss:
                 self.counts["lost"] += 1
@@ -150,8 +161,8 @@ class WebhookSender:
                     final=final,
                     status=status,
                     terminal_at=at,
-                    webhook_id=make_id("wh", config.seed, "delivery", n),
-                    event_id=make_id("evt", config.seed, "event", n),
+                    webhook_id=make_id("wh", ns, "delivery", n),
+                    event_id=make_id("evt", ns, "event", n),
                     url=url,
                     secret=secret,
                     copy=copy,
