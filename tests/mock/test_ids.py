@@ -27,7 +27,8 @@ async def ids_of(make_mock: MockFactory, deterministic: bool) -> list[str]:
 async def test_two_instances_with_one_seed_share_no_id(make_mock: MockFactory) -> None:
     first, second = await ids_of(make_mock, False), await ids_of(make_mock, False)
     assert not set(first) & set(second)
-    assert first[1].startswith("req_") and len(first[1]) == 36  # like OpenAI's: 32 hex digits
+    assert first[1].startswith("req_")
+    assert len(first[1]) == 36  # like OpenAI's: 32 hex digits
 
 
 async def test_deterministic_ids_repeat_per_seed(make_mock: MockFactory) -> None:

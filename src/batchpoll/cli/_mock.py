@@ -164,6 +164,21 @@ def _windows(values: tuple[str, ...]) -> list[FaultWindow]:
 @click.option(
     "--webhook-reorder-delay", type=float, default=_d("webhook_reorder_delay_s"), show_default=True
 )
+@click.option("--webhook-timeout", type=float, default=_d("webhook_timeout_s"), show_default=True)
+@click.option(
+    "--webhook-retry-scale",
+    type=float,
+    default=_d("webhook_retry_scale"),
+    show_default=True,
+    help="Multiplies the retry schedule (5 s doubling, 72 h): 0.001 runs 72 h in 259 s.",
+)
+@click.option(
+    "--webhook-retry-for",
+    type=float,
+    default=_d("webhook_retry_for_s"),
+    show_default=True,
+    help="Seconds (before scaling) a failed delivery is retried; 0: never.",
+)
 @click.option("--api-key", default=None, help="Accept only this key (default: any key).")
 @click.option("--seed", type=int, default=_d("seed"), show_default=True)
 @click.option(
@@ -224,6 +239,9 @@ def mock(**options: Any) -> None:
             webhook_duplicate=options["webhook_duplicate"],
             webhook_reorder=options["webhook_reorder"],
             webhook_reorder_delay_s=options["webhook_reorder_delay"],
+            webhook_timeout_s=options["webhook_timeout"],
+            webhook_retry_scale=options["webhook_retry_scale"],
+            webhook_retry_for_s=options["webhook_retry_for"],
             api_key=options["api_key"],
             seed=options["seed"],
             deterministic_ids=options["deterministic_ids"],

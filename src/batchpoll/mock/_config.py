@@ -119,6 +119,9 @@ class MockConfig:
     webhook_duplicate: float = 0.0  # probability that it is sent twice (same webhook-id)
     webhook_reorder: float = 0.0  # probability that it is held back (later events overtake it)
     webhook_reorder_delay_s: float = 5.0  # scale of that hold-back and of a duplicate's delay
+    webhook_timeout_s: float = 10.0  # an attempt unanswered this long failed
+    webhook_retry_scale: float = 1.0  # multiplies the retry schedule (0.001: 72 h in 259 s)
+    webhook_retry_for_s: float = 72 * 3600.0  # retried this long after attempt 1; 0: never
     # --- identity and bookkeeping ---
     api_key: str | None = None
     seed: int = 1
@@ -187,8 +190,15 @@ class MockConfig:
         for window in self.fault_windows:
             if not isinstance(window, FaultWindow):
                 raise ConfigurationError(f"fault_windows holds FaultWindow values, got {window!r}")
-        for name in ("webhook_delay_s", "webhook_delay_jitter_s", "webhook_reorder_delay_s"):
+        for name in (
+            "webhook_delay_s",
+            "webhook_delay_jitter_s",
+            "webhook_reorder_delay_s",
+            "webhook_retry_for_s",
+        ):
             _check_non_negative(name, getattr(self, name))
+        _check_positive("webhook_timeout_s", self.webhook_timeout_s)
+        _check_positive("webhook_retry_scale", self.webhook_retry_scale)
         for name in ("webhook_loss", "webhook_duplicate", "webhook_reorder"):
             _check_rate(name, getattr(self, name))
         if self.webhook_url is not None and not self.webhook_secret:
