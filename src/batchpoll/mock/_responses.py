@@ -238,6 +238,7 @@ class ResponsesStore:
             input_tokens=estimate_input_tokens(body),
             echo={k: body[k] if body.get(k) is not None else v for k, v in _ECHO_DEFAULTS.items()},
         )
+        record.echo["tools"] = [_tool_echo(tool) for tool in record.echo["tools"]]
         self.responses[response_id] = record
         return record
 
@@ -268,6 +269,17 @@ class ResponsesStore:
         view = view_of(record.chain, record.index, now)
         observe(job, view.snap, now, check=False)
         return _response_json(record, view)
+
+
+def _tool_echo(tool: Any) -> Any:
+    """A function tool as the API echoes it: ``strict`` (the Responses default: true),
+    ``parameters`` and ``description`` always present."""
+    if not isinstance(tool, Mapping) or tool.get("type") != "function":
+        return tool
+    echoed = {"description": None, "parameters": None, **tool}
+    if echoed.get("strict") is None:
+        echoed["strict"] = True
+    return echoed
 
 
 def _response_json(record: ResponseRecord, view: ResponseView) -> dict[str, Any]:
