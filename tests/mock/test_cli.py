@@ -21,6 +21,11 @@ from batchpoll.mock import MockConfig
         ["--tpm", "0"],
         ["--model-tpm", "gpt-4o"],
         ["--parallel-calls-rate", "1.5"],
+        ["--header-semantics", "sliding"],
+        ["--rpd", "0"],
+        ["--quota-exhausted-after", "-1"],
+        ["--webhook-retry-scale", "0"],
+        ["--webhook-timeout", "0"],
     ],
 )
 def test_bad_options_are_usage_errors(args: list[str]) -> None:
@@ -59,3 +64,32 @@ def test_token_and_chain_options_reach_the_config(monkeypatch: pytest.MonkeyPatc
     defaults = CliRunner().invoke(cli, ["mock", "--help"]).output
     assert "--tpm" in defaults
     assert "--parallel-calls-rate" in defaults
+
+
+def test_fidelity_options_reach_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[MockConfig] = []
+
+    def fake_serve(config: MockConfig, *args: object, **kwargs: object) -> None:
+        seen.append(config)
+
+    monkeypatch.setattr("batchpoll.mock._server.serve_forever", fake_serve)
+    result = CliRunner().invoke(
+        cli,
+        [
+            "mock", "--header-semantics", "window", "--rpd", "200",
+            "--quota-exhausted-after", "50", "--deterministic-ids",
+            "--webhook-retry-scale", "0.001", "--webhook-timeout", "2", "--webhook-retry-for", "60",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (config,) = seen
+    assert (config.header_semantics, config.rpd, config.quota_exhausted_after) == (
+        "window",
+        200,
+        50,
+    )
+    assert config.deterministic_ids
+    assert (config.webhook_retry_scale, config.webhook_timeout_s) == (0.001, 2.0)
+    assert config.webhook_retry_for_s == 60.0
+    defaults = MockConfig()
+    assert (defaults.header_semantics, defaults.deterministic_ids) == ("bucket", False)

@@ -32,10 +32,37 @@ async def test_wrong_key_is_401_and_never_echoed(make_mock: MockFactory) -> None
     assert info.value.code == "invalid_api_key"
     raw = await mock.http.post("/v1/responses", json={"model": "m", "input": "x"})
     assert raw.status_code == 401
-    assert all(name in raw.headers for name in RATE_HEADERS)
+    assert not [name for name in raw.headers if name.startswith("x-ratelimit")]  # as OpenAI
     for fragment in (secret, secret[-4:], secret[:8], "sk-right", "ight"):
         assert fragment not in raw.text
     assert (await mock.stats())["unauthorized"] == 2
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer ", "Basic dXNlcjpwYXNz"])
+async def test_a_missing_key_gets_openais_own_message(
+    make_mock: MockFactory, authorization: str | None
+) -> None:
+    mock = make_mock(MockConfig(api_key="sk-right"))
+    headers = {} if authorization is None else {"authorization": authorization}
+    mock.http.headers.pop("authorization")
+    raw = await mock.http.post("/v1/responses", json={"model": "m", "input": "x"}, headers=headers)
+    assert raw.status_code == 401
+    assert raw.json() == {
+        "error": {
+            "message": (
+                "You didn't provide an API key. You need to provide your API key in an "
+                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), "
+                "or as the password field (with blank username) if you're accessing the API "
+                "from your browser and are prompted for a username and password. You can "
+                "obtain an API key from https://platform.openai.com/account/api-keys."
+            ),
+            "type": "invalid_request_error",
+            "param": None,
+            "code": None,
+        }
+    }
+    assert not [name for name in raw.headers if name.startswith("x-ratelimit")]
+    assert "x-request-id" in raw.headers
 
 
 async def test_right_key_and_any_key_when_unset(make_mock: MockFactory) -> None:
@@ -49,8 +76,15 @@ async def test_right_key_and_any_key_when_unset(make_mock: MockFactory) -> None:
     ).status == "completed"
 
 
-async def test_429_body_and_headers(make_mock: MockFactory) -> None:
-    mock = make_mock(MockConfig(rpm=120))  # burst 2 per second
+@pytest.mark.parametrize(
+    ("semantics", "remaining", "reset"),
+    [("bucket", "118", "750ms"), ("window", "118", "59.75s")],
+)
+async def test_429_body_and_headers(
+    make_mock: MockFactory, semantics: str, remaining: str, reset: str
+) -> None:
+    # burst 2 per second; the bucket holds 118.5 at 0.25 s (2 per second come back)
+    mock = make_mock(MockConfig(rpm=120, header_semantics=semantics))  # type: ignore[arg-type]
     for _ in range(2):
         assert (await mock.http.get("/v1/responses/resp_x")).status_code == 404
     await asyncio.sleep(0.25)
@@ -64,8 +98,8 @@ async def test_429_body_and_headers(make_mock: MockFactory) -> None:
     assert limited.headers["retry-after-ms"] == "750"
     assert limited.headers["retry-after"] == "1"
     assert limited.headers["x-ratelimit-limit-requests"] == "120"
-    assert limited.headers["x-ratelimit-remaining-requests"] == "118"
-    assert limited.headers["x-ratelimit-reset-requests"] == "59.75s"
+    assert limited.headers["x-ratelimit-remaining-requests"] == remaining
+    assert limited.headers["x-ratelimit-reset-requests"] == reset
     with pytest.raises(openai.RateLimitError):
         await mock.client.responses.retrieve("resp_x")
     stats = await mock.stats()

@@ -8,8 +8,10 @@ from hypothesis import strategies as st
 from batchpoll.mock._limiter import MINUTE, SECOND, UNLIMITED_RPM, RateLimiter, to_ticks
 
 
-def limiter(rpm: int | None, burst: int | None = None, **classes: int) -> RateLimiter:
-    lim = RateLimiter()
+def limiter(
+    rpm: int | None, burst: int | None = None, semantics: str = "bucket", **classes: int
+) -> RateLimiter:
+    lim = RateLimiter(semantics)  # type: ignore[arg-type]
     lim.configure(rpm, burst, classes, {})
     return lim
 
@@ -54,14 +56,45 @@ def test_class_budgets_apply_on_top_of_the_global_one() -> None:
     assert not lim.try_acquire(0.2, "get").accepted
 
 
-def test_headers_view() -> None:
+def test_headers_view_bucket() -> None:
+    # A bucket of 1200 refilled at 20 per second: one request is back after 50 ms.
     lim = limiter(1200)
+    first = lim.try_acquire(0.0, "get")
+    assert (first.limit_rpm, first.remaining, first.reset_s) == (1200, 1199, 0.05)
+    assert (lim.peek(0.05, "get").remaining, lim.peek(0.05, "get").reset_s) == (1200, 0.0)
+    for _ in range(19):
+        lim.try_acquire(1.0, "get")
+    burst = lim.peek(1.0, "get")
+    assert (burst.remaining, burst.reset_s) == (1181, 0.95)
+    # After the burst, remaining recovers at the limit's rate: 20 per second.
+    assert [lim.peek(1.0 + k / 20, "get").remaining for k in range(1, 5)] == [
+        1182,
+        1183,
+        1184,
+        1185,
+    ]
+    assert lim.peek(1.95, "get").remaining == 1200
+
+
+def test_headers_view_window() -> None:
+    lim = limiter(1200, semantics="window")
     first = lim.try_acquire(0.0, "get")
     assert (first.limit_rpm, first.remaining) == (1200, 1199)
     assert first.reset_s == 60.0
     later = lim.peek(15.0, "get")
     assert (later.remaining, later.reset_s) == (1199, 45.0)
     assert lim.peek(60.0, "get").remaining == 1200
+
+
+def test_a_live_change_keeps_what_the_header_bucket_holds() -> None:
+    lim = limiter(600)
+    for _ in range(10):
+        lim.try_acquire(0.0, "get")
+    assert lim.peek(0.0, "get").remaining == 590
+    lim.configure(60, None, {}, {})  # lower: capped by the new capacity, refilled at 1/s
+    assert lim.peek(0.0, "get").remaining == 60
+    lim.try_acquire(1.0, "get")
+    assert (lim.peek(1.0, "get").remaining, lim.peek(1.0, "get").reset_s) == (59, 1.0)
 
 
 def test_unlimited_still_reports_headers() -> None:
@@ -89,6 +122,7 @@ def test_property_never_over_and_never_stingy(
     gaps_ms: list[int], rpm: int, burst: int | None
 ) -> None:
     lim = limiter(rpm, burst)
+    window = limiter(rpm, burst, semantics="window")
     cap_1s = burst if burst is not None else -(-rpm // 60)
     accepted: list[int] = []
     t_ms = 0
@@ -98,6 +132,11 @@ def test_property_never_over_and_never_stingy(
         in_1s = sum(1 for a in accepted if a > now - SECOND)
         in_60s = sum(1 for a in accepted if a > now - MINUTE)
         decision = lim.try_acquire(t_ms / 1000, "get")
+        # The header bucket never runs dry under the windows, and never reports less than
+        # the window would: at least rpm minus what the last 60 s accepted.
+        assert decision.remaining >= window.try_acquire(t_ms / 1000, "get").remaining
+        assert 0 <= decision.remaining <= rpm
+        assert 0 <= decision.reset_s <= 60.0
         room = in_1s < cap_1s and in_60s < rpm
         # Accepts exactly when both windows have room: never over, never needlessly rejecting.
         assert decision.accepted == room

@@ -282,17 +282,30 @@ async def test_cancel_in_a_chain(make_mock: MockFactory) -> None:
     assert (await mock.stats())["jobs_by_status"] == {"cancelled": 1}
 
 
-async def test_same_seed_same_chains(make_mock: MockFactory) -> None:
-    async def chains() -> list[tuple[str, ...]]:
+@pytest.mark.parametrize("deterministic_ids", [True, False])
+async def test_same_seed_same_chains(make_mock: MockFactory, deterministic_ids: bool) -> None:
+    async def chains() -> tuple[list[tuple[str, ...]], list[str]]:
         mock = make_mock(
-            MockConfig(seed=5, tool_rate=0.5, tool_repeat_rate=0.5, parallel_calls_rate=0.5)
+            MockConfig(
+                seed=5,
+                tool_rate=0.5,
+                tool_repeat_rate=0.5,
+                parallel_calls_rate=0.5,
+                deterministic_ids=deterministic_ids,
+            )
         )
-        seen = []
+        seen, ids = [], []
         for i in range(8):
             chain, rounds = await run_chain(mock, f"p{i}")
-            seen.append(tuple([r.id for r in chain] + rounds + [chain[-1].status or ""]))
-        return seen
+            seen.append(tuple([*rounds, chain[-1].status or ""]))
+            ids += [r.id for r in chain]
+        return seen, ids
 
-    first = await chains()
-    assert first == await chains()
+    first, first_ids = await chains()
+    second, second_ids = await chains()
+    assert first == second  # the same chains: rounds, calls, outputs, outcomes
     assert len({len(c) for c in first}) > 1  # some chains asked, some did not
+    if deterministic_ids:
+        assert first_ids == second_ids
+    else:  # two instances never share an id
+        assert not set(first_ids) & set(second_ids)

@@ -129,7 +129,7 @@ async def test_control_routes_are_not_limited_or_faulted(make_mock: MockFactory)
 
 
 async def test_reset_clears_and_reconfigures(make_mock: MockFactory) -> None:
-    mock = make_mock(MockConfig(seed=1))
+    mock = make_mock(MockConfig(seed=1, deterministic_ids=True))
     first = await mock.client.responses.create(model="m", input="x")
     reply = await mock.http.post("/_mock/reset", json={"seed": 2, "rpm": 600})
     assert reply.status_code == 200
@@ -140,6 +140,10 @@ async def test_reset_clears_and_reconfigures(make_mock: MockFactory) -> None:
     mock.state.reset(seed=1)
     third = await mock.client.responses.create(model="m", input="x")
     assert third.id == first.id
+    mock.state.reset(deterministic_ids=False)  # a new salt at each reset
+    fourth = await mock.client.responses.create(model="m", input="x")
+    mock.state.reset()
+    assert fourth.id != (await mock.client.responses.create(model="m", input="x")).id != first.id
     assert (await mock.http.post("/_mock/reset", json={"rpm": -5})).status_code == 400
 
 
@@ -158,9 +162,13 @@ async def test_live_config_change(make_mock: MockFactory) -> None:
     assert "fail_rate" in bad.json()["error"]["message"]
 
 
-async def test_same_seed_same_outcomes(make_mock: MockFactory) -> None:
+@pytest.mark.parametrize("deterministic_ids", [True, False])
+async def test_same_seed_same_outcomes(make_mock: MockFactory, deterministic_ids: bool) -> None:
     async def outcomes() -> list[tuple[str, str, float]]:
-        mock = make_mock(MockConfig(seed=11, fail_rate=0.3, tool_rate=0.0))
+        config = MockConfig(
+            seed=11, fail_rate=0.3, tool_rate=0.0, deterministic_ids=deterministic_ids
+        )
+        mock = make_mock(config)
         ids = [
             (await mock.client.responses.create(model="m", input=str(i), background=True)).id
             for i in range(20)
@@ -171,5 +179,8 @@ async def test_same_seed_same_outcomes(make_mock: MockFactory) -> None:
         return [(r.id, r.status or "", d) for r, d in zip(results, durations, strict=True)]
 
     first = await outcomes()
-    assert first == await outcomes()
+    second = await outcomes()
+    assert [o[1:] for o in first] == [o[1:] for o in second]  # statuses and durations
     assert {status for _, status, _ in first} == {"completed", "failed"}
+    same_ids = [o[0] for o in first] == [o[0] for o in second]
+    assert same_ids == deterministic_ids

@@ -128,6 +128,21 @@ def _described(command: click.Command) -> click.Command:
 @click.option("--class-burst", multiple=True, metavar="CLASS=N", help="1 s cap per class.")
 @click.option("--rate-step", multiple=True, metavar="T_S:RPM", help="At T_S s, rpm becomes RPM.")
 @click.option(
+    "--header-semantics",
+    type=click.Choice(["bucket", "window"]),
+    default=_d("header_semantics"),
+    show_default=True,
+    help="x-ratelimit-remaining/reset-requests: OpenAI's refilled bucket, or the 60 s window.",
+)
+@click.option("--rpd", type=int, default=None, help="Requests per day (default: unlimited).")
+@click.option(
+    "--quota-exhausted-after",
+    type=int,
+    default=None,
+    metavar="N",
+    help="After N accepted requests, every request: 429 insufficient_quota.",
+)
+@click.option(
     "--tpm",
     type=int,
     default=None,
@@ -190,8 +205,28 @@ def _described(command: click.Command) -> click.Command:
 @click.option(
     "--webhook-reorder-delay", type=float, default=_d("webhook_reorder_delay_s"), show_default=True
 )
+@click.option("--webhook-timeout", type=float, default=_d("webhook_timeout_s"), show_default=True)
+@click.option(
+    "--webhook-retry-scale",
+    type=float,
+    default=_d("webhook_retry_scale"),
+    show_default=True,
+    help="Multiplies the retry schedule (5 s doubling, 72 h): 0.001 runs 72 h in 259 s.",
+)
+@click.option(
+    "--webhook-retry-for",
+    type=float,
+    default=_d("webhook_retry_for_s"),
+    show_default=True,
+    help="Seconds (before scaling) a failed delivery is retried; 0: never.",
+)
 @click.option("--api-key", default=None, help="Accept only this key (default: any key).")
 @click.option("--seed", type=int, default=_d("seed"), show_default=True)
+@click.option(
+    "--deterministic-ids",
+    is_flag=True,
+    help="Ids from the seed alone, the same in every run (default: unique per instance).",
+)
 @click.option("--metadata-key", default=_d("metadata_key"), show_default=True)
 @click.option("--log-level", default="warning", show_default=True, help="uvicorn's log level.")
 def mock(**options: Any) -> None:
@@ -212,6 +247,9 @@ def mock(**options: Any) -> None:
             class_rpm=_pairs(options["class_rpm"], "--class-rpm"),
             class_burst=_pairs(options["class_burst"], "--class-burst"),
             rate_schedule=_schedule(options["rate_step"]),
+            header_semantics=options["header_semantics"],
+            rpd=options["rpd"],
+            quota_exhausted_after=options["quota_exhausted_after"],
             tpm=options["tpm"],
             model_tpm=_pairs(options["model_tpm"], "--model-tpm"),
             duration_median_s=options["duration_median"],
@@ -246,8 +284,12 @@ def mock(**options: Any) -> None:
             webhook_duplicate=options["webhook_duplicate"],
             webhook_reorder=options["webhook_reorder"],
             webhook_reorder_delay_s=options["webhook_reorder_delay"],
+            webhook_timeout_s=options["webhook_timeout"],
+            webhook_retry_scale=options["webhook_retry_scale"],
+            webhook_retry_for_s=options["webhook_retry_for"],
             api_key=options["api_key"],
             seed=options["seed"],
+            deterministic_ids=options["deterministic_ids"],
             metadata_key=options["metadata_key"],
         )
     except ConfigurationError as exc:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ._app import create_app
 from ._client import asgi_client
-from ._config import FaultKind, FaultWindow, MockConfig, RequestClass
+from ._config import FaultKind, FaultWindow, HeaderSemantics, MockConfig, RequestClass
 from ._goduration import format_go_duration
 from ._reply import expected_reply, tool_arguments, tool_output_for
 from ._server import MockServer, running_server
@@ -20,6 +20,7 @@ __all__ = [
     "Clock",
     "FaultKind",
     "FaultWindow",
+    "HeaderSemantics",
     "MockConfig",
     "MockServer",
     "MockState",

@@ -24,7 +24,7 @@ from ._assistants_json import (
     tool_call_id,
 )
 from ._config import MockConfig
-from ._ids import make_id
+from ._ids import id_namespace, make_id
 from ._pagination import list_object, paginate
 from ._reply import called_function, message_text
 from ._requests import check_metadata, optional_str, reject_stream, require_list
@@ -45,11 +45,15 @@ _RUN_ECHO_DEFAULTS: dict[str, Any] = {
 
 
 class AssistantsStore:
-    def __init__(self) -> None:
+    def __init__(self, salt: str = "") -> None:
+        self._salt = salt  # see _ids: unique ids across instances
         self.assistants: dict[str, dict[str, Any]] = {}
         self.threads: dict[str, ThreadRecord] = {}
         self.runs: dict[str, RunRecord] = {}
         self._message_seq = 0
+
+    def _ns(self, config: MockConfig) -> str:
+        return id_namespace(config.seed, self._salt)
 
     # --- assistants (only so that ordinary client code runs unchanged) ---
 
@@ -57,7 +61,7 @@ class AssistantsStore:
         model = body.get("model")
         if not isinstance(model, str):
             raise bad_request("Missing required parameter: 'model'.", "model")
-        assistant_id = make_id("asst", config.seed, len(self.assistants))
+        assistant_id = make_id("asst", self._ns(config), len(self.assistants))
         assistant = {
             "id": assistant_id,
             "object": "assistant",
@@ -90,7 +94,7 @@ class AssistantsStore:
         return thread
 
     def _new_thread(self, config: MockConfig, body: Mapping[str, Any], now: float) -> ThreadRecord:
-        thread_id = make_id("thread", config.seed, len(self.threads))
+        thread_id = make_id("thread", self._ns(config), len(self.threads))
         thread = ThreadRecord(
             id=thread_id,
             created_at=now,
@@ -116,7 +120,7 @@ class AssistantsStore:
             raise bad_request("Invalid 'content': expected a string or a list of parts.", "content")
         self._message_seq += 1
         return MessageRecord(
-            id=make_id("msg", config.seed, self._message_seq),
+            id=make_id("msg", self._ns(config), self._message_seq),
             thread_id=thread.id,
             created_at=now,
             order=self._message_seq,
@@ -181,7 +185,7 @@ class AssistantsStore:
             self._message_seq += 1
             thread.messages.append(
                 MessageRecord(
-                    id=make_id("msg", run.seed, "reply", run_id),
+                    id=make_id("msg", run.ids, "reply", run_id),
                     thread_id=thread.id,
                     created_at=snap.terminal_at,
                     order=self._message_seq,
@@ -262,7 +266,7 @@ class AssistantsStore:
         tools = _run_tools(config, body, assistant)
         function = called_function(tools, config.tool_name)
         job = JobRecord(
-            id=make_id("run", config.seed, seq),
+            id=make_id("run", self._ns(config), seq),
             kind="run",
             seq=seq,
             draws=draw(config, "run", seq, tools=function is not None),
@@ -285,7 +289,7 @@ class AssistantsStore:
             instructions=str(instructions),
             tools=tools,
             tool_name=function or config.tool_name,
-            seed=config.seed,
+            ids=self._ns(config),
             echo={
                 k: body[k] if body.get(k) is not None else v for k, v in _RUN_ECHO_DEFAULTS.items()
             },

@@ -68,7 +68,7 @@ class RunRecord:
     instructions: str
     tools: list[Any]
     tool_name: str
-    seed: int
+    ids: str  # the id namespace (_ids)
     echo: dict[str, Any]  # request settings echoed back verbatim (temperature, tool_choice, ...)
 
 
@@ -129,7 +129,7 @@ def partial_reply(reply: str) -> str:
 
 
 def tool_call_id(run: RunRecord, round_number: int) -> str:
-    return make_id("call", run.seed, run.job.id, round_number)
+    return make_id("call", run.ids, run.job.id, round_number)
 
 
 def run_json(run: RunRecord, snap: Snapshot) -> dict[str, Any]:

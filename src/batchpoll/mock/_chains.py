@@ -39,7 +39,7 @@ __all__ = [
 class Chain:
     job: JobRecord  # submissions[k - 1]: when round k was answered; tool_outputs: per round
     function: str | None  # the function its rounds call (None: it never asks one)
-    seed: int
+    ids: str  # the id namespace (_ids)
     response_ids: list[str] = field(default_factory=list)  # root first
 
     @property
@@ -49,7 +49,7 @@ class Chain:
     def call_ids(self, round_number: int) -> list[str]:
         calls = self.job.draws.calls_in_round(round_number)
         return [
-            make_id("call", self.seed, self.root_id, round_number, part)
+            make_id("call", self.ids, self.root_id, round_number, part)
             for part in range(1, calls + 1)
         ]
 
@@ -81,7 +81,7 @@ def function_call_items(chain: Chain, round_number: int) -> list[dict[str, Any]]
     for part, call_id in enumerate(chain.call_ids(round_number), start=1):
         items.append(
             {
-                "id": make_id("fc", chain.seed, chain.root_id, round_number, part),
+                "id": make_id("fc", chain.ids, chain.root_id, round_number, part),
                 "type": "function_call",
                 "call_id": call_id,
                 "name": chain.function,

@@ -20,6 +20,7 @@ __all__ = [
     "REQUEST_CLASSES",
     "FaultKind",
     "FaultWindow",
+    "HeaderSemantics",
     "MockConfig",
     "RequestClass",
     "config_to_json",
@@ -32,6 +33,10 @@ RequestClass = Literal["get", "post", "create"]
 REQUEST_CLASSES: tuple[str, ...] = get_args(RequestClass)
 
 FaultKind = Literal["error", "disconnect", "slow", "malformed"]
+
+# What x-ratelimit-remaining-requests / -reset-requests mean (see _limiter.py).
+HeaderSemantics = Literal["bucket", "window"]
+HEADER_SEMANTICS: tuple[str, ...] = get_args(HeaderSemantics)
 _FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 
 
@@ -73,6 +78,9 @@ class MockConfig:
     class_rpm: Mapping[str, int] = field(default_factory=dict)
     class_burst: Mapping[str, int] = field(default_factory=dict)
     rate_schedule: Sequence[tuple[float, int]] = ()
+    header_semantics: HeaderSemantics = "bucket"  # or "window", the mock's former headers
+    rpd: int | None = None  # requests per day (a bucket refilled over 24 h); None: unlimited
+    quota_exhausted_after: int | None = None  # then every request: 429 insufficient_quota
     # --- token limits (per model, continuously refilled bucket; see _tokens.py) ---
     tpm: int | None = None  # tokens per minute of every model; None: unlimited
     model_tpm: Mapping[str, int] = field(default_factory=dict)  # per-model overrides
@@ -111,9 +119,13 @@ class MockConfig:
     webhook_duplicate: float = 0.0  # probability that it is sent twice (same webhook-id)
     webhook_reorder: float = 0.0  # probability that it is held back (later events overtake it)
     webhook_reorder_delay_s: float = 5.0  # scale of that hold-back and of a duplicate's delay
+    webhook_timeout_s: float = 10.0  # an attempt unanswered this long failed
+    webhook_retry_scale: float = 1.0  # multiplies the retry schedule (0.001: 72 h in 259 s)
+    webhook_retry_for_s: float = 72 * 3600.0  # retried this long after attempt 1; 0: never
     # --- identity and bookkeeping ---
     api_key: str | None = None
     seed: int = 1
+    deterministic_ids: bool = False  # True: ids from the seed alone (see _ids), at start/reset
     metadata_key: str = "batchpoll_item"
 
     def __post_init__(self) -> None:
@@ -130,6 +142,18 @@ class MockConfig:
         _check_positive_int("rpm", self.rpm, optional=True)
         _check_positive_int("burst", self.burst, optional=True)
         _check_positive_int("tpm", self.tpm, optional=True)
+        _check_positive_int("rpd", self.rpd, optional=True)
+        quota = self.quota_exhausted_after
+        if quota is not None and (
+            isinstance(quota, bool) or not isinstance(quota, int) or quota < 0
+        ):
+            raise ConfigurationError(
+                f"quota_exhausted_after must be an integer >= 0, got {quota!r}"
+            )
+        if self.header_semantics not in HEADER_SEMANTICS:
+            raise ConfigurationError(
+                f"header_semantics must be one of {HEADER_SEMANTICS}, got {self.header_semantics!r}"
+            )
         for model, value in self.model_tpm.items():
             if not isinstance(model, str) or not model:
                 raise ConfigurationError(f"model_tpm keys are model names, got {model!r}")
@@ -166,8 +190,15 @@ class MockConfig:
         for window in self.fault_windows:
             if not isinstance(window, FaultWindow):
                 raise ConfigurationError(f"fault_windows holds FaultWindow values, got {window!r}")
-        for name in ("webhook_delay_s", "webhook_delay_jitter_s", "webhook_reorder_delay_s"):
+        for name in (
+            "webhook_delay_s",
+            "webhook_delay_jitter_s",
+            "webhook_reorder_delay_s",
+            "webhook_retry_for_s",
+        ):
             _check_non_negative(name, getattr(self, name))
+        _check_positive("webhook_timeout_s", self.webhook_timeout_s)
+        _check_positive("webhook_retry_scale", self.webhook_retry_scale)
         for name in ("webhook_loss", "webhook_duplicate", "webhook_reorder"):
             _check_rate(name, getattr(self, name))
         if self.webhook_url is not None and not self.webhook_secret:
@@ -217,10 +248,10 @@ def _check_positive_int(name: str, value: int | None, *, optional: bool = False)
 
 # --- JSON <-> config -------------------------------------------------------------------------
 
-_INT_OR_NONE = {"rpm", "burst", "poll_after_ms", "tpm"}
+_INT_OR_NONE = {"rpm", "burst", "poll_after_ms", "tpm", "rpd", "quota_exhausted_after"}
 _INT = {"max_tool_rounds", "seed"}
-_STR = {"tool_name", "metadata_key", "model"}
-_BOOL = {"disconnect_after_processing"}
+_STR = {"tool_name", "metadata_key", "model", "header_semantics"}
+_BOOL = {"disconnect_after_processing", "deterministic_ids"}
 
 
 def config_with_changes(config: MockConfig, changes: Mapping[str, Any]) -> MockConfig:

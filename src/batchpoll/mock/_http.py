@@ -14,7 +14,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from ._state import MockState, Outgoing, RouteSpec
+from ._outgoing import Outgoing
+from ._state import MockState, RouteSpec
 
 __all__ = ["V1Endpoint"]
 

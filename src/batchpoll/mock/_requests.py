@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
-from ._apierror import bad_request
+from ._apierror import ApiError, bad_request
 
-__all__ = ["check_metadata", "optional_str", "reject_stream", "require_list"]
+__all__ = [
+    "check_metadata",
+    "lenient_body",
+    "optional_str",
+    "parse_body",
+    "reject_stream",
+    "require_list",
+]
 
 _MAX_METADATA_KEYS = 16
 _MAX_KEY_CHARS = 64
@@ -60,3 +68,29 @@ def reject_stream(body: Mapping[str, Any]) -> None:
             "(use the *_poll helpers or retrieve).",
             "stream",
         )
+
+
+def lenient_body(raw: bytes) -> Mapping[str, Any]:
+    """The body for the limiters (model, token cost); a bad one is the handler's 400 later."""
+    try:
+        body = json.loads(raw) if raw.strip() else {}
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def parse_body(raw: bytes) -> Mapping[str, Any]:
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise ApiError(
+            400,
+            "We could not parse the JSON body of your request. (HINT: This likely means you "
+            "aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, "
+            "but what was sent was not valid JSON.)",
+        ) from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "The request body must be a JSON object.")
+    return body

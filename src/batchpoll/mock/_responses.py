@@ -25,7 +25,7 @@ from ._chains import (
     view_of,
 )
 from ._config import MockConfig
-from ._ids import make_id
+from ._ids import id_namespace, make_id
 from ._reply import called_function, estimate_tokens, expected_reply, response_input_prompt
 from ._requests import check_metadata, optional_str, reject_stream, require_list
 from ._sim import Draws, JobRecord, Timing, draw, observe, snapshot
@@ -70,7 +70,8 @@ class ResponseRecord:
 
 
 class ResponsesStore:
-    def __init__(self) -> None:
+    def __init__(self, salt: str = "") -> None:
+        self._salt = salt  # see _ids: unique ids across instances
         self.responses: dict[str, ResponseRecord] = {}
         self._chains: list[Chain] = []
         self.continuations = 0
@@ -156,7 +157,7 @@ class ResponsesStore:
             timing = Timing(now, 0.0, None, None, 0.0)
         metadata = check_metadata(body.get("metadata"))
         job = JobRecord(
-            id=make_id("resp", config.seed, seq),
+            id=make_id("resp", id_namespace(config.seed, self._salt), seq),
             kind="response",
             seq=seq,
             draws=draws,
@@ -166,7 +167,12 @@ class ResponsesStore:
             labels=metadata,
             polled=background,
         )
-        chain = Chain(job=job, function=function, seed=config.seed, response_ids=[job.id])
+        chain = Chain(
+            job=job,
+            function=function,
+            ids=id_namespace(config.seed, self._salt),
+            response_ids=[job.id],
+        )
         if background:
             self._chains.append(chain)
         record = self._record(job.id, chain, 0, body, now, model)
@@ -203,7 +209,7 @@ class ResponsesStore:
         job.submissions.append(now)
         job.tool_outputs.append("; ".join(outputs))
         index = len(chain.response_ids)
-        response_id = make_id("resp", config.seed, chain.root_id, index)
+        response_id = make_id("resp", chain.ids, chain.root_id, index)
         chain.response_ids.append(response_id)
         self.continuations += 1
         model = str(body["model"])
@@ -232,6 +238,7 @@ class ResponsesStore:
             input_tokens=estimate_input_tokens(body),
             echo={k: body[k] if body.get(k) is not None else v for k, v in _ECHO_DEFAULTS.items()},
         )
+        record.echo["tools"] = [_tool_echo(tool) for tool in record.echo["tools"]]
         self.responses[response_id] = record
         return record
 
@@ -264,6 +271,17 @@ class ResponsesStore:
         return _response_json(record, view)
 
 
+def _tool_echo(tool: Any) -> Any:
+    """A function tool as the API echoes it: ``strict`` (the Responses default: true),
+    ``parameters`` and ``description`` always present."""
+    if not isinstance(tool, Mapping) or tool.get("type") != "function":
+        return tool
+    echoed = {"description": None, "parameters": None, **tool}
+    if echoed.get("strict") is None:
+        echoed["strict"] = True
+    return echoed
+
+
 def _response_json(record: ResponseRecord, view: ResponseView) -> dict[str, Any]:
     chain = record.chain
     job = chain.job
@@ -278,7 +296,7 @@ def _response_json(record: ResponseRecord, view: ResponseView) -> dict[str, Any]
         text = reply if status == "completed" else reply[: len(reply) // 2]
         output.append(
             {
-                "id": make_id("msg", chain.seed, "reply", record.id),
+                "id": make_id("msg", chain.ids, "reply", record.id),
                 "type": "message",
                 "role": "assistant",
                 "status": status,

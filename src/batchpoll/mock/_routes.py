@@ -81,7 +81,7 @@ def _create_response(c: Call) -> tuple[int, Any]:
     if job is not None:  # a new chain; a continuation adds a response to an existing one
         c.state.add_job(job)
     if record.background:  # its end, and so its event, is known now
-        c.state.webhooks.response_started(c.config, record.chain.job, record.id)
+        c.state.webhooks.response_started(c.config, record.chain.job, record.id, record.index)
     return 200, response
 
 
@@ -92,8 +92,8 @@ def _get_response(c: Call) -> tuple[int, Any]:
 def _cancel_response(c: Call) -> tuple[int, Any]:
     response_id = c.params["response_id"]
     reply = c.state.responses.cancel(response_id, c.now)
-    chain = c.state.responses.responses[response_id].chain
-    c.state.webhooks.job_cancelled(c.config, chain.job, response_id)
+    record = c.state.responses.responses[response_id]
+    c.state.webhooks.job_cancelled(c.config, record.chain.job, response_id, record.index)
     return 200, reply
 
 

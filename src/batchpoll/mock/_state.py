@@ -9,7 +9,6 @@ sends it (or drops the connection).
 from __future__ import annotations
 
 import dataclasses
-import json
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -20,11 +19,19 @@ import httpx2
 
 from ._apierror import ApiError, error_body
 from ._assistants import AssistantsStore
+from ._auth import auth_error
 from ._config import MockConfig, config_to_json, config_with_changes
 from ._faults import FaultDraw, FaultInjector
-from ._goduration import format_go_duration
-from ._limit_errors import ceil_ms, request_too_large_429, requests_429, tokens_429
+from ._ids import new_salt, request_id
+from ._limit_errors import (
+    insufficient_quota_429,
+    request_too_large_429,
+    requests_429,
+    tokens_429,
+)
 from ._limiter import Decision, RateLimiter
+from ._outgoing import Outgoing, build_outgoing, rate_limit_headers
+from ._requests import lenient_body, parse_body
 from ._responses import ResponsesStore
 from ._sim import JobRecord
 from ._stats import RequestStats, chain_stats, creates_by_metadata, job_stats
@@ -36,7 +43,7 @@ __all__ = ["Call", "Clock", "MockState", "Outgoing", "RouteSpec"]
 Clock = Callable[[], float]
 """Returns Unix epoch seconds; ``time.time`` by default, virtual time in tests."""
 
-_RATE_FIELDS = ("rpm", "burst", "class_rpm", "class_burst")
+_RATE_FIELDS = ("rpm", "burst", "class_rpm", "class_burst", "rpd")
 
 _SERVER_ERRORS = {
     500: "The server had an error while processing your request. Sorry about that!",
@@ -70,15 +77,6 @@ class RouteSpec:
     tokens: bool = False  # costs its estimated tokens (Responses creates and continuations)
 
 
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    status: int
-    body: bytes
-    headers: list[tuple[str, str]]
-    delay_s: float = 0.0
-    disconnect: bool = False
-
-
 class MockState:
     """Jobs, limits, faults and stats of one mock server (``app.state.mock``)."""
 
@@ -96,19 +94,20 @@ class MockState:
 
     def _setup(self, config: MockConfig) -> None:
         self._config = config
-        self.limiter = RateLimiter()
-        self.limiter.configure(config.rpm, config.burst, config.class_rpm, config.class_burst)
+        self.limiter = RateLimiter(config.header_semantics)
+        self._configure_limiter(config)
         self.tokens = TokenLimiter()
         self.faults = FaultInjector(config.seed)
-        self.assistants = AssistantsStore()
-        self.responses = ResponsesStore()
+        self._salt = new_salt(config.deterministic_ids)
+        self.assistants = AssistantsStore(self._salt)
+        self.responses = ResponsesStore(self._salt)
         self.jobs: list[JobRecord] = []
         self._job_counts = {"run": 0, "response": 0}
         self._requests = RequestStats()
         self._started_at: float | None = None
         self._schedule_pos = 0
         self._request_seq = 0
-        self.webhooks.reset()
+        self.webhooks.reset(self._salt)
 
     # --- public control surface ---
 
@@ -195,8 +194,12 @@ class MockState:
     def _apply_config(self, config: MockConfig) -> None:
         old = self._config
         self._config = config
+        self.limiter.header_semantics = config.header_semantics
         if any(getattr(old, f) != getattr(config, f) for f in _RATE_FIELDS):
-            self.limiter.configure(config.rpm, config.burst, config.class_rpm, config.class_burst)
+            self._configure_limiter(config)
+
+    def _configure_limiter(self, c: MockConfig) -> None:
+        self.limiter.configure(c.rpm, c.burst, c.class_rpm, c.class_burst, rpd=c.rpd)
 
     def _elapsed_no_start(self, now: float) -> float:
         return 0.0 if self._started_at is None else now - self._started_at
@@ -231,19 +234,20 @@ class MockState:
             self._requests.received(now)
             base_latency_s = config.latency_ms / 1000
 
-            body = _lenient_body(raw_body)
+            body = lenient_body(raw_body)
             model = self._model_of(params, body, config)
             limit_tpm = config.tpm_for(model)
             tokens = self.tokens.peek(now, model, limit_tpm)
 
-            if not self._authorized(headers.get("authorization")):
-                message = (
-                    "Incorrect API key provided. You can find your API key at "
-                    "https://platform.openai.com/account/api-keys."
-                )
-                body_401 = error_body(message, code="invalid_api_key")
+            body_401 = auth_error(config.api_key, headers.get("authorization"))
+            if body_401 is not None:  # OpenAI's 401s carry no rate-limit headers
+                return self._reply(key, 401, body_401, None, None, delay_s=base_latency_s)
+            quota = config.quota_exhausted_after
+            if quota is not None and self._requests.requests_accepted >= quota:
+                self._requests.quota_refused += 1
                 decision = self.limiter.peek(now, route.request_class)
-                return self._reply(key, 401, body_401, decision, tokens, delay_s=base_latency_s)
+                payload = insufficient_quota_429()
+                return self._reply(key, 429, payload, decision, tokens, delay_s=base_latency_s)
 
             # Both limits are checked before either is charged: a rejection consumes nothing.
             blocked = self.limiter.blocked(now, route.request_class)
@@ -309,13 +313,6 @@ class MockState:
         payload, extra = tokens_429(tokens, model)
         return self._reply(key, 429, payload, decision, tokens, delay_s=delay_s, extra=extra)
 
-    def _authorized(self, authorization: str | None) -> bool:
-        expected = self._config.api_key
-        if expected is None:
-            return True
-        scheme, _, token = (authorization or "").partition(" ")
-        return scheme.lower() == "bearer" and token.strip() == expected
-
     def _run_handler(
         self,
         route: RouteSpec,
@@ -326,7 +323,7 @@ class MockState:
         raw_body: bytes,
     ) -> tuple[int, Any]:
         try:
-            body = _parse_body(raw_body)
+            body = parse_body(raw_body)
             return route.handler(Call(self, config, now, params, query, body))
         except ApiError as exc:
             return exc.status, exc.body()
@@ -336,57 +333,20 @@ class MockState:
         key: str,
         status: int,
         body: Any,
-        decision: Decision,
-        tokens: TokenDecision,
+        decision: Decision | None,
+        tokens: TokenDecision | None,
         *,
         delay_s: float | None = None,
         fault: FaultDraw | None = None,
         extra: list[tuple[str, str]] | None = None,
     ) -> Outgoing:
-        payload = json.dumps(body, separators=(",", ":")).encode()
-        disconnect = fault is not None and fault.disconnect
-        if fault is not None and fault.malformed and not disconnect:
-            payload = payload[: max(1, len(payload) // 2)]  # cut mid-object: not valid JSON
-        if delay_s is None:
-            delay_s = fault.delay_s if fault is not None else 0.0
-        self._requests.replied(key, "disconnect" if disconnect else str(status))
-        headers = [
-            ("content-type", "application/json"),
-            ("x-request-id", f"req_{self._request_seq:024x}"),
-            ("openai-version", "2020-10-01"),
-            ("openai-processing-ms", str(round(delay_s * 1000))),
-            ("x-ratelimit-limit-requests", str(decision.limit_rpm)),
-            ("x-ratelimit-remaining-requests", str(decision.remaining)),
-            ("x-ratelimit-reset-requests", format_go_duration(ceil_ms(decision.reset_s) / 1000)),
-            ("x-ratelimit-limit-tokens", str(tokens.limit)),
-            ("x-ratelimit-remaining-tokens", str(tokens.remaining)),
-            ("x-ratelimit-reset-tokens", format_go_duration(ceil_ms(tokens.reset_s) / 1000)),
-            *(extra or []),
-        ]
-        return Outgoing(status, payload, headers, delay_s=delay_s, disconnect=disconnect)
-
-
-def _lenient_body(raw: bytes) -> Mapping[str, Any]:
-    """The body for the limiters (model, token cost); a bad one is the handler's 400 later."""
-    try:
-        body = json.loads(raw) if raw.strip() else {}
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
-def _parse_body(raw: bytes) -> Mapping[str, Any]:
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        raise ApiError(
-            400,
-            "We could not parse the JSON body of your request. (HINT: This likely means you "
-            "aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, "
-            "but what was sent was not valid JSON.)",
-        ) from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "The request body must be a JSON object.")
-    return body
+        out = build_outgoing(
+            status,
+            body,
+            request_id(self._salt, self._request_seq),
+            rate_limit_headers(decision, tokens) + (extra or []),
+            delay_s=delay_s,
+            fault=fault,
+        )
+        self._requests.replied(key, "disconnect" if out.disconnect else str(status))
+        return out

@@ -66,6 +66,7 @@ class RequestStats:
         self.max_tokens_60s = 0
         self.rate_limited_tokens = 0
         self.requests_too_large = 0
+        self.quota_refused = 0  # 429 insufficient_quota
 
     def received(self, now_s: float) -> None:
         """A ``/v1`` request arrived, whatever its fate (401 and 429 included): what a client
@@ -123,9 +124,11 @@ class RequestStats:
             "faults": dict(sorted(self.faults.items())),
             "rate_limited_requests": self.rate_limited
             - self.rate_limited_tokens
-            - self.requests_too_large,
+            - self.requests_too_large
+            - self.quota_refused,
             "rate_limited_tokens": self.rate_limited_tokens,
             "requests_too_large": self.requests_too_large,
+            "insufficient_quota": self.quota_refused,
             "tokens_charged": self.tokens_charged,
             "tokens_by_model": dict(sorted(self.tokens_by_model.items())),
             "max_tokens_60s": self.max_tokens_60s,

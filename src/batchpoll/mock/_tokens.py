@@ -19,8 +19,8 @@ at ``tpm / 60`` per second, and it **starts full**: a fresh account's
 ``x-ratelimit-remaining-tokens`` equals its limit on OpenAI too, so a client that learns the
 limit from the headers sees the same numbers here. A request is accepted iff its cost fits in
 what the bucket holds; a rejected one consumes nothing. A cost above the whole capacity can
-never fit: "Request too large" (not worth retrying). Levels are kept in exact integers
-(1/60,000,000 token per unit), so waits and boundaries are exact to the microsecond.
+never fit: "Request too large" (not worth retrying). The bucket is ``_bucket``'s, in exact
+integers, so waits and boundaries are exact to the microsecond.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._limiter import TICKS_PER_S, to_ticks
+from ._bucket import TICKS_PER_S, ContinuousBucket
+from ._limiter import to_ticks
 
 __all__ = [
     "UNLIMITED_TPM",
@@ -44,9 +45,6 @@ __all__ = [
 
 # Advertised in the headers when a model has no token limit: plenty, nothing used.
 UNLIMITED_TPM = 1_000_000_000
-
-# One token is UNITS units; the bucket of capacity c gains c units per microsecond tick.
-_UNITS = 60 * TICKS_PER_S
 
 
 def input_text_chars(raw_input: Any) -> int:
@@ -113,50 +111,30 @@ class TokenDecision:
     too_large: bool = False
 
 
-class _Bucket:
-    __slots__ = ("capacity", "level", "updated")
-
-    def __init__(self, capacity: int, now: int) -> None:
-        self.capacity = capacity
-        self.level = capacity * _UNITS  # starts full, like a fresh account
-        self.updated = now
-
-    def refill(self, now: int, capacity: int) -> None:
-        if capacity != self.capacity:  # a live change: keep what is held, up to the new cap
-            self.capacity = capacity
-        elapsed = max(0, now - self.updated)
-        self.level = min(self.capacity * _UNITS, self.level + elapsed * self.capacity)
-        self.updated = max(self.updated, now)
-
-    def view(self, accepted: bool, requested: int = 0) -> TokenDecision:
-        full = self.capacity * _UNITS
-        remaining = self.level // _UNITS
-        reset = -(-(full - self.level) // self.capacity)
-        wait = 0
-        if not accepted:
-            wait = -(-(requested * _UNITS - self.level) // self.capacity)
-        return TokenDecision(
-            accepted=accepted,
-            limit=self.capacity,
-            remaining=remaining,
-            reset_s=reset / TICKS_PER_S,
-            wait_s=wait / TICKS_PER_S,
-            used=self.capacity - remaining,
-            requested=requested,
-            too_large=not accepted and requested > self.capacity,
-        )
+def _view(bucket: ContinuousBucket, accepted: bool, requested: int = 0) -> TokenDecision:
+    remaining = bucket.remaining()
+    return TokenDecision(
+        accepted=accepted,
+        limit=bucket.capacity,
+        remaining=remaining,
+        reset_s=bucket.reset_ticks() / TICKS_PER_S,
+        wait_s=0.0 if accepted else bucket.wait_ticks(requested) / TICKS_PER_S,
+        used=bucket.capacity - remaining,
+        requested=requested,
+        too_large=not accepted and requested > bucket.capacity,
+    )
 
 
 class TokenLimiter:
     """One bucket per model; limits are passed in on every call (they change live)."""
 
     def __init__(self) -> None:
-        self._buckets: dict[str, _Bucket] = {}
+        self._buckets: dict[str, ContinuousBucket] = {}
 
-    def _bucket(self, now: int, model: str, limit: int) -> _Bucket:
+    def _bucket(self, now: int, model: str, limit: int) -> ContinuousBucket:
         bucket = self._buckets.get(model)
         if bucket is None:
-            bucket = self._buckets[model] = _Bucket(limit, now)
+            bucket = self._buckets[model] = ContinuousBucket(limit)
         bucket.refill(now, limit)
         return bucket
 
@@ -165,16 +143,16 @@ class TokenLimiter:
         if limit is None:
             return _unlimited()
         bucket = self._bucket(to_ticks(now_s), model, limit)
-        fits = cost <= limit and cost * _UNITS <= bucket.level
-        return bucket.view(accepted=True) if fits else bucket.view(False, cost)
+        fits = cost <= limit and bucket.fits(cost)
+        return _view(bucket, accepted=True) if fits else _view(bucket, False, cost)
 
     def consume(self, now_s: float, model: str, cost: int, limit: int | None) -> TokenDecision:
         """Take ``cost`` tokens (after :meth:`check` said they fit); the headers' view after."""
         if limit is None:
             return _unlimited()
         bucket = self._bucket(to_ticks(now_s), model, limit)
-        bucket.level = max(0, bucket.level - cost * _UNITS)
-        return bucket.view(accepted=True)
+        bucket.take(cost)
+        return _view(bucket, accepted=True)
 
     def peek(self, now_s: float, model: str, limit: int | None) -> TokenDecision:
         return self.check(now_s, model, 0, limit)

@@ -3,9 +3,12 @@
 Like the jobs themselves, deliveries are derived from timestamps: a background response's
 terminal time is known at its creation, so its event goes into ONE heap of
 ``(send_at, seq, delivery)`` and ONE sender task sleeps until the next one is due, signs it and
-POSTs it. There is no task per job. Loss, duplication, delay and reordering are drawn from a
-seeded RNG when the event is scheduled; a delivery that finds the job ended otherwise (a
-completion overtaken by a cancel) is dropped as ``superseded``.
+POSTs it (each attempt is a task of its own, so a slow receiver delays nobody else). There is
+no task per job. Loss, duplication, delay and reordering are drawn from a seeded RNG when the
+event is scheduled; a delivery that finds the job ended otherwise at its first attempt (a
+completion overtaken by a cancel) is dropped as ``superseded``. A failed attempt (non-2xx, no
+connection, no answer within the timeout) goes back into the heap for its retry
+(``_webhook_retry``): delivery is at least once and unordered, as OpenAI's.
 
 Signing, exactly as ``openai`` verifies it (``openai/lib/_webhooks.py``): the secret is
 ``whsec_`` + base64 key; the signature is HMAC-SHA256 over ``f"{id}.{timestamp}.{body}"``,
@@ -27,14 +30,15 @@ import random
 import threading
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx2
 
 from ._config import MockConfig
-from ._ids import make_id
+from ._ids import id_namespace, make_id
 from ._sim import JobRecord, snapshot
+from ._webhook_retry import RetryPolicy
 
 __all__ = ["WebhookSender", "sign"]
 
@@ -45,7 +49,6 @@ EVENT_TYPES = {
     "cancelled": "response.cancelled",
     "incomplete": "response.incomplete",
 }
-_TIMEOUT_S = 10.0
 
 
 def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
@@ -72,6 +75,9 @@ class _Delivery:
     url: str
     secret: str
     copy: int  # 0: the original, 1: a duplicate
+    retry: RetryPolicy
+    attempt: int = 1
+    first_at: float = 0.0  # when attempt 1 was made
 
 
 class WebhookSender:
@@ -85,51 +91,65 @@ class WebhookSender:
         self._heap: list[tuple[float, int, _Delivery]] = []
         self._seq = itertools.count()
         self._task: asyncio.Task[None] | None = None
+        self._attempts_in_flight: set[asyncio.Task[None]] = set()
+        self._attempts: Counter[str] = Counter()  # per event id
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self.counts: Counter[str] = Counter()
         self._events = 0
+        self._salt = ""
 
     # --- scheduling (called by the request handlers, under the state's lock) ---------------
 
-    def reset(self) -> None:
+    def reset(self, salt: str = "") -> None:
         with self._lock:
+            self._salt = salt  # see _ids: unique webhook and event ids across instances
             self._heap.clear()
             self.counts.clear()
+            self._attempts.clear()
             self._events = 0
 
-    def response_started(self, config: MockConfig, job: JobRecord, response_id: str) -> None:
-        """A background response exists (a chain's root or a continuation): its event is
-        scheduled at its end, which is known now. A response that ends asking function calls
-        is ``completed``, and nothing can overtake that (it can no longer be cancelled)."""
+    def response_started(
+        self, config: MockConfig, job: JobRecord, response_id: str, index: int
+    ) -> None:
+        """A background response exists (response ``index`` of a chain, 0: the root): its
+        event is scheduled at its end, which is known now. A response that ends asking
+        function calls is ``completed``, and nothing can overtake that (it can no longer be
+        cancelled)."""
         final = snapshot(job, math.inf)
+        at = (response_id, index)
         if final.status == "requires_action" and final.asked_at is not None:
-            self._schedule(config, job, response_id, "completed", final.asked_at, final=False)
+            self._schedule(config, job, at, "completed", final.asked_at, final=False)
         elif final.terminal_at is not None:
-            self._schedule(config, job, response_id, final.status, final.terminal_at)
+            self._schedule(config, job, at, final.status, final.terminal_at)
 
-    def job_cancelled(self, config: MockConfig, job: JobRecord, response_id: str) -> None:
+    def job_cancelled(
+        self, config: MockConfig, job: JobRecord, response_id: str, index: int
+    ) -> None:
         final = snapshot(job, math.inf)
         if final.status == "cancelled" and final.terminal_at is not None:
-            self._schedule(config, job, response_id, "cancelled", final.terminal_at)
+            self._schedule(config, job, (response_id, index), "cancelled", final.terminal_at)
 
     def _schedule(
         self,
         config: MockConfig,
         job: JobRecord,
-        response_id: str,
+        response: tuple[str, int],
         status: str,
         at: float,
         *,
         final: bool = True,
     ) -> None:
+        response_id, index = response
         url, secret = config.webhook_url, config.webhook_secret
         if url is None or secret is None or status not in EVENT_TYPES:
             return
         with self._lock:
             self._events += 1
             n = self._events
-            rng = random.Random(f"{config.seed}/webhook/{response_id}/{status}")
+            # Drawn from the seed and the response's place, not its (salted) id.
+            rng = random.Random(f"{config.seed}/webhook/{job.seq}/{index}/{status}")
+            ns = id_namespace(config.seed, self._salt)
             self.counts["events"] += 1
             if rng.random() < config.webhook_loss:
                 self.counts["lost"] += 1
@@ -150,11 +170,16 @@ class WebhookSender:
                     final=final,
                     status=status,
                     terminal_at=at,
-                    webhook_id=make_id("wh", config.seed, "delivery", n),
-                    event_id=make_id("evt", config.seed, "event", n),
+                    webhook_id=make_id("wh", ns, "delivery", n),
+                    event_id=make_id("evt", ns, "event", n),
                     url=url,
                     secret=secret,
                     copy=copy,
+                    retry=RetryPolicy(
+                        config.webhook_retry_scale,
+                        config.webhook_retry_for_s,
+                        config.webhook_timeout_s,
+                    ),
                 )
                 heapq.heappush(self._heap, (at + d, next(self._seq), delivery))
         self._poke()
@@ -190,7 +215,9 @@ class WebhookSender:
                 if head is not None and head <= self._clock():
                     due = heapq.heappop(self._heap)[2]
             if due is not None:
-                await self._deliver(due)
+                attempt = asyncio.ensure_future(self._deliver(due))
+                self._attempts_in_flight.add(attempt)
+                attempt.add_done_callback(self._attempts_in_flight.discard)
                 continue
             self._wake.clear()
             timeout = None if head is None else max(0.0, head - self._clock())
@@ -199,13 +226,15 @@ class WebhookSender:
                     await self._wake.wait()
 
     async def _deliver(self, d: _Delivery) -> None:
-        if d.final:
-            superseded = snapshot(d.job, math.inf).status != d.status
-        else:  # a chain's response that asked calls: only a cancel before its end undoes it
-            superseded = d.job.cancel_at is not None and d.job.cancel_at < d.terminal_at
-        if superseded:  # e.g. a completion overtaken by a cancel
-            self.counts["superseded"] += 1
-            return
+        if d.attempt == 1:
+            if d.final:
+                superseded = snapshot(d.job, math.inf).status != d.status
+            else:  # a chain's response that asked calls: only a cancel before its end undoes it
+                superseded = d.job.cancel_at is not None and d.job.cancel_at < d.terminal_at
+            if superseded:  # e.g. a completion overtaken by a cancel
+                self.counts["superseded"] += 1
+                return
+            d = replace(d, first_at=self._clock())
         event = {
             "id": d.event_id,
             "object": "event",
@@ -222,34 +251,72 @@ class WebhookSender:
             "webhook-signature": sign(d.secret, d.webhook_id, timestamp, body),
             "user-agent": "OpenAI/1.0 (+https://platform.openai.com/docs/webhooks)",
         }
+        with self._lock:
+            self.counts["sent"] += 1
+            self.counts["retries"] += d.attempt > 1
+            self._attempts[d.event_id] += 1
+        ok = False
         try:
-            reply = await self._http().post(d.url, content=body, headers=headers)
+            async with asyncio.timeout(d.retry.timeout_s):
+                reply = await self._http().post(d.url, content=body, headers=headers)
+            ok = 200 <= reply.status_code < 300
+        except TimeoutError:
+            self.counts["timeouts"] += 1
         except httpx2.HTTPError:
-            self.counts["failed"] += 1
+            pass
+        if ok:
+            self.counts["delivered"] += 1
             return
-        self.counts["sent"] += 1
-        if not 200 <= reply.status_code < 300:
-            self.counts["failed"] += 1
+        self.counts["failed"] += 1
+        retry_at = d.retry.next_attempt_at(d.first_at, d.attempt, self._clock())
+        with self._lock:
+            if retry_at is None:
+                self.counts["gave_up"] += 1
+                return
+            retry = replace(d, attempt=d.attempt + 1)
+            heapq.heappush(self._heap, (retry_at, next(self._seq), retry))
+        self._poke()
 
     def _http(self) -> httpx2.AsyncClient:
         if self._client is not None:
             return self._client
         if self._own_client is None:
-            self._own_client = httpx2.AsyncClient(timeout=_TIMEOUT_S)
+            self._own_client = httpx2.AsyncClient(timeout=None)  # each attempt has its own
         return self._own_client
 
     async def aclose(self) -> None:
         """Stop the sender task (pending deliveries stay in the heap)."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
+        tasks = [*self._attempts_in_flight, *([task] if task is not None else [])]
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await t
         if self._own_client is not None:
             await self._own_client.aclose()
             self._own_client = None
 
     def as_json(self) -> dict[str, Any]:
         with self._lock:
-            names = ("events", "sent", "lost", "duplicated", "reordered", "failed", "superseded")
-            return {**{k: self.counts[k] for k in names}, "pending": len(self._heap)}
+            names = (
+                "events",
+                "sent",
+                "delivered",
+                "failed",
+                "timeouts",
+                "retries",
+                "gave_up",
+                "lost",
+                "duplicated",
+                "reordered",
+                "superseded",
+            )
+            per_event = Counter(self._attempts.values())
+            return {
+                **{k: self.counts[k] for k in names},
+                "pending": len(self._heap),
+                "in_flight": len(self._attempts_in_flight),
+                "attempts_per_event": {str(n): per_event[n] for n in sorted(per_event)},
+                "max_attempts": max(per_event, default=0),
+            }
