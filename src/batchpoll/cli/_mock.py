@@ -106,6 +106,7 @@ _HELP = {
     "webhook_duplicate": "Probability that an event is sent twice (same webhook-id).",
     "webhook_reorder": "Probability that an event is held back, so later ones overtake it.",
     "webhook_reorder_delay": "Scale in seconds of that hold-back and of a duplicate's delay.",
+    "webhook_timeout": "Seconds a delivery may take before it counts as failed (and is retried).",
     "seed": "Seeds every random draw and every id.",
     "metadata_key": "Creates are counted per value of this metadata key.",
 }
