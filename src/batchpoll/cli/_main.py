@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from .._version import __version__
+from .. import __version__
 from ._demo import demo
 from ._mock import mock
 from ._run import run

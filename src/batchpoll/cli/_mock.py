@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from .._errors import ConfigurationError
+from .. import ConfigurationError
 
 __all__ = ["mock"]
 

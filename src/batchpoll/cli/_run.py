@@ -23,10 +23,14 @@ import structlog
 from openai import AsyncOpenAI
 from rich.console import Console
 
-from .._errors import AccountRefusedError, BatchpollError, ConfigurationError
-from .._hints import WebhookSettings
-from .._toolspec import ToolHandler
-from .._version import __version__
+from .. import (
+    AccountRefusedError,
+    BatchpollError,
+    ConfigurationError,
+    ToolHandler,
+    WebhookSettings,
+    __version__,
+)
 from ..runner import (
     EXIT_FATAL,
     EXIT_INTERRUPTED,

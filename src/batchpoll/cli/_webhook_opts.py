@@ -7,9 +7,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from .._errors import ConfigurationError
-from .._hints import WebhookSettings
-from .._poller import Poller
+from .. import ConfigurationError, Poller, WebhookSettings
 
 __all__ = ["Serve", "webhook_serving"]
 
