@@ -100,6 +100,7 @@ class EngineCore:
         tool_settings: ToolSettings | None = None,
         max_concurrency: int = 256,
         max_in_flight: int | None = None,
+        max_concurrent_creates: int | None = None,
         clock: Clock | None = None,
         seed: int | None = None,
         webhooks: WebhookSettings | None = None,
@@ -117,6 +118,8 @@ class EngineCore:
             raise ConfigurationError("max_concurrency must be >= 1")
         if max_in_flight is not None and max_in_flight < 1:
             raise ConfigurationError("max_in_flight must be >= 1")
+        if max_concurrent_creates is not None and max_concurrent_creates < 1:
+            raise ConfigurationError("max_concurrent_creates must be >= 1")
         self.client = client.with_options(max_retries=0)
         self.budget = budget
         self.clock: Clock = clock or LoopClock()
@@ -140,6 +143,10 @@ class EngineCore:
         self._closed = False
         self._live: set[Job] = set()
         self._max_in_flight = max_in_flight
+        # Creates between their token request and their reply: the ones a crash leaves in doubt.
+        self._create_slots = (
+            None if max_concurrent_creates is None else asyncio.Semaphore(max_concurrent_creates)
+        )
         self._room = asyncio.Event()  # set when a live job ends: a waiting create may go
         self._idle = asyncio.Event()
         self._idle.set()

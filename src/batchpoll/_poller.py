@@ -36,6 +36,10 @@ class Poller(Engine):
     ``notify_done`` and ``batchpoll.webhooks``), so those are polled only as a safety net.
     ``max_in_flight``: each create waits while that many jobs are live (created, tracked or
     being created, and not done); ``track`` never waits but counts.
+    ``max_concurrent_creates``: at most that many creates between their token request and
+    their reply, so a crash of the process leaves at most that many creates in doubt (the
+    runner's journal reports those ``uncertain``); creates are then limited to that many per
+    round trip.
     """
 
     # --- lifecycle ----------------------------------------------------------------------

@@ -11,6 +11,7 @@ back in the heap with a backoff.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -87,9 +88,10 @@ class Engine(EngineCore):
             job.model = str(body.get("model") or "-")
         while True:
             try:
-                return await self._request(
-                    job, Priority.CREATE, lambda: kind.create(self.client, params), body=body
-                )
+                async with self._create_slots or contextlib.nullcontext():
+                    return await self._request(
+                        job, Priority.CREATE, lambda: kind.create(self.client, params), body=body
+                    )
             except RequestTooLargeError as too_large:  # no wait can make it fit
                 self._finish(job, Status.ERROR, error=too_large.error_info())
                 return None

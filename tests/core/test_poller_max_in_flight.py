@@ -71,3 +71,43 @@ async def test_a_waiting_create_is_released_when_the_poller_closes() -> None:
 def test_max_in_flight_must_be_positive() -> None:
     with pytest.raises(ConfigurationError, match="max_in_flight"):
         Poller(asgi_client(create_app(MockConfig())), rpm=60, max_in_flight=0)
+
+
+async def test_max_concurrent_creates_bounds_the_creates_on_the_wire() -> None:
+    """A crash can leave in doubt only the creates between their token and their reply: at
+    most ``max_concurrent_creates`` of them, however many creates are waiting."""
+    app, client = mock(
+        rpm=60_000, tool_rate=0.0, fail_rate=0.0, duration_median_s=5.0, latency_ms=100.0
+    )
+    on_wire = peak = 0
+    inner = client.responses.create
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal on_wire, peak
+        on_wire += 1
+        peak = max(peak, on_wire)
+        try:
+            return await inner(*args, **kwargs)
+        finally:
+            on_wire -= 1
+
+    async with Poller(
+        client, rpm=60_000, max_concurrent_creates=3, clock=LoopClock(epoch=EPOCH)
+    ) as p:
+        p.client.responses.create = counted  # type: ignore[method-assign]
+        start = asyncio.get_running_loop().time()
+        jobs = await asyncio.gather(
+            *(p.create_response(model="m", input=f"question {i}") for i in range(30))
+        )
+        created_in_s = asyncio.get_running_loop().time() - start
+        outcomes = [await job for job in jobs]
+    assert [o.status for o in outcomes] == [Status.COMPLETED] * 30
+    assert peak == 3
+    # 30 creates, 3 per 100 ms round trip: about 1 s, where an unbounded poller takes 0.1 s.
+    assert 0.9 <= created_in_s <= 1.3
+    assert len(app.state.mock.jobs) == 30
+
+
+def test_max_concurrent_creates_must_be_positive() -> None:
+    with pytest.raises(ConfigurationError, match="max_concurrent_creates"):
+        Poller(asgi_client(create_app(MockConfig())), rpm=60, max_concurrent_creates=0)

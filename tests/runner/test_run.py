@@ -376,3 +376,27 @@ async def test_a_run_without_progress_for_60_s_says_why(
     assert notices[0].startswith("no item finished in 60 s (0/3 done): ")
     assert why in notices[0]
     assert len(notices) <= 2  # then at 120 s, 240 s, ...: not a flood
+
+
+def test_creates_on_the_wire_are_capped_wherever_a_crash_can_leave_one_in_doubt(
+    tmp_path: Path,
+) -> None:
+    from batchpoll.runner._items import scan_input
+
+    write_lines(
+        tmp_path / "in.jsonl",
+        [
+            {"id": "a", "prompt": "x", "assistant_id": "asst_1"},
+            {"id": "r", "prompt": "y"},
+            {"id": "t", "response_id": "resp_1"},  # tracked: no create
+        ],
+    )
+    scan = scan_input(tmp_path / "in.jsonl", ItemDefaults(model="m"))
+    assert scan.responses == 1
+    # Half a second of the budget (1,200 RPM: 10), at least 2, where a crash can leave one.
+    assert settings(tmp_path).creates_limit(scan.responses) == 10  # fast mode
+    assert settings(tmp_path, rpm=60).creates_limit(0) == 2
+    safe = settings(tmp_path, create_mode="safe")
+    assert safe.creates_limit(0) is None  # safe mode finds every run again
+    assert safe.creates_limit(scan.responses) == 10  # a response can't be found again
+    assert settings(tmp_path, max_concurrent_creates=8).creates_limit(1) == 8

@@ -26,8 +26,8 @@ from openai import AsyncOpenAI
 from rich.console import Console
 
 from ..runner import ItemDefaults, RunSettings, load_tools
+from ._execute import configure_logging, execute
 from ._progress import print_server_stats
-from ._run import configure_logging, execute
 
 if TYPE_CHECKING:
     from ..mock import MockConfig

@@ -1,245 +1,36 @@
 """``batchpoll run INPUT.jsonl -o OUTPUT.jsonl``: a bulk run from the command line (docs/runner.md).
 
-The work is ``batchpoll.runner.run_items``; this module turns options into settings, shows
-progress, maps every expected failure to a one-line message and an exit code (no traceback
-unless ``--debug``), and keeps the API key out of everything it prints or writes.
+The work is ``batchpoll.runner.run_items``; this module turns options into settings, and
+``_execute`` runs them: progress, summary, report, one-line errors and exit codes.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 import os
-import signal
-import sys
-import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NoReturn
 
 import click
-import structlog
 from openai import AsyncOpenAI
 from rich.console import Console
 
-from .. import (
-    AccountRefusedError,
-    BatchpollError,
-    ConfigurationError,
-    ToolHandler,
-    WebhookSettings,
-    __version__,
-)
+from .. import BatchpollError, ConfigurationError, ToolHandler, WebhookSettings
 from ..runner import (
-    EXIT_FATAL,
-    EXIT_INTERRUPTED,
     EXIT_USAGE,
     RETRYABLE,
-    InputError,
-    InputUnreadableError,
     ItemDefaults,
-    JournalError,
-    JournalMismatchError,
     RunSettings,
-    RunSummary,
     ToolsError,
-    UnreachableError,
     load_tools,
-    run_items,
 )
 from ..runner._binding import public_url
-from ._progress import ProgressMode, make_display, print_bad_input, print_summary
-from ._webhook_opts import Serve, webhook_serving
+from ._execute import configure_logging, execute, fail
+from ._webhook_opts import webhook_serving
 
-__all__ = ["configure_logging", "execute", "run"]
+__all__ = ["configure_logging", "execute", "fail", "run"]
 
 _REQUEST_TIMEOUT_S = 60.0  # per HTTP request; a job's overall deadline is --timeout
-
-
-class _Stderr:
-    """structlog's output, looked up at each call: a live progress bar swaps ``sys.stderr``
-    to print above itself, and a logger bound to the original would draw over it."""
-
-    def msg(self, message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
-    log = debug = info = warning = warn = error = critical = exception = msg
-
-
-def _scrubber(secret: str | None) -> Callable[[Any, str, Any], Any]:
-    def scrub(_: Any, __: str, event_dict: Any) -> Any:
-        if secret:
-            for name, value in event_dict.items():
-                if isinstance(value, str) and secret in value:
-                    event_dict[name] = value.replace(secret, "***")
-        return event_dict
-
-    return scrub
-
-
-# Events whose news the command prints itself as its one-line error.
-_REPORTED = frozenset({"batchpoll.poller.auth_failed", "batchpoll.run.fatal"})
-
-
-def _drop_reported(_: Any, __: str, event_dict: Any) -> Any:
-    if event_dict.get("event") in _REPORTED:
-        raise structlog.DropEvent
-    return event_dict
-
-
-def configure_logging(level: int, secret: str | None = None) -> None:
-    """Only the command line configures logging: batchpoll events at ``level`` on stderr."""
-    structlog.configure(
-        processors=[
-            *([_drop_reported] if level > logging.INFO else []),
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="%H:%M:%S"),
-            _scrubber(secret),
-            structlog.dev.ConsoleRenderer(colors=False),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=lambda *args: _Stderr(),
-        cache_logger_on_first_use=False,
-    )
-
-
-def _exit_code(exc: BaseException) -> int | None:
-    """The exit code of an expected failure, None for a bug."""
-    usage = (InputError, JournalMismatchError, ToolsError, ConfigurationError)
-    if isinstance(exc, InputUnreadableError | UnreachableError | AccountRefusedError):
-        return EXIT_FATAL
-    if isinstance(exc, usage):
-        return EXIT_USAGE
-    if isinstance(exc, JournalError):
-        return EXIT_FATAL
-    return None
-
-
-def _unwrap(exc: BaseException) -> BaseException:
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    return exc
-
-
-def fail(message: str, code: int, secret: str | None = None) -> NoReturn:
-    if secret:
-        message = message.replace(secret, "***")
-    click.echo(f"batchpoll: error: {message}", err=True)
-    raise SystemExit(code)
-
-
-def execute(
-    settings: RunSettings,
-    client: AsyncOpenAI,
-    tools: Mapping[str, ToolHandler],
-    *,
-    progress: ProgressMode,
-    console: Console,
-    secret: str | None,
-    debug: bool,
-    report_path: Path | None = None,
-    report_extra: Mapping[str, Any] | None = None,
-    show_summary: bool = True,
-    serve: Serve | None = None,
-    title: str = "batchpoll run",
-) -> RunSummary:
-    """Run with signal handling, progress display, summary and report; errors exit."""
-    try:
-        summary = asyncio.run(_main(settings, client, tools, progress, console, serve, secret))
-    except BaseException as raw:
-        exc = _unwrap(raw)
-        if isinstance(exc, KeyboardInterrupt | SystemExit):
-            raise
-        code = _exit_code(exc)
-        if debug or code is None:
-            traceback.print_exception(exc, file=sys.stderr)
-        if code is None:
-            fail(f"internal error: {type(exc).__name__}: {exc}", EXIT_FATAL, secret)
-        fail(str(exc), code, secret)
-    if show_summary:
-        print_summary(console, summary, title)
-        print_bad_input(console, summary)
-    if report_path is not None:
-        report = {
-            "version": __version__,
-            "summary": summary.as_dict(),
-            "settings": {
-                "input": str(settings.input_path),
-                "output": str(settings.output_path),
-                "journal": str(settings.journal),
-                "base_url": public_url(settings.base_url or ""),
-                "rpm": settings.rpm,
-                "tpm": settings.tpm,
-                "kind": settings.defaults.kind,
-                "assistant_id": settings.defaults.assistant_id,
-                "model": settings.defaults.model,
-                "create_mode": settings.create_mode,
-                "retry": sorted(settings.retry),
-                "redo_changed": settings.redo_changed,
-                "timeout_s": settings.timeout_s,
-                "max_in_flight": settings.in_flight_limit,
-            },
-            **(report_extra or {}),
-        }
-        text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
-        if secret:
-            text = text.replace(secret, "***")
-        try:
-            report_path.write_text(text)
-        except OSError as exc:
-            fail(f"cannot write report {str(report_path)!r}: {exc.strerror}", EXIT_FATAL)
-    return summary
-
-
-async def _main(
-    settings: RunSettings,
-    client: AsyncOpenAI,
-    tools: Mapping[str, ToolHandler],
-    progress: ProgressMode,
-    console: Console,
-    serve: Serve | None = None,
-    secret: str | None = None,
-) -> RunSummary:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-
-    def on_signal(signum: int) -> None:
-        if stop.is_set():  # the second one: every journal commit is already consistent
-            print("batchpoll: interrupted again, exiting now", file=sys.stderr, flush=True)
-            os._exit(EXIT_INTERRUPTED)
-        name = signal.Signals(signum).name
-        print(
-            f"batchpoll: {name}: stopping (no new creates; rerun the same command to resume)",
-            file=sys.stderr,
-            flush=True,
-        )
-        stop.set()
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, on_signal, signum)
-    display = make_display(progress, console)
-
-    def notice(message: str) -> None:  # even with -q: a stall, a changed line
-        if secret:
-            message = message.replace(secret, "***")
-        console.print(f"batchpoll: {message}", markup=False, highlight=False, soft_wrap=True)
-
-    try:
-        return await run_items(
-            settings,
-            client,
-            tools=tools,
-            stop=stop,
-            on_progress=display.update,
-            serve=serve,
-            on_notice=notice,
-        )
-    finally:
-        display.close()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
-        await client.close()
 
 
 def _statuses(_: click.Context, __: click.Parameter, value: str | None) -> frozenset[str]:
@@ -351,6 +142,13 @@ no key, duplicate ids, another server's journal), 3 interrupted (rerun to resume
     help="Jobs sent and not finished, at most (default: 30 s of the budget, at least 50).",
 )
 @click.option(
+    "--max-concurrent-creates",
+    type=click.IntRange(min=1),
+    help="Creates on the wire at once, at most: a crash leaves at most this many items "
+    "'uncertain' (default: half a second of --rpm, at least 2; none in safe mode, which "
+    "finds runs again). Creates are then limited to this many per round trip.",
+)
+@click.option(
     "--create-mode",
     type=click.Choice(["fast", "safe"]),
     default="fast",
@@ -437,6 +235,7 @@ def run(
     tools_spec: str | None,
     timeout_s: float,
     max_in_flight: int | None,
+    max_concurrent_creates: int | None,
     create_mode: str,
     ambiguous_creates: str,
     retry: frozenset[str],
@@ -481,6 +280,7 @@ def run(
             ambiguous_creates=ambiguous_creates,  # type: ignore[arg-type]
             timeout_s=timeout_s,
             max_in_flight=max_in_flight,
+            max_concurrent_creates=max_concurrent_creates,
             webhooks=webhooks,
             retry=retry,
             redo_changed=redo_changed,

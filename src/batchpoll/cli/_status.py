@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ..runner import Journal, JournalError, State
-from ._run import fail
+from ._execute import fail
 
 __all__ = ["status", "status_counts"]
 

@@ -312,6 +312,7 @@ class InputScan:
     bad_lines: int
     sha256: str  # of the file's bytes (a journal of the old format binds it)
     keys: frozenset[str] = frozenset()  # every item's id
+    responses: int = 0  # items that create a response: no safe mode finds those again
 
 
 def scan_input(path: Path, defaults: ItemDefaults) -> InputScan:
@@ -319,11 +320,12 @@ def scan_input(path: Path, defaults: ItemDefaults) -> InputScan:
     sha = hashlib.sha256()
     first_line: dict[str, int] = {}
     duplicates: dict[str, list[int]] = {}
-    items = bad = 0
+    items = bad = responses = 0
     for line_no, text in _lines(path, sha):
         item = parse_line(line_no, text if text is not None else "\x00", defaults)
         items += 1
         bad += isinstance(item, BadLine)
+        responses += isinstance(item, Item) and item.kind == "responses" and item.action == "create"
         if item.key in first_line:
             duplicates.setdefault(item.key, [first_line[item.key]]).append(line_no)
         else:
@@ -335,4 +337,10 @@ def scan_input(path: Path, defaults: ItemDefaults) -> InputScan:
         ]
         more = f" (and {len(duplicates) - 5} more)" if len(duplicates) > 5 else ""
         raise InputError(f"duplicate ids in {path.name}: {'; '.join(shown)}{more}")
-    return InputScan(items=items, bad_lines=bad, sha256=sha.hexdigest(), keys=frozenset(first_line))
+    return InputScan(
+        items=items,
+        bad_lines=bad,
+        sha256=sha.hexdigest(),
+        keys=frozenset(first_line),
+        responses=responses,
+    )

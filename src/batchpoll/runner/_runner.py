@@ -178,6 +178,7 @@ class _Run:
                     clock=self._clock,
                     seed=s.seed,
                     webhooks=s.webhooks,
+                    max_concurrent_creates=s.creates_limit(self._scan.responses),
                 ) as poller,
                 self._serving(poller),
             ):

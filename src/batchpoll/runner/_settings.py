@@ -15,6 +15,9 @@ __all__ = ["CreateMode", "RunSettings"]
 
 CreateMode = Literal["fast", "safe"]
 
+# A crash leaves at most this much of the budget's creates in doubt by default (fast mode).
+_IN_DOUBT_S = 0.5
+
 
 @dataclass(frozen=True, slots=True)
 class RunSettings:
@@ -35,6 +38,9 @@ class RunSettings:
     ambiguous_creates: Literal["auto", "retry", "report"] = "auto"
     timeout_s: float | None = 3600.0
     max_in_flight: int | None = None  # default: 30 s of the budget, at least 50
+    # Creates between their token and their reply, which a crash leaves `uncertain` (fast
+    # mode); default ``creates_limit`` (docs/journal.md).
+    max_concurrent_creates: int | None = None
     poll: PollSettings | None = None
     webhooks: WebhookSettings | None = None  # on: background responses poll as a safety net
     stop_grace_s: float = 10.0  # on stop: how long creates already sent may take to answer
@@ -50,6 +56,8 @@ class RunSettings:
             raise ConfigurationError("tpm must be > 0")
         if self.max_in_flight is not None and self.max_in_flight < 1:
             raise ConfigurationError("max_in_flight must be >= 1")
+        if self.max_concurrent_creates is not None and self.max_concurrent_creates < 1:
+            raise ConfigurationError("max_concurrent_creates must be >= 1")
         if self.ambiguous_creates not in ("auto", "retry", "report"):
             raise ConfigurationError("ambiguous_creates must be 'auto', 'retry' or 'report'")
         if self.create_mode not in ("fast", "safe"):
@@ -66,6 +74,18 @@ class RunSettings:
     @property
     def journal(self) -> Path:
         return self.journal_path or self.output_path.with_name(self.output_path.name + ".journal")
+
+    def creates_limit(self, responses: int) -> int | None:
+        """Creates at once, between their token and their reply: the given cap, else half a
+        second of the budget (at least 2) wherever a crash could leave a create in doubt
+        (fast mode, or ``responses`` items: no safe mode finds those again), else none (safe
+        mode finds every run again on its thread). Half a second is more than a create's
+        round trip, so the default bounds a crash's damage without slowing the creates."""
+        if self.max_concurrent_creates is not None:
+            return self.max_concurrent_creates
+        if self.create_mode == "safe" and not responses:
+            return None
+        return max(2, math.ceil(self.rpm / 60.0 * _IN_DOUBT_S))
 
     @property
     def in_flight_limit(self) -> int:
