@@ -27,6 +27,7 @@ from ._errors_map import Failure, FailureKind
 from ._headers import poll_after_hint_s
 from ._heap import DueHeap
 from ._hints import PendingHints, WebhookSettings
+from ._indoubt import InDoubt
 from ._job import CHECK, Job
 from ._learn import DurationModel
 from ._log import log
@@ -144,9 +145,7 @@ class EngineCore:
         self._live: set[Job] = set()
         self._max_in_flight = max_in_flight
         # Creates between their token request and their reply: the ones a crash leaves in doubt.
-        self._create_slots = (
-            None if max_concurrent_creates is None else asyncio.Semaphore(max_concurrent_creates)
-        )
+        self._in_doubt = None if max_concurrent_creates is None else InDoubt(max_concurrent_creates)
         self._room = asyncio.Event()  # set when a live job ends: a waiting create may go
         self._idle = asyncio.Event()
         self._idle.set()

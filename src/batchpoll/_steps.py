@@ -88,7 +88,7 @@ class Engine(EngineCore):
             job.model = str(body.get("model") or "-")
         while True:
             try:
-                async with self._create_slots or contextlib.nullcontext():
+                async with self._creating_slot():
                     return await self._request(
                         job, Priority.CREATE, lambda: kind.create(self.client, params), body=body
                     )
@@ -126,6 +126,25 @@ class Engine(EngineCore):
                 return None
             if failure.kind is FailureKind.TRANSIENT:  # give the server a moment
                 await asyncio.sleep(retry_delay(attempt, self.poll, self._uniform))
+
+    def _creating_slot(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """A slot of ``max_concurrent_creates`` for a create."""
+        return contextlib.nullcontext() if self._in_doubt is None else self._in_doubt.slot()
+
+    def _continue_again(self, job: Job, failure: Failure) -> bool:
+        """A continuation is a create (of the chain's next response): after a failure that
+        may have reached the server it is sent again only as the create policy says, and
+        flagged; otherwise the job ends ``create_uncertain``. False: it ended."""
+        if job.error_streak + 1 < _AMBIGUOUS_TRIES and self._retries_ambiguous(failure):
+            job.retried_ambiguous = True
+            log.info("batchpoll.job.continuation_retried", job=job.key, error=failure.error.type)
+            return True
+        message = (
+            f"{failure.error.type}: {failure.error.message} (the continuation may exist on the "
+            "server; not sent again, so that it is never created twice)"
+        )
+        self._finish(job, Status.ERROR, error=ErrorInfo("create_uncertain", message))
+        return False
 
     def _retries_ambiguous(self, failure: Failure) -> bool:
         """Whether a create that failed after it may have reached the server is sent again."""
@@ -260,6 +279,15 @@ class Engine(EngineCore):
     async def _submit(self, job: Job, *, paid: Ticket | None = None) -> None:
         job.action = SUBMIT
         outputs, ids, params = job.outputs, job.ids, job.params
+        # A continuation creates the chain's next response: it holds a slot of
+        # ``max_concurrent_creates`` too, ahead of every create. A token already granted
+        # (``paid``) must not wait for one: without a free slot it is given up.
+        in_doubt = self._in_doubt if job.kind.chained else None
+        if in_doubt is not None and (paid is None or not in_doubt.try_acquire()):
+            if paid is not None:
+                paid.release()
+                paid = None
+            await in_doubt.acquire(urgent=True)
         try:
             reply = await self._request(
                 job,
@@ -272,8 +300,15 @@ class Engine(EngineCore):
             self._finish(job, Status.ERROR, error=too_large.error_info())
             return
         except Exception as exc:
-            self._retry_or_end(job, self._on_failure(exc, job), urgent=True)
+            failure = self._on_failure(exc, job)
+            maybe_created = failure.kind is FailureKind.TRANSIENT and not failure.sent_nothing
+            if job.kind.chained and maybe_created and not self._continue_again(job, failure):
+                return
+            self._retry_or_end(job, failure, urgent=True)
             return
+        finally:
+            if in_doubt is not None:
+                in_doubt.release()
         new_ids, snapshot = reply.value
         job.rounds += 1
         if new_ids != job.ids:

@@ -111,3 +111,40 @@ async def test_under_a_5xx_storm_no_item_is_uncertain_and_no_tool_run_expires() 
     assert stats["tool_outputs_submitted"] >= 20
     assert set(app.state.mock.creates_by_metadata(KEY).values()) == {1}
     assert stats["rate_limited"] == 0
+
+
+@pytest.mark.parametrize(
+    ("fault", "mode"), [("disconnect", "auto"), ("disconnect", "report"), ("error", "auto")]
+)
+async def test_a_continuation_is_a_create_and_follows_the_same_policy(
+    fault: str, mode: str
+) -> None:
+    # The first create is answered; the continuation (a POST /v1/responses as well) of the
+    # tool round meets the fault: a lost reply, or a 500 with its body (nothing created).
+    rate = 0.5 if fault == "error" else 1.0  # 500s: some, then an answer
+    faults = (FaultWindow(0.5, 60.0, fault, rate, "create"),)  # type: ignore[arg-type]
+    app, client = mock(
+        seed=2,
+        fault_windows=faults,
+        tool_rate=1.0,
+        parallel_calls_rate=0.0,
+        fail_rate=0.0,
+        duration_median_s=0.2,
+        duration_sigma=0.0,
+        queue_delay_s=0.0,
+        tool_repeat_rate=0.0,
+    )
+    async with poller(client, mode) as p:
+        outcome = await (await p.create_response(model="m", input="x", metadata={KEY: "x"}))
+    if fault == "error":  # the server said it failed: sent again, flagged
+        assert outcome.status is Status.COMPLETED, outcome
+        assert outcome.retried_ambiguous_create is True
+        assert outcome.tool_rounds == 1
+        assert app.state.mock.stats()["faults"]  # the 500s did happen
+    else:  # it may exist: never sent blind (a second continuation would fork the chain)
+        assert outcome.status is Status.ERROR
+        assert outcome.error is not None
+        assert outcome.error.type == "create_uncertain"
+        assert "continuation may exist" in outcome.error.message
+        chains = app.state.mock.responses
+        assert (chains.continuations, chains.continuations_rejected) == (1, 0)  # no fork

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -76,8 +77,15 @@ async def run(
 
 
 def reply_ok(prompt: str, text: str | None, max_rounds: int = 3) -> bool:
-    answers = [
-        expected_reply(prompt, [lookup(prompt, r) for r in range(1, k + 1)])
-        for k in range(max_rounds + 1)
-    ]
+    """The mock's reply after 0 to ``max_rounds`` rounds of tool calls, each round one call or
+    (Responses) two parallel ones, the second asking for ``prompt + " (part 2)"``."""
+    answers = []
+    for k in range(max_rounds + 1):
+        for parallel in itertools.product((False, True), repeat=k):
+            outputs = []
+            for r, both in enumerate(parallel, start=1):
+                outputs.append(lookup(prompt, r))
+                if both:
+                    outputs.append(lookup(f"{prompt} (part 2)", r))
+            answers.append(expected_reply(prompt, outputs))
     return text in answers

@@ -80,6 +80,8 @@ def kill_at_random_moments(
 
 
 def server_status(client: openai.OpenAI, record: dict[str, str]) -> str:
+    if "response_id" in record:
+        return client.responses.retrieve(record["response_id"]).status or ""
     run = client.beta.threads.runs.retrieve(record["run_id"], thread_id=record["thread_id"])
     return run.status
 
@@ -87,25 +89,33 @@ def server_status(client: openai.OpenAI, record: dict[str, str]) -> str:
 # Fast mode's creates are capped at 2 on the wire (--max-concurrent-creates; the default at
 # this test's 30,000 RPM would be 250): a kill can leave at most 2 items uncertain.
 @pytest.mark.parametrize(
-    ("mode", "kills", "items", "in_doubt"),
+    ("mode", "kills", "items", "in_doubt", "kind"),
     [
-        ("safe", 5, 1000, 0),
-        ("fast", 3, 300, 2),
-        pytest.param("safe", 20, 4000, 0, marks=pytest.mark.soak, id="safe-20-kills"),
-        pytest.param("fast", 20, 4000, 2, marks=pytest.mark.soak, id="fast-20-kills"),
+        ("safe", 5, 1000, 0, "assistants"),
+        ("fast", 3, 300, 2, "assistants"),
+        ("fast", 3, 300, 2, "responses"),
+        pytest.param("safe", 20, 4000, 0, "assistants", marks=pytest.mark.soak, id="safe-20-kills"),
+        pytest.param("fast", 20, 4000, 2, "assistants", marks=pytest.mark.soak, id="fast-20-kills"),
+        pytest.param(
+            "fast", 20, 4000, 2, "responses", marks=pytest.mark.soak, id="responses-20-kills"
+        ),
     ],
 )
 def test_sigkill_and_restart_never_duplicates_nor_loses_an_item(
-    tmp_path: Path, mode: str, kills: int, items: int, in_doubt: int
+    tmp_path: Path, mode: str, kills: int, items: int, in_doubt: int, kind: str
 ) -> None:
-    rng = random.Random(f"kill/{mode}")
-    write_lines(tmp_path / "in.jsonl", prompts(items))
+    rng = random.Random(f"kill/{mode}/{kind}")
+    lines = prompts(items)
+    if kind == "responses":  # 'input' lines are background responses (with --model below)
+        lines = [{"id": x["id"], "input": x["prompt"]} for x in lines]
+    write_lines(tmp_path / "in.jsonl", lines)
     out = tmp_path / "out.jsonl"
     # Tool calls wait while the runner is dead: a long expiry keeps them from expiring.
     config = fast_mock(fail_rate=0.05, tool_rate=0.1, action_expiry_s=600.0, seed=9)
     with running_server(config) as server:
-        cap = ["--max-concurrent-creates", str(in_doubt)] if in_doubt else []
-        cmd = run_cmd(tmp_path, server.base_url, "-q", "--max-in-flight", "200", *cap, mode=mode)
+        extra = ["--max-concurrent-creates", str(in_doubt)] if in_doubt else []
+        extra += ["--model", "gpt-test"] if kind == "responses" else []
+        cmd = run_cmd(tmp_path, server.base_url, "-q", "--max-in-flight", "200", *extra, mode=mode)
         lock = tmp_path / "out.jsonl.journal.lock"
         progress = kill_at_random_moments(cmd, out, lock, kills, items, rng)
         final = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=120)
@@ -118,14 +128,14 @@ def test_sigkill_and_restart_never_duplicates_nor_loses_an_item(
             if r["status"] == "completed":
                 assert reply_ok(f"question {r['id']}", r["output_text"]), r
             elif r["status"] != "uncertain":
-                assert r["status"] == server_status(client, r), r
+                assert r["status"] == server_status(client, r), (r, r.get("error"))
     assert progress[-1] < items  # every kill struck before the end
     assert len(set(progress)) >= 2  # and the runs in between made progress
     ids = Counter(r["id"] for r in records)
     statuses = Counter(r["status"] for r in records)
     print(
-        f"\n{mode} mode, {items} items, {kills} SIGKILLs and restarts; output lines at each "
-        f"kill: {progress}; creates per item: max {max(creates.values())}, extra "
+        f"\n{mode} mode, {kind}, {items} items, {kills} SIGKILLs and restarts; output lines "
+        f"at each kill: {progress}; creates per item: max {max(creates.values())}, extra "
         f"{sum(creates.values()) - len(creates)}; items created {len(creates)}; output lines "
         f"{len(records)} for {len(ids)} ids; statuses {dict(statuses)}"
     )

@@ -188,6 +188,32 @@ async def test_resume_acts_on_each_journal_state(tmp_path: Path) -> None:
     assert summary.by_status == {"completed": 5, "uncertain": 1}
 
 
+async def test_a_continuation_on_the_wire_at_a_crash_is_uncertain_or_retried(
+    tmp_path: Path,
+) -> None:
+    """A tool round's continuation creates the chain's next response: journaled like a create
+    (state ``continuing``), so a resume never sends it blind (it would fork the chain)."""
+    app, client = mock(rpm=1200, fail_rate=0.0, tool_rate=0.0)
+    line = {"id": "c", "input": "question c"}
+    write_lines(tmp_path / "in.jsonl", [line])
+    s = settings(tmp_path)
+    made = await client.responses.create(model="gpt-test", input="question c", background=True)
+    with Journal.open(s.journal) as j:
+        j.sending("c", 1, "responses", content_digest(line))
+        j.created("c", 1, "responses", {"response_id": made.id})
+        j.continuing("c")
+        assert j.entries()["c"].state is State.CONTINUING
+    summary = await run(s, client)
+    (record,) = read_output(s.output_path)
+    assert record["status"] == "uncertain"
+    assert summary.by_status == {"uncertain": 1}
+    # --retry uncertain: created again (a new chain), as the user asked.
+    await run(replace(s, retry=frozenset({"uncertain"})), client)
+    (record,) = read_output(s.output_path)
+    assert record["status"] == "completed"
+    assert app.state.mock.responses.continuations_rejected == 0
+
+
 @pytest.mark.parametrize(
     ("mode", "fault"),
     [
@@ -196,6 +222,9 @@ async def test_resume_acts_on_each_journal_state(tmp_path: Path) -> None:
         ("fast", "error"),  # 5xx with an error body: the server made nothing, sent again
         ("safe", "error"),
         ("safe", "malformed"),  # created, but the reply is unreadable
+        ("responses", "disconnect"),  # Responses have no safe mode: as fast mode
+        ("responses", "error"),
+        ("responses", "malformed"),
     ],
 )
 async def test_ambiguous_creates_are_never_sent_twice(
@@ -203,8 +232,13 @@ async def test_ambiguous_creates_are_never_sent_twice(
 ) -> None:
     window = FaultWindow(0.0, 8.0, fault, rate=0.3, request_class="create")  # type: ignore[arg-type]
     app, client = mock(rpm=1200, fail_rate=0.0, tool_rate=0.0, fault_windows=[window], seed=11)
-    write_lines(tmp_path / "in.jsonl", prompts(60))
-    summary = await run(settings(tmp_path, create_mode=mode), client)
+    lines = prompts(60)
+    if mode == "responses":  # 'input' lines are background responses
+        lines = [{"id": x["id"], "input": x["prompt"]} for x in lines]
+    write_lines(tmp_path / "in.jsonl", lines)
+    summary = await run(
+        settings(tmp_path, create_mode="safe" if mode == "safe" else "fast"), client
+    )
     records = read_output(tmp_path / "out.jsonl")
     assert sorted(r["id"] for r in records) == sorted(f"p{i}" for i in range(60))
     creates = app.state.mock.creates_by_metadata(ITEM_METADATA_KEY)

@@ -13,7 +13,12 @@ from ._execute import fail
 
 __all__ = ["status", "status_counts"]
 
-_IN_FLIGHT = {State.CREATED: "in flight", State.THREAD: "in flight", State.SENDING: "sending"}
+_IN_FLIGHT = {
+    State.CREATED: "in flight",
+    State.THREAD: "in flight",
+    State.SENDING: "sending",
+    State.CONTINUING: "sending",
+}
 
 
 def status_counts(journal_path: Path) -> tuple[Counter[str], dict[str, str]]:

@@ -70,8 +70,14 @@ class CreateHooks(Protocol):
     def sent(self, key: str, ids: Ids) -> None:
         """The server created the job; ``ids`` are its ids."""
 
+    def continuing(self, key: str) -> None:
+        """A chain's next response is about to be created (tool outputs, Responses)."""
+
     def continued(self, key: str, ids: Ids) -> None:
         """The job goes on under new ids (a chain's next response was created)."""
+
+    def not_continued(self, key: str) -> None:
+        """That continuation failed before the server could act on it."""
 
     def not_sent(self, key: str) -> None:
         """The create failed before the server could act on it."""
@@ -194,12 +200,20 @@ class GuardedKind:
         outputs: Sequence[tuple[str, str]],
         params: Mapping[str, Any],
     ) -> Reply[tuple[Ids, Snapshot]]:
-        reply = await self._watch.watch(
-            self.inner.submit_tool_outputs(client, ids, outputs, params)
-        )
-        new_ids = reply.value[0]
         key = (params.get("metadata") or {}).get(ITEM_METADATA_KEY)
-        if new_ids != ids and isinstance(key, str):
+        key = key if isinstance(key, str) and self.inner.chained else None
+        if key is not None:  # a continuation creates a response: journaled like a create
+            self._hooks.continuing(key)
+        try:
+            reply = await self._watch.watch(
+                self.inner.submit_tool_outputs(client, ids, outputs, params)
+            )
+        except Exception as exc:
+            if key is not None and create_failure(exc) is Sent.NOT_SENT:
+                self._hooks.not_continued(key)
+            raise
+        new_ids = reply.value[0]
+        if key is not None and new_ids != ids:
             self._hooks.continued(key, new_ids)
         return reply
 

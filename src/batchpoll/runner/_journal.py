@@ -8,6 +8,9 @@ States (see docs/journal.md for what resume does with each):
 - ``thread``: safe mode: the thread (carrying the item id in its metadata) exists; a run may
   have been created on it, and can be found again with ``runs.list``.
 - ``created``: the server ids are recorded: the job exists and is re-tracked by id.
+- ``continuing``: a chain's next response (the tool outputs of a round) is about to be sent;
+  the ids are still those of the response it continues. Like ``sending``, it may or may not
+  have been created, and the API cannot tell: resume reports it ``uncertain``.
 - ``done``: the outcome (the output line) is recorded.
 
 WAL with ``synchronous=NORMAL``: a commit survives the process being killed (the WAL write is
@@ -64,6 +67,7 @@ class State(StrEnum):
     SENDING = "sending"
     THREAD = "thread"
     CREATED = "created"
+    CONTINUING = "continuing"
     DONE = "done"
 
 
@@ -189,12 +193,26 @@ class Journal:
     ) -> None:
         self._put(key, line_no, State.CREATED, kind, ids, None, digest)
 
+    def continuing(self, key: str) -> None:
+        """The next response of the item's chain is about to be created."""
+        self._db.execute(
+            "UPDATE items SET state = ? WHERE key = ? AND state = ?",
+            (State.CONTINUING, key, State.CREATED),
+        )
+
     def continued(self, key: str, ids: Mapping[str, str]) -> None:
         """The item's job goes on as a new server object (the next response of a chain): a
         resume tracks that one, not the response whose tool calls were already answered."""
         self._db.execute(
-            "UPDATE items SET ids = ? WHERE key = ? AND state = ?",
-            (json.dumps(dict(ids)), key, State.CREATED),
+            "UPDATE items SET ids = ?, state = ? WHERE key = ? AND state IN (?, ?)",
+            (json.dumps(dict(ids)), State.CREATED, key, State.CREATED, State.CONTINUING),
+        )
+
+    def not_continued(self, key: str) -> None:
+        """The continuation certainly did not reach the server: the job is as it was."""
+        self._db.execute(
+            "UPDATE items SET state = ? WHERE key = ? AND state = ?",
+            (State.CREATED, key, State.CONTINUING),
         )
 
     def done(self, key: str, line_no: int, kind: str, record: Mapping[str, Any]) -> None:

@@ -124,6 +124,10 @@ def _by_state(
         if UNCERTAIN in retry:
             return _rerun(plan, item, entry)
         return Decision(Action.UNCERTAIN, item, entry)
+    if entry.state is State.CONTINUING:  # its next response may exist: never sent blind
+        if UNCERTAIN in retry:
+            return _rerun(plan, item, entry)
+        return Decision(Action.UNCERTAIN, item, entry)
     if entry.state is State.CREATED:
         return Decision(Action.TRACK, item, entry)
     # THREAD: its run may exist on the thread; a line that no longer makes an Assistants run

@@ -197,8 +197,14 @@ class Creator:
         item = self._creating[key].item
         self._journal.created(key, item.line_no, item.kind, ids)
 
+    def continuing(self, key: str) -> None:
+        self._journal.continuing(key)
+
     def continued(self, key: str, ids: Ids) -> None:
         self._journal.continued(key, ids)
+
+    def not_continued(self, key: str) -> None:
+        self._journal.not_continued(key)
 
     def not_sent(self, key: str) -> None:
         creating = self._creating[key]
