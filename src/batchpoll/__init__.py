@@ -16,6 +16,8 @@ from ._errors import (
     PollerClosedError,
     QuotaExhaustedError,
 )
+from ._failures import ErrorCode, Failure, FailureKind, Sent, http_code
+from ._failures import classify as classify_failure
 from ._hints import WebhookSettings
 from ._job import Job
 from ._outcome import ErrorInfo, Outcome, Status, Usage
@@ -36,7 +38,10 @@ __all__ = [
     "BudgetStats",
     "Clock",
     "ConfigurationError",
+    "ErrorCode",
     "ErrorInfo",
+    "Failure",
+    "FailureKind",
     "Job",
     "LoopClock",
     "Outcome",
@@ -47,6 +52,7 @@ __all__ = [
     "Priority",
     "QuotaExhaustedError",
     "RequestTooLargeError",
+    "Sent",
     "Status",
     "SyncJob",
     "SyncPoller",
@@ -60,5 +66,7 @@ __all__ = [
     "Usage",
     "WebhookSettings",
     "__version__",
+    "classify_failure",
+    "http_code",
     "tool",
 ]

@@ -18,8 +18,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from ._budget import Budget, Priority, Ticket
-from ._errors_map import Failure, FailureKind, classify
 from ._estimate import estimate_tokens
+from ._failures import Failure, FailureKind, classify
 from ._tokens import TokenBudget, TokenGrant
 from .kinds import Reply
 

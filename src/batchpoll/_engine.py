@@ -23,7 +23,7 @@ from ._errors import (
     PollerClosedError,
     QuotaExhaustedError,
 )
-from ._errors_map import Failure, FailureKind
+from ._failures import Failure, FailureKind
 from ._headers import poll_after_hint_s
 from ._heap import DueHeap
 from ._hints import PendingHints, WebhookSettings

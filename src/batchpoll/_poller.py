@@ -10,9 +10,10 @@ from typing import Any, Self, TypeVar
 from ._budget import Priority
 from ._engine import ASSISTANTS, RESPONSES, PollerStats
 from ._errors import PollerClosedError
-from ._errors_map import FailureKind
+from ._failures import ErrorCode, FailureKind
 from ._job import Job
 from ._outcome import ErrorInfo, Outcome
+from ._policy import retry_delay
 from ._steps import Engine
 from .kinds import Ids, JobKind
 
@@ -56,7 +57,9 @@ class Poller(Engine):
     def _scheduler_ended(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
             # A bug in the scheduler: every job gets an outcome rather than waiting forever.
-            self._abort_all(ErrorInfo("internal", f"scheduler failed: {task.exception()!r}"))
+            self._abort_all(
+                ErrorInfo(ErrorCode.INTERNAL, f"scheduler failed: {task.exception()!r}")
+            )
 
     async def __aexit__(
         self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -66,7 +69,7 @@ class Poller(Engine):
                 await self.join()
         finally:
             self._closed = True
-            self._abort_all(ErrorInfo("aborted", "the poller closed before the job ended"))
+            self._abort_all(ErrorInfo(ErrorCode.ABORTED, "the poller closed before the job ended"))
             tasks = [t for t in (self._scheduler_task, *self._tasks) if t is not None]
             for task in tasks:
                 task.cancel()
@@ -111,15 +114,22 @@ class Poller(Engine):
         return await self._create(kind, params, key)
 
     async def request(
-        self, call: Callable[[], Awaitable[T]], *, priority: Priority = Priority.CREATE
+        self,
+        call: Callable[[], Awaitable[T]],
+        *,
+        priority: Priority = Priority.CREATE,
+        retries: int = 0,
     ) -> T:
         """Make any other API request through the shared budget (``call`` makes exactly one
         HTTP request, e.g. ``lambda: client.beta.threads.create(...)``; pass a client with
         ``max_retries=0``, like ``poller.client``). A 429 pauses the budget and the request is
-        tried again; a rejected key stops the poller and raises ``AuthenticationFailedError``,
-        as a create does; any other error is raised to the caller as the SDK raised it.
+        tried again; a transient failure (5xx, timeout, connection) is tried again up to
+        ``retries`` times, after the poller's backoff (only for requests safe to repeat); a
+        rejected key stops the poller and raises ``AuthenticationFailedError``, as a create
+        does; any other error is raised to the caller as the SDK raised it.
         """
         self._ensure_open()
+        attempt = 0
         while True:
             try:
                 async with self.charger.charged(priority):
@@ -128,7 +138,10 @@ class Poller(Engine):
                 kind = self._on_failure(exc).kind
                 if kind is FailureKind.FATAL and self._fatal is not None:
                     raise self._fatal from None
-                if kind is not FailureKind.RATE_LIMITED:
+                if kind is FailureKind.TRANSIENT and attempt < retries:
+                    attempt += 1
+                    await asyncio.sleep(retry_delay(attempt, self.poll, self._uniform))
+                elif kind is not FailureKind.RATE_LIMITED:
                     raise
 
     def track(

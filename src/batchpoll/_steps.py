@@ -17,7 +17,7 @@ from typing import Any
 
 from ._budget import Priority, Ticket
 from ._engine import _EARLY_S, _URGENT_DUE, EngineCore
-from ._errors_map import Failure, FailureKind
+from ._failures import ErrorCode, Failure, FailureKind
 from ._job import CHECK, FETCH, SUBMIT, Job
 from ._log import log
 from ._outcome import ErrorInfo, Status
@@ -48,7 +48,9 @@ class Engine(EngineCore):
         except BaseException:
             if not job.done():  # the caller cancelled: the job must not stay live forever
                 self._finish(
-                    job, Status.ERROR, error=ErrorInfo("aborted", "the create was cancelled")
+                    job,
+                    Status.ERROR,
+                    error=ErrorInfo(ErrorCode.ABORTED, "the create was cancelled"),
                 )
             raise
         finally:
@@ -109,7 +111,9 @@ class Engine(EngineCore):
                         f"{failure.error.type}: {failure.error.message} (the job may exist on "
                         "the server; not sent again, so that it is never created twice)"
                     )
-                    self._finish(job, Status.ERROR, error=ErrorInfo("create_uncertain", message))
+                    self._finish(
+                        job, Status.ERROR, error=ErrorInfo(ErrorCode.CREATE_UNCERTAIN, message)
+                    )
                     return None
                 job.retried_ambiguous = True
                 log.info("batchpoll.job.create_retried", job=job.key, error=failure.error.type)
@@ -143,7 +147,7 @@ class Engine(EngineCore):
             f"{failure.error.type}: {failure.error.message} (the continuation may exist on the "
             "server; not sent again, so that it is never created twice)"
         )
-        self._finish(job, Status.ERROR, error=ErrorInfo("create_uncertain", message))
+        self._finish(job, Status.ERROR, error=ErrorInfo(ErrorCode.CREATE_UNCERTAIN, message))
         return False
 
     def _retries_ambiguous(self, failure: Failure) -> bool:
@@ -185,7 +189,9 @@ class Engine(EngineCore):
         except Exception as exc:  # a bug must not take the other jobs down
             log.exception("batchpoll.job.internal_error", job=job.key)
             self._finish(
-                job, Status.ERROR, error=ErrorInfo("internal", f"{type(exc).__name__}: {exc}")
+                job,
+                Status.ERROR,
+                error=ErrorInfo(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}"),
             )
         finally:
             ticket.release()  # no-op when the request used it
@@ -256,7 +262,7 @@ class Engine(EngineCore):
         error = None
         if job.rounds >= limit:
             error = ErrorInfo(
-                "max_rounds",
+                ErrorCode.MAX_ROUNDS,
                 f"the job asked for round {job.rounds + 1} of tool calls; "
                 f"ToolSettings.max_rounds is {limit}",
             )
@@ -346,7 +352,9 @@ class Engine(EngineCore):
             await self._cancel(job)
         timeout = self.poll.timeout_s
         self._finish(
-            job, Status.TIMED_OUT, error=ErrorInfo("timed_out", f"no result within {timeout} s")
+            job,
+            Status.TIMED_OUT,
+            error=ErrorInfo(ErrorCode.TIMED_OUT, f"no result within {timeout} s"),
         )
 
     def _retry_or_end(self, job: Job, failure: Failure, *, urgent: bool = False) -> None:

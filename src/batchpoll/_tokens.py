@@ -46,6 +46,7 @@ from types import MappingProxyType
 from ._budget import Priority
 from ._clock import Clock, LoopClock
 from ._errors import BatchpollError, ConfigurationError
+from ._failures import ErrorCode
 from ._headers import parse_rate_limit_headers
 from ._log import log
 from ._outcome import ErrorInfo
@@ -77,7 +78,7 @@ class RequestTooLargeError(BatchpollError):
 
     def error_info(self) -> ErrorInfo:
         """The job's error outcome: the same code as the server's own "Request too large"."""
-        return ErrorInfo("request_too_large", str(self))
+        return ErrorInfo(ErrorCode.REQUEST_TOO_LARGE, str(self))
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ import anyio
 import pydantic
 
 from ._errors import ConfigurationError
+from ._failures import ErrorCode
 from ._outcome import ErrorInfo
 from ._toolspec import Tool
 from .kinds import ToolCall
@@ -126,7 +127,8 @@ async def run_tool_calls(
         if call.name not in handlers:
             raise ToolCallFailed(
                 ErrorInfo(
-                    "unknown_tool", f"the job asked for tool {call.name!r}, which has no handler"
+                    ErrorCode.UNKNOWN_TOOL,
+                    f"the job asked for tool {call.name!r}, which has no handler",
                 )
             )
     outputs: list[str] = [""] * len(calls)
@@ -139,7 +141,7 @@ async def run_tool_calls(
             kind = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
             text = f"tool {call.name!r} failed: {kind}: {exc}".rstrip(": ")
             if settings.on_error == "fail":
-                failures.append(ToolCallFailed(ErrorInfo("tool_error", text)))
+                failures.append(ToolCallFailed(ErrorInfo(ErrorCode.TOOL_ERROR, text)))
             outputs[index] = json.dumps({"error": text})
 
     async with anyio.create_task_group() as tg:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import httpx2
 import openai
 import pytest
-from tests.core.test_errors_map import QUOTA, TOKENS_429, body, raised
+from tests.core.test_failures import QUOTA, TOKENS_429, body, raised
 
 from batchpoll import (
     Budget,

@@ -34,9 +34,9 @@ from ..runner import (
     RunSummary,
     ToolsError,
     UnreachableError,
+    public_url,
     run_items,
 )
-from ..runner._binding import public_url
 from ._progress import ProgressMode, make_display, print_bad_input, print_summary
 from ._webhook_opts import Serve
 

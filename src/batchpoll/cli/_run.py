@@ -23,8 +23,8 @@ from ..runner import (
     RunSettings,
     ToolsError,
     load_tools,
+    public_url,
 )
-from ..runner._binding import public_url
 from ._execute import configure_logging, execute, fail
 from ._webhook_opts import webhook_serving
 

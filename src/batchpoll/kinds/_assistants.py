@@ -17,6 +17,7 @@ from typing import Any
 from openai import AsyncOpenAI
 from openai.types.beta.threads import Run
 
+from .._failures import ErrorCode
 from .._outcome import ErrorInfo, Usage
 from .._toolspec import Tool
 from ._base import Ids, Reply, Snapshot, ToolCall
@@ -43,9 +44,9 @@ def _snapshot(run: Run) -> Snapshot:
     if run.last_error is not None:
         error = ErrorInfo(run.last_error.code, run.last_error.message)
     elif run.status == "incomplete" and run.incomplete_details is not None:
-        error = ErrorInfo("incomplete", str(run.incomplete_details.reason))
+        error = ErrorInfo(ErrorCode.INCOMPLETE, str(run.incomplete_details.reason))
     elif run.status == "expired":
-        error = ErrorInfo("expired", "the run expired before it finished")
+        error = ErrorInfo(ErrorCode.EXPIRED, "the run expired before it finished")
     finished = run.completed_at or run.failed_at or run.cancelled_at
     usage = None
     if run.usage is not None:

@@ -18,6 +18,7 @@ from openai import AsyncOpenAI
 from openai.types.responses import Response
 
 from .._errors import ConfigurationError
+from .._failures import ErrorCode
 from .._outcome import ErrorInfo, Usage
 from .._toolspec import Tool
 from ._base import Ids, Reply, Snapshot, ToolCall
@@ -35,7 +36,7 @@ def _snapshot(resp: Response) -> Snapshot:
     if resp.error is not None:
         error = ErrorInfo(str(resp.error.code), resp.error.message)
     elif status == "incomplete" and resp.incomplete_details is not None:
-        error = ErrorInfo("incomplete", str(resp.incomplete_details.reason))
+        error = ErrorInfo(ErrorCode.INCOMPLETE, str(resp.incomplete_details.reason))
     completed_at = resp.completed_at
     usage = None
     if resp.usage is not None:

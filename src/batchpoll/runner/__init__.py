@@ -4,7 +4,7 @@ resumes without creating any job twice (docs/runner.md, docs/journal.md).
 The command line (``batchpoll run``, ``batchpoll demo``) is a thin layer over ``run_items``.
 """
 
-from ._binding import Binding
+from ._binding import Binding, public_url
 from ._errors import (
     InputError,
     InputUnreadableError,
@@ -69,6 +69,7 @@ __all__ = [
     "content_digest",
     "load_tools",
     "parse_line",
+    "public_url",
     "run_items",
     "scan_input",
 ]

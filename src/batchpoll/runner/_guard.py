@@ -17,14 +17,12 @@ journal keeps the item "may have been sent" until a retry is answered, and the o
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from enum import Enum
 from typing import Any, Protocol, TypeVar, cast
 
-import httpx2
 import openai
 from openai import AsyncOpenAI
 
-from .. import ErrorInfo, Tool
+from .. import ErrorInfo, Sent, Tool, classify_failure
 from ..kinds import Ids, JobKind, Reply, Snapshot
 from ._items import ITEM_METADATA_KEY
 
@@ -33,30 +31,9 @@ __all__ = [
     "ConnectivityWatch",
     "CreateHooks",
     "GuardedKind",
-    "Sent",
-    "create_failure",
 ]
 
 T = TypeVar("T")
-
-
-class Sent(Enum):
-    NOT_SENT = "not_sent"  # the server cannot have acted on it: retrying is safe
-    AMBIGUOUS = "ambiguous"  # the server may have created the job
-
-
-def create_failure(exc: BaseException) -> Sent:
-    """Could the server have acted on a create that raised ``exc``?"""
-    if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
-        cause = exc.__cause__
-        # No connection was ever made: the request did not leave.
-        if isinstance(cause, httpx2.ConnectError | httpx2.ConnectTimeout):
-            return Sent.NOT_SENT
-        return Sent.AMBIGUOUS
-    if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        return Sent.AMBIGUOUS if status >= 500 or status in (408, 409) else Sent.NOT_SENT
-    return Sent.AMBIGUOUS  # an unreadable 200 (malformed body, validation error), ...
 
 
 class AmbiguousCreateError(Exception):
@@ -165,7 +142,7 @@ class GuardedKind:
             reply = await self.inner.create(client, params)
         except Exception as exc:
             self._watch.failed(exc)
-            if create_failure(exc) is Sent.NOT_SENT:
+            if classify_failure(exc).sent is Sent.NOT_SENT:
                 self._hooks.not_sent(key)
                 raise
             if self._hooks.may_resend(key, exc):
@@ -209,7 +186,7 @@ class GuardedKind:
                 self.inner.submit_tool_outputs(client, ids, outputs, params)
             )
         except Exception as exc:
-            if key is not None and create_failure(exc) is Sent.NOT_SENT:
+            if key is not None and classify_failure(exc).sent is Sent.NOT_SENT:
                 self._hooks.not_continued(key)
             raise
         new_ids = reply.value[0]

@@ -23,7 +23,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
-from .. import ErrorInfo
+from .. import ErrorCode, ErrorInfo
 from ._errors import InputError, InputUnreadableError
 
 __all__ = [
@@ -271,7 +271,7 @@ def parse_line(line_no: int, text: str, defaults: ItemDefaults) -> Item | BadLin
             item = _create(line_no, key, obj, defaults)
         return replace(item, digest=content_digest(obj))
     except _Bad as bad:
-        return BadLine(line_no, key, ErrorInfo("bad_input", f"line {line_no}: {bad}"))
+        return BadLine(line_no, key, ErrorInfo(ErrorCode.BAD_INPUT, f"line {line_no}: {bad}"))
 
 
 def _lines(path: Path, sha: Any = None) -> Iterator[tuple[int, str | None]]:
@@ -298,7 +298,7 @@ def iter_items(path: Path, defaults: ItemDefaults) -> Iterator[Item | BadLine]:
     for line_no, text in _lines(path):
         if text is None:
             yield BadLine(
-                line_no, str(line_no), ErrorInfo("bad_input", f"line {line_no}: not UTF-8")
+                line_no, str(line_no), ErrorInfo(ErrorCode.BAD_INPUT, f"line {line_no}: not UTF-8")
             )
         else:
             yield parse_line(line_no, text, defaults)

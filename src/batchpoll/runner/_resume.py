@@ -15,7 +15,6 @@ it when there is none. At worst an empty thread is left behind; a run is never d
 from __future__ import annotations
 
 import asyncio
-import random
 import warnings
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -27,15 +26,15 @@ import openai
 from .. import (
     AccountRefusedError,
     ConfigurationError,
+    ErrorCode,
     ErrorInfo,
     Job,
     Outcome,
     Poller,
-    PollSettings,
     Priority,
+    classify_failure,
+    http_code,
 )
-from .._errors_map import FailureKind, classify
-from .._policy import retry_delay
 from ..kinds import AssistantsRuns, Ids, ResponsesJobs
 from ._guard import ConnectivityWatch, GuardedKind
 from ._items import ITEM_METADATA_KEY, Item
@@ -99,7 +98,6 @@ class Creator:
         self._recoveries: dict[str, int] = {}
         self._extra: dict[str, int] = {}  # requests made for an item outside its job
         self._started_at: dict[str, float] = {}  # when its job was created or re-tracked
-        self._uniform = random.Random(0).random
         self._stopping = False
 
     # --- public to the run ------------------------------------------------------------------
@@ -144,7 +142,7 @@ class Creator:
                     self._run.finish_error(item, failed.error, self.release(item.key)[0])
                     return None
                 except ConfigurationError as exc:  # the kind refused the params: nothing sent
-                    error = ErrorInfo("bad_input", f"line {item.line_no}: {exc}")
+                    error = ErrorInfo(ErrorCode.BAD_INPUT, f"line {item.line_no}: {exc}")
                     self._run.finish_error(item, error, self.release(item.key)[0])
                     return None
             self._run.dropped(item)
@@ -168,7 +166,7 @@ class Creator:
         """True when the outcome is that of an ambiguous create, handled here."""
         error = self._ambiguous.pop(item.key, None)
         if error is None:
-            if outcome.error is not None and outcome.error.type == "create_uncertain":
+            if outcome.error is not None and outcome.error.type == ErrorCode.CREATE_UNCERTAIN:
                 # Sent again by the poller as the policy allows, and still ambiguous.
                 self._run.finish_uncertain(item, outcome.requests + self.release(item.key)[0])
                 return True
@@ -222,7 +220,7 @@ class Creator:
         if self._safe(self._creating[key].item) or self._stopping:
             return False
         policy = self._poller.poll.ambiguous_creates
-        return policy == "retry" or (policy == "auto" and classify(exc).answered)
+        return policy == "retry" or (policy == "auto" and classify_failure(exc).answered)
 
     # --- internals ------------------------------------------------------------------------------
 
@@ -238,7 +236,7 @@ class Creator:
             try:
                 ids = await self._find_run(item, thread_id)
             except _RequestFailed as failed:
-                if failed.error.type != "http_404":
+                if failed.error.type != http_code(404):
                     raise
                 thread_id = None  # the thread is gone, and with it any run: start over
             else:
@@ -276,20 +274,14 @@ class Creator:
     async def _call(self, key: str, make: Callable[[], Awaitable[T]], priority: Priority) -> T:
         """One request outside a job, through the poller's budget; a transient failure is
         tried again a few times (these requests are safe to repeat)."""
-        attempt = 0
-        while True:
-            try:
-                return await self._poller.request(
-                    lambda: self._counted(key, make), priority=priority
-                )
-            except AccountRefusedError:
-                raise  # the poller stopped: the run fails with it
-            except Exception as exc:
-                failure = classify(exc)
-                attempt += 1
-                if failure.kind is not FailureKind.TRANSIENT or attempt >= _ATTEMPTS:
-                    raise _RequestFailed(failure.error) from None
-                await asyncio.sleep(retry_delay(attempt, PollSettings(), self._uniform))
+        try:
+            return await self._poller.request(
+                lambda: self._counted(key, make), priority=priority, retries=_ATTEMPTS - 1
+            )
+        except AccountRefusedError:
+            raise  # the poller stopped: the run fails with it
+        except Exception as exc:
+            raise _RequestFailed(classify_failure(exc).error) from None
 
     async def _counted(self, key: str, make: Callable[[], Awaitable[T]]) -> T:
         self._extra[key] = self._extra.get(key, 0) + 1

@@ -30,6 +30,7 @@ from .. import (
     AccountRefusedError,
     AuthenticationFailedError,
     Clock,
+    ErrorCode,
     ErrorInfo,
     Job,
     LoopClock,
@@ -285,7 +286,7 @@ class _Run:
 
     def _on_done(self, item: Item, outcome: Outcome) -> None:
         try:
-            aborted = outcome.error is not None and outcome.error.type == "aborted"
+            aborted = outcome.error is not None and outcome.error.type == ErrorCode.ABORTED
             if (self._closing and aborted) or self._fatal is not None:
                 return  # not a result: the journal keeps the job in flight for the next run
             if outcome.error is not None and outcome.error.type == "authentication":

@@ -1,4 +1,7 @@
-"""How batchpoll reads the SDK's exceptions: retry later, end this job, or stop everything.
+"""The one failure vocabulary: how batchpoll reads the SDK's exceptions (retry later, end this
+job, or stop everything), whether a failed request can have had an effect on the server
+(``Sent``), and the error codes batchpoll itself gives (``ErrorCode``). The runner and the CLI
+decide nothing about failures on their own: they read ``classify_failure``.
 
 A 429 is not one thing. OpenAI answers three different situations with it, told apart only by
 the error body (``type`` / ``code`` / ``message``):
@@ -19,7 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Literal
 
 import httpx2
@@ -28,7 +31,46 @@ import openai
 from ._headers import parse_retry_after
 from ._outcome import ErrorInfo
 
-__all__ = ["Failure", "FailureKind", "RateLimit", "classify"]
+__all__ = ["ErrorCode", "Failure", "FailureKind", "RateLimit", "Sent", "classify", "http_code"]
+
+
+class ErrorCode(StrEnum):
+    """``ErrorInfo.type`` of the errors batchpoll gives; a status error of the API is
+    ``http_code(status)`` (``"http_404"``), a 429 ``rate_limited``."""
+
+    ABORTED = "aborted"  # the poller closed, or the caller cancelled, before the job ended
+    INTERNAL = "internal"  # a bug: reported as an outcome, not raised into the other jobs
+    TIMED_OUT = "timed_out"  # no result within the job's deadline
+    CREATE_UNCERTAIN = "create_uncertain"  # the create (or continuation) may exist: not resent
+    UNCERTAIN = "uncertain"  # the runner's name for an item whose create may exist
+    UNKNOWN_TOOL = "unknown_tool"
+    MAX_ROUNDS = "max_rounds"
+    REQUEST_TOO_LARGE = "request_too_large"
+    INSUFFICIENT_QUOTA = "insufficient_quota"
+    AUTHENTICATION = "authentication"
+    RATE_LIMITED = "rate_limited"
+    TIMEOUT = "timeout"  # one request timed out
+    CONNECTION = "connection"
+    MALFORMED_RESPONSE = "malformed_response"
+    BAD_INPUT = "bad_input"  # the runner: a line that cannot run
+    TOOL_ERROR = "tool_error"  # a tool handler raised or timed out (reported to the model)
+    INCOMPLETE = "incomplete"  # the job ended incomplete (its reason in the message)
+    EXPIRED = "expired"  # the run expired before it finished
+
+
+def http_code(status: int) -> str:
+    """The ``ErrorInfo.type`` of an API status error."""
+    return f"http_{status}"
+
+
+class Sent(Enum):
+    """Whether a failed request can have had an effect on the server (for a create: made the
+    job, so that sending it again could make it twice)."""
+
+    NOT_SENT = "not_sent"  # never reached the server, or refused by it (4xx, 429): no effect
+    SENT = "sent"  # the server answered with an error of its own (5xx with a body): most likely
+    # no effect, but it did arrive
+    MAYBE_SENT = "maybe_sent"  # written, and the reply was lost or unreadable: anything exists
 
 
 class FailureKind(Enum):
@@ -60,6 +102,14 @@ class Failure:
     # timeout or a reset after the request was written), after which anything may exist.
     answered: bool = False
 
+    @property
+    def sent(self) -> Sent:
+        if self.error.type == ErrorCode.INTERNAL:  # an exception nobody expected: assume the worst
+            return Sent.MAYBE_SENT
+        if self.sent_nothing or self.kind is not FailureKind.TRANSIENT:
+            return Sent.NOT_SENT  # a 4xx, 401, 429 or "too large" is a refusal: nothing done
+        return Sent.SENT if self.answered else Sent.MAYBE_SENT
+
 
 def _error_field(exc: openai.APIStatusError, name: str) -> str | None:
     """A string field of the error body (the SDK hands over ``body["error"]``, or the whole
@@ -84,10 +134,12 @@ def _rate_limit_failure(exc: openai.RateLimitError) -> Failure:
     type_ = (_error_field(exc, "type") or "").lower()
     text = message.lower()
     if code == "insufficient_quota" or type_ == "insufficient_quota":
-        return Failure(FailureKind.FATAL, ErrorInfo("insufficient_quota", message), headers=headers)
+        return Failure(
+            FailureKind.FATAL, ErrorInfo(ErrorCode.INSUFFICIENT_QUOTA, message), headers=headers
+        )
     tokens = type_ == "tokens" or "tokens" in code or "tokens per min" in text
     if text.startswith("request too large"):
-        info = ErrorInfo("request_too_large", message)
+        info = ErrorInfo(ErrorCode.REQUEST_TOO_LARGE, message)
         return Failure(FailureKind.JOB, info, sent_nothing=True, limit="tokens", headers=headers)
     limit: RateLimit | None
     if tokens:
@@ -98,7 +150,7 @@ def _rate_limit_failure(exc: openai.RateLimitError) -> Failure:
         limit = None
     return Failure(
         FailureKind.RATE_LIMITED,
-        ErrorInfo("rate_limited", message),
+        ErrorInfo(ErrorCode.RATE_LIMITED, message),
         parse_retry_after(headers),
         sent_nothing=True,
         limit=limit,
@@ -111,24 +163,28 @@ def classify(exc: BaseException) -> Failure:
     if isinstance(exc, openai.RateLimitError):
         return _rate_limit_failure(exc)
     if isinstance(exc, openai.APITimeoutError):
-        return Failure(FailureKind.TRANSIENT, ErrorInfo("timeout", "the request timed out"))
+        return Failure(FailureKind.TRANSIENT, ErrorInfo(ErrorCode.TIMEOUT, "the request timed out"))
     if isinstance(exc, openai.APIConnectionError):
         # No connection was ever made (refused, unreachable): the request did not leave.
         refused = isinstance(exc.__cause__, httpx2.ConnectError | httpx2.ConnectTimeout)
-        info = ErrorInfo("connection", str(exc) or "connection error")
+        info = ErrorInfo(ErrorCode.CONNECTION, str(exc) or "connection error")
         return Failure(FailureKind.TRANSIENT, info, sent_nothing=refused)
     if isinstance(exc, openai.AuthenticationError):
-        info = ErrorInfo("authentication", _message(exc))
+        info = ErrorInfo(ErrorCode.AUTHENTICATION, _message(exc))
         return Failure(FailureKind.FATAL, info, headers=exc.response.headers)
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         headers = exc.response.headers
-        info = ErrorInfo(f"http_{status}", _message(exc))
+        info = ErrorInfo(http_code(status), _message(exc))
         if status >= 500 or status in (408, 409):
             retry = parse_retry_after(headers)
             answered = _error_field(exc, "message") is not None
             return Failure(FailureKind.TRANSIENT, info, retry, headers=headers, answered=answered)
         return Failure(FailureKind.JOB, info, headers=headers)
     if isinstance(exc, openai.APIResponseValidationError | json.JSONDecodeError):
-        return Failure(FailureKind.TRANSIENT, ErrorInfo("malformed_response", str(exc)[:200]))
-    return Failure(FailureKind.JOB, ErrorInfo("internal", f"{type(exc).__name__}: {exc}"[:500]))
+        return Failure(
+            FailureKind.TRANSIENT, ErrorInfo(ErrorCode.MALFORMED_RESPONSE, str(exc)[:200])
+        )
+    return Failure(
+        FailureKind.JOB, ErrorInfo(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}"[:500])
+    )

@@ -4,7 +4,7 @@ import httpx2
 import openai
 import pytest
 
-from batchpoll._errors_map import FailureKind, classify
+from batchpoll._failures import ErrorCode, FailureKind, Sent, classify, http_code
 
 
 async def test_a_refused_connection_certainly_sent_nothing() -> None:
@@ -133,3 +133,21 @@ async def test_other_status_errors_keep_their_kind_and_carry_headers(
     assert failure.limit is None
     assert failure.headers is not None
     assert failure.headers["x-ratelimit-limit-tokens"] == "30000"
+
+
+async def test_whether_a_failed_request_can_have_had_an_effect() -> None:
+    """``Failure.sent``: the tri-state every create decision reads (docs/journal.md)."""
+    refusals = [
+        await raised(429, {"message": REQUESTS_429, "type": "requests"}),
+        await raised(400, {"message": "bad", "type": "invalid_request_error"}),
+        await raised(404, {"message": "no such thing"}),
+    ]
+    for exc in refusals:
+        assert classify(exc).sent is Sent.NOT_SENT, exc
+    answered = await raised(500, {"message": "The server had an error", "type": "server_error"})
+    assert classify(answered).sent is Sent.SENT
+    lost = openai.APITimeoutError(request=httpx2.Request("POST", "http://test/v1/responses"))
+    assert classify(lost).sent is Sent.MAYBE_SENT
+    assert classify(RuntimeError("boom")).sent is Sent.MAYBE_SENT  # unknown: assume the worst
+    assert classify(answered).error.type == http_code(500)
+    assert classify(lost).error.type == ErrorCode.TIMEOUT
