@@ -26,6 +26,7 @@ from ._tokens import RequestTooLargeError, TokenBudget, TokenSettings, TokenStat
 from ._tools import ToolSettings
 from ._toolspec import Tool, ToolHandler, tool
 from ._version import __version__
+from .kinds import KindTiming
 
 __all__ = [
     "AccountRefusedError",
@@ -38,6 +39,7 @@ __all__ = [
     "ConfigurationError",
     "ErrorInfo",
     "Job",
+    "KindTiming",
     "LoopClock",
     "Outcome",
     "PollSettings",

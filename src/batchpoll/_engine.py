@@ -147,6 +147,7 @@ class EngineCore:
         self._by_status: dict[str, int] = {}
         self._seq = 0
         self._models: dict[str, DurationModel] = {}
+        self._kind_polls: dict[str, PollSettings] = {}  # kinds with their own KindTiming
         self.webhooks = webhooks
         hint_settings = webhooks or WebhookSettings()
         self._pending_hints = PendingHints(hint_settings.pending_ttl_s, hint_settings.max_pending)
@@ -181,7 +182,7 @@ class EngineCore:
     def _new_job(self, kind: JobKind, ids: Ids, key: str | None) -> Job:
         self._seq += 1
         now = self.clock.now()
-        timeout = self.poll.timeout_s
+        timeout = self._poll_of(kind).timeout_s
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         job = Job(
             key if key is not None else f"job-{self._seq}",
@@ -202,6 +203,7 @@ class EngineCore:
         *,
         output_text: str | None = None,
         error: ErrorInfo | None = None,
+        result: Mapping[str, Any] | None = None,
     ) -> None:
         if job.done():
             return
@@ -220,6 +222,7 @@ class EngineCore:
             tool_rounds=job.rounds,
             usage=job.usage,
             retried_ambiguous_create=job.retried_ambiguous,
+            result=result,
         )
         job._future.set_result(outcome)
         self._live.discard(job)
@@ -243,6 +246,17 @@ class EngineCore:
     def _abort_all(self, error: ErrorInfo) -> None:
         for job in list(self._live):
             self._finish(job, Status.ERROR, error=error)
+
+    def _poll_of(self, kind: JobKind) -> PollSettings:
+        """The check settings of ``kind``: the poller's, or its own ``KindTiming``'s (long
+        jobs: a batch is checked on a schedule of minutes, not seconds)."""
+        timing = getattr(kind, "timing", None)
+        if timing is None:
+            return self.poll
+        settings = self._kind_polls.get(kind.name)
+        if settings is None:
+            settings = self._kind_polls[kind.name] = timing.poll(self.poll)
+        return cast(PollSettings, settings)
 
     def _past_deadline(self, job: Job) -> bool:
         return job.deadline is not None and self.clock.now() >= job.deadline
@@ -366,9 +380,13 @@ class EngineCore:
             self._wake.set()
 
     def _next_delay(self, job: Job, now: float) -> float:
+        poll = self._poll_of(job.kind)
         safety = None
         if self.webhooks is not None and self._push_key(job) is not None:
-            safety = self.webhooks.safety_interval_s
+            # A long kind's safety net is no tighter than its own longest gap.
+            safety = max(self.webhooks.safety_interval_s, poll.max_interval_s)
+            if poll is self.poll:
+                safety = self.webhooks.safety_interval_s
         to_expiry = None
         if job.expires_at is not None:
             to_expiry = job.expires_at - self.clock.wall()
@@ -392,7 +410,7 @@ class EngineCore:
             # out. Below saturation there is no floor: an idle slot spent on a check is free.
             rate_per_s = max(self.budget.rate_per_s, 1e-9)
             fair = self.poll.fair_share * self._on_server() / rate_per_s
-        return next_check_delay(timing, self.poll, self._uniform, fair_spacing_s=fair)
+        return next_check_delay(timing, poll, self._uniform, fair_spacing_s=fair)
 
     def _model(self, job: Job) -> DurationModel | None:
         if job.klass is None or self.poll.strategy != "learned":
@@ -400,10 +418,14 @@ class EngineCore:
         key = f"{job.klass}|resumed" if job.resumed else job.klass
         model = self._models.get(key)
         if model is None:
+            poll = self._poll_of(job.kind)
+            timing = getattr(job.kind, "timing", None)
+            prior = {} if timing is None else {"prior_sigma": timing.prior_sigma}
             model = self._models[key] = DurationModel(
-                prior_median_s=self.poll.first_check_s,
-                lag_weight=self.poll.lag_weight,
-                min_interval_s=self.poll.min_interval_s,
+                prior_median_s=poll.first_check_s if timing is None else timing.prior_median_s,
+                lag_weight=poll.lag_weight,
+                min_interval_s=poll.min_interval_s,
+                **prior,
             )
         return model
 
@@ -415,7 +437,7 @@ class EngineCore:
         if self.budget.waiting(Priority.CREATE):
             # New work is waiting for the budget: a check that finds the job still running
             # delays a create, so lag is worth less than usual.
-            weight = self.poll.busy_lag_weight
+            weight = self._poll_of(job.kind).busy_lag_weight
         return model.next_age(job.last_age, weight)
 
     def _learn(self, job: Job, snapshot: Snapshot, age: float, *, hinted: bool = False) -> None:

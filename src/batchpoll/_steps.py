@@ -63,8 +63,9 @@ class Engine(EngineCore):
         now = self.clock.now()
         job.created_at = job.origin_at = now
         job.klass = f"{kind.name}:{params.get('assistant_id') or params.get('model') or '-'}"
-        if self.poll.timeout_s is not None:
-            job.deadline = now + self.poll.timeout_s
+        timeout_s = self._poll_of(kind).timeout_s
+        if timeout_s is not None:
+            job.deadline = now + timeout_s
         self._n["created"] += 1
         log.debug("batchpoll.job.created", job=job.key, kind=kind.name, **ids)
         self._observe(job, snapshot)
@@ -218,6 +219,7 @@ class Engine(EngineCore):
                     Status(snapshot.status),
                     output_text=snapshot.output_text,
                     error=snapshot.error,
+                    result=snapshot.result,
                 )
             return
         if snapshot.status == "requires_action" and snapshot.tool_calls:
@@ -307,7 +309,7 @@ class Engine(EngineCore):
             model.observe(self.clock.now() - job.origin_at)  # right-censored: still running
         if self.poll.cancel_on_timeout:
             await self._cancel(job)
-        timeout = self.poll.timeout_s
+        timeout = self._poll_of(job.kind).timeout_s
         self._finish(
             job, Status.TIMED_OUT, error=ErrorInfo("timed_out", f"no result within {timeout} s")
         )

@@ -33,7 +33,8 @@ _TYPES: dict[str, Any] = {
 _KNOWN = {
     "$ref", "type", "nullable", "enum", "properties", "required", "additionalProperties",
     "propertyNames", "maxProperties", "items", "minItems", "maxItems", "minLength",
-    "maxLength", "pattern", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "allOf", "anyOf", "oneOf", *_ANNOTATIONS,
+    "maxLength", "pattern", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+    "allOf", "anyOf", "oneOf", *_ANNOTATIONS,
 }  # fmt: skip
 
 
@@ -76,13 +77,11 @@ def errors(
         bound = schema.get(key)
         if bound is True:
             bound = beyond  # 3.0: the minimum (maximum) itself is excluded
-        if _TYPES["number"](value) and _TYPES["number"](bound) and value == bound:
+        if not (_TYPES["number"](value) and _TYPES["number"](bound)):
+            continue
+        below = value <= bound if key == "exclusiveMinimum" else value >= bound
+        if below:
             yield f"{at}: {value} out of bounds ({key})"
-        elif _TYPES["number"](bound) and _TYPES["number"](value):
-            if (key == "exclusiveMinimum" and value < bound) or (
-                key == "exclusiveMaximum" and value > bound
-            ):
-                yield f"{at}: {value} out of bounds ({key})"
     for sub in schema.get("allOf", []):
         yield from errors(value, sub, schemas, at)
     if "anyOf" in schema:

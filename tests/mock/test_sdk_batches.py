@@ -67,13 +67,17 @@ async def test_a_batch_runs_its_lines_and_ends_with_output_and_error_files(
     done = await mock.client.batches.retrieve(batch.id)
     assert done.status == "completed"
     counts = done.request_counts
-    assert counts.total == 20 and counts.completed + counts.failed == 20 and counts.failed > 0
+    assert counts.total == 20
+    assert counts.completed + counts.failed == 20
+    assert counts.failed > 0
     out, err = await lines_of(mock, done.output_file_id), await lines_of(mock, done.error_file_id)
-    assert len(out) == counts.completed and len(err) == counts.failed
+    assert len(out) == counts.completed
+    assert len(err) == counts.failed
     assert set(out) | set(err) == {f"c{i}" for i in range(20)}
     for cid, line in out.items():
         body = line["response"]["body"]
-        assert line["response"]["status_code"] == 200 and line["error"] is None
+        assert line["response"]["status_code"] == 200
+        assert line["error"] is None
         text = body["output"][0]["content"][0]["text"]
         assert text == expected_reply(f"q{cid[1:]}")
     assert all(line["response"]["status_code"] == 500 for line in err.values())
@@ -95,7 +99,8 @@ async def test_an_expiring_batch_keeps_the_lines_it_finished(make_mock: MockFact
     batch = await start(mock, jsonl(10))
     await asyncio.sleep(12)
     done = await mock.client.batches.retrieve(batch.id)
-    assert done.status == "expired" and done.expired_at is not None
+    assert done.status == "expired"
+    assert done.expired_at is not None
     out, err = await lines_of(mock, done.output_file_id), await lines_of(mock, done.error_file_id)
     assert sorted(out) == [f"c{i}" for i in range(5)]
     assert {line["error"]["code"] for line in err.values()} == {"batch_expired"}
@@ -112,7 +117,8 @@ async def test_a_cancelled_batch_reports_what_it_did_not_run(make_mock: MockFact
     done = await mock.client.batches.retrieve(batch.id)
     assert done.status == "cancelled"
     err = await lines_of(mock, done.error_file_id)
-    assert err and {line["error"]["code"] for line in err.values()} == {"batch_cancelled"}
+    assert err
+    assert {line["error"]["code"] for line in err.values()} == {"batch_cancelled"}
     with pytest.raises(openai.BadRequestError):
         await mock.client.batches.cancel(batch.id)
 
@@ -123,7 +129,8 @@ async def test_an_invalid_input_fails_the_batch_naming_the_line(make_mock: MockF
     batch = await start(mock, data)
     await asyncio.sleep(1.5)
     failed = await mock.client.batches.retrieve(batch.id)
-    assert failed.status == "failed" and failed.errors is not None
+    assert failed.status == "failed"
+    assert failed.errors is not None
     assert [(e.code, e.line) for e in failed.errors.data or []] == [("duplicate_custom_id", 3)]
     with pytest.raises(openai.BadRequestError):
         await mock.client.batches.create(
@@ -141,7 +148,8 @@ async def test_lists_page_with_cursors_and_filter_by_purpose(make_mock: MockFact
     files = await mock.client.files.list(purpose="batch")
     assert [f.filename for f in files.data] == ["in.jsonl"] * 3
     page = await mock.client.files.list(limit=1)
-    assert page.has_more and page.data[0].purpose == "fine-tune"  # newest first
+    assert page.has_more
+    assert page.data[0].purpose == "fine-tune"
     deleted = await mock.client.files.delete(page.data[0].id)
     assert deleted.deleted
     with pytest.raises(openai.NotFoundError):
@@ -155,15 +163,19 @@ async def test_fine_tuning_jobs_and_file_batches_end(make_mock: MockFactory) -> 
     mock = make_mock(MockConfig(fine_tune_duration_s=10, file_batch_duration_s=4))
     training = await mock.client.files.create(file=("t.jsonl", b"{}\n"), purpose="fine-tune")
     job = await mock.client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=training.id)
-    assert job.status == "validating_files" and job.fine_tuned_model is None
+    assert job.status == "validating_files"
+    assert job.fine_tuned_model is None
     fb = await mock.client.vector_stores.file_batches.create("vs_1", file_ids=["f1", "f2"])
-    assert fb.status == "in_progress" and fb.file_counts.in_progress == 2
+    assert fb.status == "in_progress"
+    assert fb.file_counts.in_progress == 2
     await asyncio.sleep(5)
     assert (await mock.client.fine_tuning.jobs.retrieve(job.id)).status == "running"
     fb = await mock.client.vector_stores.file_batches.retrieve(fb.id, vector_store_id="vs_1")
-    assert fb.status == "completed" and fb.file_counts.completed == 2
+    assert fb.status == "completed"
+    assert fb.file_counts.completed == 2
     await asyncio.sleep(5)
     done = await mock.client.fine_tuning.jobs.retrieve(job.id)
-    assert done.status == "succeeded" and done.fine_tuned_model
+    assert done.status == "succeeded"
+    assert done.fine_tuned_model
     listed = [j.id async for j in mock.client.fine_tuning.jobs.list()]
     assert listed == [job.id]
