@@ -49,6 +49,7 @@ from ..runner import (
     run_items,
 )
 from ..runner._binding import public_url
+from ._batch_opts import batch_options, batch_settings
 from ._progress import ProgressMode, make_display, print_bad_input, print_summary
 from ._webhook_opts import Serve, webhook_serving
 
@@ -424,6 +425,7 @@ no key, duplicate ids, another server's journal), 3 interrupted (rerun to resume
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log batchpoll events on stderr.")
 @click.option("--debug", is_flag=True, help="Debug logs, and tracebacks on errors.")
+@batch_options
 def run(
     input_path: Path,
     output_path: Path,
@@ -449,6 +451,7 @@ def run(
     quiet: bool,
     verbose: bool,
     debug: bool,
+    **batch: Any,
 ) -> None:
     api_key = os.environ.get(api_key_env, "")
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
@@ -484,6 +487,7 @@ def run(
             webhooks=webhooks,
             retry=retry,
             redo_changed=redo_changed,
+            batch=batch_settings(batch),
         )
     except BatchpollError as exc:
         fail(str(exc), EXIT_USAGE, api_key)

@@ -4,6 +4,7 @@ resumes without creating any job twice (docs/runner.md, docs/journal.md).
 The command line (``batchpoll run``, ``batchpoll demo``) is a thin layer over ``run_items``.
 """
 
+from ._batch_settings import BatchSettings
 from ._binding import Binding
 from ._errors import (
     InputError,
@@ -49,6 +50,7 @@ __all__ = [
     "RETRYABLE",
     "UNCERTAIN",
     "BadLine",
+    "BatchSettings",
     "Binding",
     "CreateMode",
     "Entry",

@@ -89,6 +89,12 @@ async def run_items(
     ``on_notice`` one-line news for a person: lines changed since they ran, a run that makes
     no progress for ``settings.stall_notice_s`` (and why).
     """
+    if settings.batch is not None:  # --via batch: the Batch API instead (docs/batch.md)
+        from ._batch_mode import run_batch
+
+        return await run_batch(settings, client, stop=stop, on_progress=on_progress,
+                               progress_every_s=progress_every_s, clock=clock, serve=serve,
+                               on_notice=on_notice)  # fmt: skip
     run = _Run(settings, client, tools or {}, clock or LoopClock(), serve, on_notice)
     return await run.execute(stop, on_progress, progress_every_s)
 

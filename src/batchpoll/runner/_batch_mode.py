@@ -1,0 +1,531 @@
+"""``--via batch``: the items of a bulk run through OpenAI's Batch API instead of one job each.
+
+The same input, output, journal and resume guarantees as a direct run (docs/batch.md):
+
+- items become batch input files (``_batch_items``, ``_batch_parts.split``), ``custom_id`` =
+  item id; each part is uploaded (``files.create(purpose="batch")``) and created
+  (``batches.create``, metadata naming the run, the part and the attempt), both through the
+  run's shared budget (``Poller.request`` / ``Poller.create``);
+- the batches are tracked in the poller's heap (``BatchJobs`` with a learned schedule whose
+  prior is ``BatchSettings.expect_s``; ``batch.*`` webhooks are hints);
+- when a batch ends its output and error files are downloaded once and every item's result
+  is journaled, with the part marked collected, in ONE transaction, then written to the
+  output; an expired or cancelled batch's unrun lines go into one more batch;
+- every upload and create is journaled before it leaves and its id right after; a rerun
+  that finds a step that may have been sent looks for its file (by name, ``files.list``) or
+  its batch (by metadata, ``batches.list``) before sending anything again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import replace
+from typing import Any
+
+import anyio
+import openai
+import structlog
+from openai import AsyncOpenAI
+
+from .. import ErrorInfo, Job, KindTiming, LoopClock, Outcome, Poller, PollSettings, Status
+from ..kinds import BatchJobs, Ids, Reply, Snapshot
+from ._batch_items import BatchLine, batch_lines
+from ._batch_parts import Part, PartsJournal, PartState, split
+from ._batch_results import parse_file, record_for, unrun_record
+from ._batch_settings import BatchSettings
+from ._errors import InputError
+from ._items import BadLine, scan_input
+from ._output import OutputWriter
+from ._plan import Action
+from ._reconcile import make_plan, open_journal
+from ._settings import RunSettings
+from ._summary import RunProgress, RunSummary, Tally, bad_line_record
+
+__all__ = ["run_batch"]
+
+log = structlog.get_logger("batchpoll")
+
+_SEND_TRIES = 4  # an upload or create that failed ambiguously: looked for, then sent again
+_LOOKUP_PAGES = 20  # files.list / batches.list pages read when looking for a lost step
+_LOOKUP_SLACK_S = 600.0  # a batch created this long before its step was journaled: not ours
+
+
+class _PartFailed(Exception):
+    def __init__(self, error: ErrorInfo) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+class _WatchedBatches(BatchJobs):
+    """``BatchJobs`` that keeps each batch's last status and request counts (progress)."""
+
+    def __init__(self, timing: KindTiming) -> None:
+        super().__init__(timing)
+        self.seen: dict[str, tuple[str, Mapping[str, int]]] = {}
+
+    def _note(self, batch_id: str, snap: Snapshot) -> None:
+        counts = (snap.result or {}).get("request_counts") or {}
+        self.seen[batch_id] = (snap.status, counts)
+
+    async def create(
+        self, client: AsyncOpenAI, params: Mapping[str, Any]
+    ) -> Reply[tuple[Ids, Snapshot]]:
+        reply = await super().create(client, params)
+        ids, snap = reply.value
+        self._note(ids["batch_id"], snap)
+        return reply
+
+    async def check(self, client: AsyncOpenAI, ids: Ids) -> Reply[Snapshot]:
+        reply = await super().check(client, ids)
+        self._note(ids["batch_id"], reply.value)
+        return reply
+
+
+async def run_batch(
+    settings: RunSettings,
+    client: AsyncOpenAI,
+    *,
+    stop: asyncio.Event | None = None,
+    on_progress: Callable[[RunProgress], None] | None = None,
+    progress_every_s: float = 0.5,
+    clock: Any = None,
+    serve: Callable[[Poller], AbstractAsyncContextManager[Any]] | None = None,
+    on_notice: Callable[[str], None] | None = None,
+) -> RunSummary:
+    """Run (or resume) ``settings.input_path`` through batches (``settings.batch``)."""
+    assert settings.batch is not None
+    run = _BatchRun(settings, settings.batch, client, clock, serve, on_notice)
+    return await run.execute(stop, on_progress, progress_every_s)
+
+
+class _BatchRun:
+    def __init__(
+        self,
+        settings: RunSettings,
+        batch: BatchSettings,
+        client: AsyncOpenAI,
+        clock: Any,
+        serve: Callable[[Poller], AbstractAsyncContextManager[Any]] | None,
+        on_notice: Callable[[str], None] | None,
+    ) -> None:
+        self.s, self.b = settings, batch
+        self._client = client
+        self._clock = clock
+        self._serve = serve
+        self._notice = on_notice or (lambda _: None)
+        self._tally = Tally()
+        self._lines: dict[str, BatchLine] = {}
+        self._done: set[str] = set()  # items with a result (journaled)
+        self._open: dict[tuple[int, int], Part] = {}  # parts not collected yet
+        self.counts = {"uploads": 0, "creates": 0, "downloads": 0, "lookups": 0, "found": 0}
+        self._interrupted = False
+        timing = KindTiming(
+            prior_median_s=batch.expect_s,
+            prior_sigma=1.0,
+            min_interval_s=min(5.0, batch.expect_s / 20),
+            max_interval_s=min(1800.0, max(batch.expect_s, 1.0)),
+            timeout_s=26 * 3600.0,  # the 24 h window, then time to finalize
+        )
+        self._kind = _WatchedBatches(timing)
+
+    # --- before anything is sent --------------------------------------------------------------
+
+    async def execute(
+        self,
+        stop: asyncio.Event | None,
+        on_progress: Callable[[RunProgress], None] | None,
+        progress_every_s: float,
+    ) -> RunSummary:
+        s = self.s
+        self._clock = self._clock or LoopClock()
+        scan = self._scan = scan_input(s.input_path, s.defaults)
+        journal = self._journal = open_journal(s, self._client, scan)
+        try:
+            plan = make_plan(s, journal, scan, self._notice)
+            in_flight = [k for k, d in plan.decisions.items() if d.action in _DIRECT_IN_FLIGHT]
+            if in_flight:
+                raise InputError(
+                    f"the journal {str(s.journal)!r} has jobs of a direct run in flight "
+                    f"({len(in_flight)}, e.g. id {in_flight[0]!r}): finish that run without "
+                    "--via batch, or choose another -o"
+                )
+            run_id = journal.meta().get("batch_run") or secrets.token_hex(6)
+            journal.set_info(batch_run=run_id)
+            self._run_id = run_id
+            self._parts = PartsJournal(journal.db)
+            self._output = OutputWriter(s.output_path).open()
+            try:
+                self._settle_known(plan)
+                self._plan_parts()
+                await self._run(stop, on_progress, progress_every_s)
+            finally:
+                self._output.close(keep=scan.keys)
+        finally:
+            journal.close()
+        return self._summary()
+
+    def _settle_known(self, plan: Any) -> None:
+        for key, decision in plan.decisions.items():
+            entry = decision.entry
+            if decision.action is Action.SETTLED:
+                assert entry is not None
+                assert entry.outcome is not None
+                self._tally.resumed += 1
+                self._settled(entry.outcome)
+            elif decision.action is Action.BAD:
+                item = decision.item
+                record = bad_line_record(key, item.line_no, item.error)
+                if entry is not None and entry.outcome == record:
+                    self._settled(record)
+                else:
+                    self._journal.done(key, item.line_no, "-", record)
+                    self._settled(record)
+        for line in batch_lines(self.s.input_path, self.s.defaults):
+            key = line.key if isinstance(line, BadLine) else line.item.key
+            if plan.action(key) is not Action.CREATE:
+                continue
+            if isinstance(line, BadLine):  # refused for a batch: it never reaches the server
+                record = bad_line_record(key, line.line_no, line.error)
+                self._journal.done(key, line.line_no, "-", record)
+                self._settled(record)
+            else:
+                self._lines[key] = line
+
+    def _plan_parts(self) -> None:
+        known = self._parts.parts()
+        assigned: set[str] = set()
+        for part in known:
+            if part.state is not PartState.COLLECTED:
+                self._open[(part.part, part.attempt)] = part
+                assigned.update(part.keys)
+        fresh = [line for key, line in self._lines.items() if key not in assigned]
+        groups = split(fresh, self.b.max_lines, self.b.max_bytes)
+        first = max((p.part for p in known), default=0) + 1
+        made = self._parts.plan([(g[0].url, [ln.item.key for ln in g]) for g in groups], first)
+        for part in made:
+            self._open[(part.part, part.attempt)] = part
+        if self._open:
+            log.info("batchpoll.batch.planned", parts=len(self._open), new=len(made))
+
+    # --- the run ------------------------------------------------------------------------------
+
+    async def _run(
+        self,
+        stop: asyncio.Event | None,
+        on_progress: Callable[[RunProgress], None] | None,
+        every_s: float,
+    ) -> None:
+        s = self.s
+        poll = replace(s.poll or PollSettings(), ambiguous_creates="report")
+        self._start = self._clock.now()
+        serving: Callable[[Poller], AbstractAsyncContextManager[Any]] = self._serve or (
+            lambda _: nullcontext()
+        )
+        async with (
+            Poller(
+                self._client, rpm=s.rpm, poll=poll, clock=self._clock, seed=s.seed,
+                webhooks=s.webhooks,
+            ) as poller,
+            serving(poller),
+        ):  # fmt: skip
+            self._poller = poller
+            with anyio.CancelScope() as scope:
+                async with anyio.create_task_group() as tg:
+                    if stop is not None:
+                        tg.start_soon(self._stop_on, stop, scope)
+                    if on_progress is not None:
+                        tg.start_soon(self._report, on_progress, every_s)
+                    async with anyio.create_task_group() as parts:
+                        for part in list(self._open.values()):
+                            parts.start_soon(self._part, part)
+                    tg.cancel_scope.cancel()
+            self._final = poller.stats()
+            if on_progress is not None:
+                on_progress(self.progress())
+        log.info("batchpoll.batch.finished", **self.counts, requests=self._final.requests)
+
+    async def _stop_on(self, stop: asyncio.Event, scope: anyio.CancelScope) -> None:
+        await stop.wait()
+        self._interrupted = True
+        scope.cancel()  # every step is journaled: a rerun resumes where this one stopped
+
+    async def _report(self, on_progress: Callable[[RunProgress], None], every_s: float) -> None:
+        while True:
+            on_progress(self.progress())
+            await anyio.sleep(every_s)
+
+    async def _part(self, first: Part) -> None:
+        part: Part | None = first
+        while part is not None:
+            current = part
+            try:
+                part = await self._run_part(current)
+            except _PartFailed as failed:
+                log.warning(
+                    "batchpoll.batch.part_failed", part=current.label, error=failed.error.type
+                )
+                self._collect(current, Status.ERROR, {}, failed.error)
+                part = None
+
+    async def _run_part(self, part: Part) -> Part | None:
+        if part.state in (PartState.PLANNED, PartState.UPLOADING):
+            await self._upload(part)
+        job: Job | None = None
+        if part.state in (PartState.UPLOADED, PartState.CREATING):
+            job = await self._create(part)
+        if job is None:
+            assert part.batch_id is not None
+            job = self._poller.track(self._kind, {"batch_id": part.batch_id}, key=_key(part))
+        outcome = await job
+        return await self._finish(part, outcome)
+
+    # --- upload and create, each journaled around the moment it leaves ------------------------
+
+    def _file_name(self, part: Part) -> str:
+        return f"batchpoll-{self._run_id}-part{part.part}-{part.attempt}.jsonl"
+
+    def _content(self, part: Part) -> bytes:
+        missing = [k for k in part.keys if k not in self._lines]
+        if missing:
+            raise _PartFailed(
+                ErrorInfo(
+                    "input_changed",
+                    f"the input no longer has the lines of batch part {part.label} as they "
+                    f"were planned (e.g. id {missing[0]!r}); restore them or choose another -o",
+                )
+            )
+        return "".join(self._lines[k].text + "\n" for k in part.keys).encode("utf-8")
+
+    async def _upload(self, part: Part) -> None:
+        name, data = self._file_name(part), self._content(part)
+        if part.state is PartState.UPLOADING:  # a run stopped while it may have been sent
+            found = await self._find_file(name)
+            if found is not None:
+                self._parts.move(part, PartState.UPLOADED, file_id=found)
+                return
+        for attempt in range(1, _SEND_TRIES + 1):
+            self._parts.move(part, PartState.UPLOADING, self._poller.clock.wall())
+            try:
+                uploaded = await self._poller.request(
+                    lambda: self._poller.client.files.create(file=(name, data), purpose="batch")
+                )
+            except openai.APIStatusError as exc:
+                if exc.status_code < 500:
+                    raise _PartFailed(_api_error("upload", exc)) from None
+            except (openai.APIConnectionError, openai.APITimeoutError):
+                pass
+            else:
+                self.counts["uploads"] += 1
+                self._parts.move(part, PartState.UPLOADED, file_id=uploaded.id)
+                log.info("batchpoll.batch.uploaded", part=part.label, file_id=uploaded.id)
+                return
+            # The upload may have landed: look before sending it again.
+            await anyio.sleep(min(30.0, 2.0**attempt))
+            found = await self._find_file(name)
+            if found is not None:
+                self._parts.move(part, PartState.UPLOADED, file_id=found)
+                return
+        raise _PartFailed(ErrorInfo("upload_failed", f"batch part {part.label}: upload failed"))
+
+    async def _create(self, part: Part) -> Job | None:
+        """The batch of a part; None when it was found (then tracked by id)."""
+        if part.state is PartState.CREATING:
+            found = await self._find_batch(part)
+            if found is not None:
+                self._parts.move(part, PartState.CREATED, batch_id=found)
+                return None
+        params = {
+            "input_file_id": part.file_id,
+            "endpoint": part.url,
+            "completion_window": "24h",
+            "metadata": {
+                "batchpoll_run": self._run_id,
+                "batchpoll_part": str(part.part),
+                "batchpoll_attempt": str(part.attempt),
+            },
+        }
+        for _ in range(_SEND_TRIES):
+            self._parts.move(part, PartState.CREATING, self._poller.clock.wall())
+            job = await self._poller.create(self._kind, params, key=_key(part))
+            outcome = job.outcome
+            if outcome is None or outcome.error is None:
+                self.counts["creates"] += 1
+                self._parts.move(part, PartState.CREATED, batch_id=job.ids["batch_id"])
+                log.info("batchpoll.batch.created", part=part.label, batch_id=job.ids["batch_id"])
+                return job
+            if outcome.error.type != "create_uncertain":
+                raise _PartFailed(outcome.error)
+            found = await self._find_batch(part)  # the create may have landed
+            if found is not None:
+                self._parts.move(part, PartState.CREATED, batch_id=found)
+                return None
+        raise _PartFailed(ErrorInfo("create_failed", f"batch part {part.label}: create failed"))
+
+    async def _find_file(self, name: str) -> str | None:
+        after: str | None = None
+        for _ in range(_LOOKUP_PAGES):
+            self.counts["lookups"] += 1
+            kw: dict[str, Any] = {"purpose": "batch", "limit": 10_000}
+            if after is not None:
+                kw["after"] = after
+            page = await self._poller.request(
+                lambda kw=kw: self._poller.client.files.list(**kw)  # type: ignore[misc]
+            )
+            for file in page.data:
+                if file.filename == name:
+                    self.counts["found"] += 1
+                    return file.id
+            if not page.has_more or not page.data:
+                return None
+            after = page.data[-1].id
+        return None
+
+    async def _find_batch(self, part: Part) -> str | None:
+        want = {"batchpoll_run": self._run_id, "batchpoll_part": str(part.part)}
+        want["batchpoll_attempt"] = str(part.attempt)
+        since = (part.sent_at or 0.0) - _LOOKUP_SLACK_S
+        after: str | None = None
+        for _ in range(_LOOKUP_PAGES):
+            self.counts["lookups"] += 1
+            kw: dict[str, Any] = {"limit": 100}
+            if after is not None:
+                kw["after"] = after
+            page = await self._poller.request(
+                lambda kw=kw: self._poller.client.batches.list(**kw)  # type: ignore[misc]
+            )
+            for batch in page.data:
+                meta = batch.metadata or {}
+                if all(meta.get(k) == v for k, v in want.items()):
+                    self.counts["found"] += 1
+                    return batch.id
+            if not page.has_more or not page.data or page.data[-1].created_at < since:
+                return None  # newest first: the rest is older than this step
+            after = page.data[-1].id
+        return None
+
+    # --- results ------------------------------------------------------------------------------
+
+    async def _finish(self, part: Part, outcome: Outcome) -> Part | None:
+        result = outcome.result or {}
+        files: dict[str, Mapping[str, Any]] = {}
+        if all(self._journal_has(k) for k in part.keys):
+            return self._collect(part, outcome.status, files, outcome.error)  # no download
+        for name in ("output_file_id", "error_file_id"):
+            file_id = result.get(name)
+            if isinstance(file_id, str):
+                reply = await self._poller.request(
+                    lambda fid=file_id: self._poller.client.files.content(fid)  # type: ignore[misc]
+                )
+                self.counts["downloads"] += 1
+                files.update(parse_file(reply.text))
+        return self._collect(part, outcome.status, files, outcome.error)
+
+    def _journal_has(self, key: str) -> bool:
+        return key in self._done
+
+    def _collect(
+        self,
+        part: Part,
+        status: Status,
+        files: Mapping[str, Mapping[str, Any]],
+        error: ErrorInfo | None,
+    ) -> Part | None:
+        batch_id = part.batch_id or ""
+        records: list[dict[str, Any]] = []
+        unrun: list[BatchLine] = []
+        for key in part.keys:
+            line = self._lines.get(key)
+            if line is None or key in self._done:
+                continue
+            record = record_for(line, files.get(key), batch_id)
+            if record is None:
+                unrun.append(line)
+            else:
+                records.append(record)
+        again = None
+        resubmit = status in (Status.EXPIRED, Status.CANCELLED) and self.b.resubmit_expired
+        if unrun and resubmit and part.attempt == 1:
+            keys = [line.item.key for line in unrun]
+            again = Part(part.part, 2, PartState.PLANNED, part.url, keys)
+            log.info("batchpoll.batch.resubmitting", part=part.label, lines=len(keys))
+        elif unrun:
+            records += [unrun_record(line, batch_id, status.value, error) for line in unrun]
+        rows = [
+            (
+                r["id"],
+                r["line"],
+                self._lines[r["id"]].item.kind,
+                r,
+                self._lines[r["id"]].item.digest,
+            )
+            for r in records
+        ]
+        self._journal.done_many(rows, then=PartsJournal.collected(part, again))
+        del self._open[(part.part, part.attempt)]
+        if again is not None:
+            self._open[(again.part, again.attempt)] = again
+        for record in records:
+            self._done.add(str(record["id"]))
+            self._settled(record)
+            self._tally.finished_now += 1
+        return again
+
+    def _settled(self, record: Mapping[str, Any]) -> None:
+        self._output.write(record)
+        self._tally.settled(record)
+        self._done.add(str(record["id"]))
+
+    # --- reporting ----------------------------------------------------------------------------
+
+    def progress(self) -> RunProgress:
+        st = self._poller.stats()
+        states: dict[str, int] = {}
+        ok = failed = 0
+        for status, counts in self._kind.seen.values():
+            states[status] = states.get(status, 0) + 1
+            ok += int(counts.get("completed", 0))
+            failed += int(counts.get("failed", 0))
+        shown = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+        return RunProgress(
+            total=self._scan.items,
+            done=self._tally.done,
+            in_flight=sum(len(p.keys) for p in self._open.values()),
+            requests=st.requests,
+            rate_limited=st.rate_limited,
+            rate_rpm=st.rate_rpm,
+            limit_rpm=self.s.rpm,
+            elapsed_s=self._clock.now() - self._start,
+            by_status=dict(self._tally.by_status),
+            transient_errors=st.transient_errors,
+            detail=f"batches: {shown or 'none yet'} · lines {ok} done, {failed} failed",
+        )
+
+    def _summary(self) -> RunSummary:
+        self._notice(
+            "via batch: "
+            + ", ".join(f"{n} {what}" for what, n in self.counts.items())
+            + f"; {self._final.requests} requests in all"
+        )
+        return self._tally.summary(
+            self._scan.items,
+            self._final,
+            elapsed_s=self._clock.now() - self._start,
+            interrupted=self._interrupted,
+            tpm=self.s.tpm,
+        )
+
+
+_DIRECT_IN_FLIGHT = (Action.TRACK, Action.THREAD)
+
+
+def _key(part: Part) -> str:
+    return f"batch-part-{part.label}"
+
+
+def _api_error(what: str, exc: openai.APIStatusError) -> ErrorInfo:
+    body = exc.body if isinstance(exc.body, Mapping) else {}
+    code = body.get("code") or body.get("type") or f"http_{exc.status_code}"
+    return ErrorInfo(str(code), f"{what} refused: HTTP {exc.status_code}: {exc.message}")
