@@ -122,7 +122,10 @@ async def test_a_stopped_run_resumes_without_a_second_upload_or_create(tmp_path:
     third = await run(s, client)  # all done: nothing is sent
     assert third.requests == 0
     with Journal.read(s.journal) as journal:
-        assert journal.meta()["batch_run"]
+        (run_id,) = journal.db.execute(
+            "SELECT value FROM batch_run WHERE name = 'run_id'"
+        ).fetchone()
+    assert all(run_id in name for name in stats["files"]["uploads_by_filename"])
 
 
 async def test_a_lost_reply_is_looked_for_before_anything_is_sent_again(

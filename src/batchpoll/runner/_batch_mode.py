@@ -19,23 +19,22 @@ The same input, output, journal and resume guarantees as a direct run (docs/batc
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import replace
 from typing import Any
 
 import anyio
-import openai
 import structlog
 from openai import AsyncOpenAI
 
 from .. import ErrorInfo, Job, KindTiming, LoopClock, Outcome, Poller, PollSettings, Status
-from ..kinds import BatchJobs, Ids, Reply, Snapshot
 from ._batch_items import BatchLine, batch_lines
 from ._batch_parts import Part, PartsJournal, PartState, split
 from ._batch_results import parse_file, record_for, unrun_record
+from ._batch_send import PartFailed, PartSender, WatchedBatches
 from ._batch_settings import BatchSettings
+from ._binding import Binding
 from ._errors import InputError
 from ._items import BadLine, scan_input
 from ._output import OutputWriter
@@ -48,40 +47,8 @@ __all__ = ["run_batch"]
 
 log = structlog.get_logger("batchpoll")
 
-_SEND_TRIES = 4  # an upload or create that failed ambiguously: looked for, then sent again
-_LOOKUP_PAGES = 20  # files.list / batches.list pages read when looking for a lost step
-_LOOKUP_SLACK_S = 600.0  # a batch created this long before its step was journaled: not ours
-
-
-class _PartFailed(Exception):
-    def __init__(self, error: ErrorInfo) -> None:
-        super().__init__(error.message)
-        self.error = error
-
-
-class _WatchedBatches(BatchJobs):
-    """``BatchJobs`` that keeps each batch's last status and request counts (progress)."""
-
-    def __init__(self, timing: KindTiming) -> None:
-        super().__init__(timing)
-        self.seen: dict[str, tuple[str, Mapping[str, int]]] = {}
-
-    def _note(self, batch_id: str, snap: Snapshot) -> None:
-        counts = (snap.result or {}).get("request_counts") or {}
-        self.seen[batch_id] = (snap.status, counts)
-
-    async def create(
-        self, client: AsyncOpenAI, params: Mapping[str, Any]
-    ) -> Reply[tuple[Ids, Snapshot]]:
-        reply = await super().create(client, params)
-        ids, snap = reply.value
-        self._note(ids["batch_id"], snap)
-        return reply
-
-    async def check(self, client: AsyncOpenAI, ids: Ids) -> Reply[Snapshot]:
-        reply = await super().check(client, ids)
-        self._note(ids["batch_id"], reply.value)
-        return reply
+# Jobs a direct run left in flight: a batch run on that journal would lose track of them.
+_DIRECT_IN_FLIGHT = (Action.TRACK, Action.THREAD)
 
 
 async def run_batch(
@@ -129,7 +96,7 @@ class _BatchRun:
             max_interval_s=min(1800.0, max(batch.expect_s, 1.0)),
             timeout_s=26 * 3600.0,  # the 24 h window, then time to finalize
         )
-        self._kind = _WatchedBatches(timing)
+        self._kind = WatchedBatches(timing)
 
     # --- before anything is sent --------------------------------------------------------------
 
@@ -152,10 +119,9 @@ class _BatchRun:
                     f"({len(in_flight)}, e.g. id {in_flight[0]!r}): finish that run without "
                     "--via batch, or choose another -o"
                 )
-            run_id = journal.meta().get("batch_run") or secrets.token_hex(6)
-            journal.set_info(batch_run=run_id)
-            self._run_id = run_id
             self._parts = PartsJournal(journal.db)
+            binding = Binding.of(s.base_url or str(self._client.base_url), self._client.api_key)
+            self._run_id = self._parts.run_id(binding.base_url, binding.key_fp)
             self._output = OutputWriter(s.output_path).open()
             try:
                 self._settle_known(plan)
@@ -232,6 +198,7 @@ class _BatchRun:
             serving(poller),
         ):  # fmt: skip
             self._poller = poller
+            self._sender = PartSender(poller, self._parts, self._kind, self._run_id, self.counts)
             with anyio.CancelScope() as scope:
                 async with anyio.create_task_group() as tg:
                     if stop is not None:
@@ -263,7 +230,7 @@ class _BatchRun:
             current = part
             try:
                 part = await self._run_part(current)
-            except _PartFailed as failed:
+            except PartFailed as failed:
                 log.warning(
                     "batchpoll.batch.part_failed", part=current.label, error=failed.error.type
                 )
@@ -272,25 +239,24 @@ class _BatchRun:
 
     async def _run_part(self, part: Part) -> Part | None:
         if part.state in (PartState.PLANNED, PartState.UPLOADING):
-            await self._upload(part)
+            await self._sender.upload(part, self._content(part))
         job: Job | None = None
         if part.state in (PartState.UPLOADED, PartState.CREATING):
-            job = await self._create(part)
+            job = await self._sender.create(part)
         if job is None:
             assert part.batch_id is not None
-            job = self._poller.track(self._kind, {"batch_id": part.batch_id}, key=_key(part))
+            job = self._poller.track(
+                self._kind, {"batch_id": part.batch_id}, key=f"batch-part-{part.label}"
+            )
         outcome = await job
         return await self._finish(part, outcome)
 
     # --- upload and create, each journaled around the moment it leaves ------------------------
 
-    def _file_name(self, part: Part) -> str:
-        return f"batchpoll-{self._run_id}-part{part.part}-{part.attempt}.jsonl"
-
     def _content(self, part: Part) -> bytes:
         missing = [k for k in part.keys if k not in self._lines]
         if missing:
-            raise _PartFailed(
+            raise PartFailed(
                 ErrorInfo(
                     "input_changed",
                     f"the input no longer has the lines of batch part {part.label} as they "
@@ -298,115 +264,6 @@ class _BatchRun:
                 )
             )
         return "".join(self._lines[k].text + "\n" for k in part.keys).encode("utf-8")
-
-    async def _upload(self, part: Part) -> None:
-        name, data = self._file_name(part), self._content(part)
-        if part.state is PartState.UPLOADING:  # a run stopped while it may have been sent
-            found = await self._find_file(name)
-            if found is not None:
-                self._parts.move(part, PartState.UPLOADED, file_id=found)
-                return
-        for attempt in range(1, _SEND_TRIES + 1):
-            self._parts.move(part, PartState.UPLOADING, self._poller.clock.wall())
-            try:
-                uploaded = await self._poller.request(
-                    lambda: self._poller.client.files.create(file=(name, data), purpose="batch")
-                )
-            except openai.APIStatusError as exc:
-                if exc.status_code < 500:
-                    raise _PartFailed(_api_error("upload", exc)) from None
-            except (openai.APIConnectionError, openai.APITimeoutError):
-                pass
-            else:
-                self.counts["uploads"] += 1
-                self._parts.move(part, PartState.UPLOADED, file_id=uploaded.id)
-                log.info("batchpoll.batch.uploaded", part=part.label, file_id=uploaded.id)
-                return
-            # The upload may have landed: look before sending it again.
-            await anyio.sleep(min(30.0, 2.0**attempt))
-            found = await self._find_file(name)
-            if found is not None:
-                self._parts.move(part, PartState.UPLOADED, file_id=found)
-                return
-        raise _PartFailed(ErrorInfo("upload_failed", f"batch part {part.label}: upload failed"))
-
-    async def _create(self, part: Part) -> Job | None:
-        """The batch of a part; None when it was found (then tracked by id)."""
-        if part.state is PartState.CREATING:
-            found = await self._find_batch(part)
-            if found is not None:
-                self._parts.move(part, PartState.CREATED, batch_id=found)
-                return None
-        params = {
-            "input_file_id": part.file_id,
-            "endpoint": part.url,
-            "completion_window": "24h",
-            "metadata": {
-                "batchpoll_run": self._run_id,
-                "batchpoll_part": str(part.part),
-                "batchpoll_attempt": str(part.attempt),
-            },
-        }
-        for _ in range(_SEND_TRIES):
-            self._parts.move(part, PartState.CREATING, self._poller.clock.wall())
-            job = await self._poller.create(self._kind, params, key=_key(part))
-            outcome = job.outcome
-            if outcome is None or outcome.error is None:
-                self.counts["creates"] += 1
-                self._parts.move(part, PartState.CREATED, batch_id=job.ids["batch_id"])
-                log.info("batchpoll.batch.created", part=part.label, batch_id=job.ids["batch_id"])
-                return job
-            if outcome.error.type != "create_uncertain":
-                raise _PartFailed(outcome.error)
-            found = await self._find_batch(part)  # the create may have landed
-            if found is not None:
-                self._parts.move(part, PartState.CREATED, batch_id=found)
-                return None
-        raise _PartFailed(ErrorInfo("create_failed", f"batch part {part.label}: create failed"))
-
-    async def _find_file(self, name: str) -> str | None:
-        after: str | None = None
-        for _ in range(_LOOKUP_PAGES):
-            self.counts["lookups"] += 1
-            kw: dict[str, Any] = {"purpose": "batch", "limit": 10_000}
-            if after is not None:
-                kw["after"] = after
-            page = await self._poller.request(
-                lambda kw=kw: self._poller.client.files.list(**kw)  # type: ignore[misc]
-            )
-            for file in page.data:
-                if file.filename == name:
-                    self.counts["found"] += 1
-                    return file.id
-            if not page.has_more or not page.data:
-                return None
-            after = page.data[-1].id
-        return None
-
-    async def _find_batch(self, part: Part) -> str | None:
-        want = {"batchpoll_run": self._run_id, "batchpoll_part": str(part.part)}
-        want["batchpoll_attempt"] = str(part.attempt)
-        since = (part.sent_at or 0.0) - _LOOKUP_SLACK_S
-        after: str | None = None
-        for _ in range(_LOOKUP_PAGES):
-            self.counts["lookups"] += 1
-            kw: dict[str, Any] = {"limit": 100}
-            if after is not None:
-                kw["after"] = after
-            page = await self._poller.request(
-                lambda kw=kw: self._poller.client.batches.list(**kw)  # type: ignore[misc]
-            )
-            for batch in page.data:
-                meta = batch.metadata or {}
-                if all(meta.get(k) == v for k, v in want.items()):
-                    self.counts["found"] += 1
-                    return batch.id
-            if not page.has_more or not page.data or page.data[-1].created_at < since:
-                return None  # newest first: the rest is older than this step
-            after = page.data[-1].id
-        return None
-
-    # --- results ------------------------------------------------------------------------------
 
     async def _finish(self, part: Part, outcome: Outcome) -> Part | None:
         result = outcome.result or {}
@@ -516,16 +373,3 @@ class _BatchRun:
             interrupted=self._interrupted,
             tpm=self.s.tpm,
         )
-
-
-_DIRECT_IN_FLIGHT = (Action.TRACK, Action.THREAD)
-
-
-def _key(part: Part) -> str:
-    return f"batch-part-{part.label}"
-
-
-def _api_error(what: str, exc: openai.APIStatusError) -> ErrorInfo:
-    body = exc.body if isinstance(exc.body, Mapping) else {}
-    code = body.get("code") or body.get("type") or f"http_{exc.status_code}"
-    return ErrorInfo(str(code), f"{what} refused: HTTP {exc.status_code}: {exc.message}")

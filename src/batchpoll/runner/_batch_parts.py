@@ -16,6 +16,7 @@ An expired or cancelled batch's unrun items become the part's next ``attempt``.
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ._batch_items import BatchLine
+from ._errors import JournalMismatchError
 
 __all__ = ["Part", "PartState", "PartsJournal", "split"]
 
@@ -38,6 +40,7 @@ CREATE TABLE IF NOT EXISTS batch_parts (
     sent_at REAL,
     PRIMARY KEY (part, attempt)
 );
+CREATE TABLE IF NOT EXISTS batch_run (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
@@ -93,6 +96,27 @@ class PartsJournal:
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
         db.executescript(_SCHEMA)
+
+    def run_id(self, base_url: str, key_fp: str) -> str:
+        """This journal's batch run id (made once), named in every file and batch it sends.
+        Parts in flight bind the server and key too (the journal's own binding counts only
+        items that reached the server): another raises ``JournalMismatchError``."""
+        stored = dict(self._db.execute("SELECT name, value FROM batch_run").fetchall())
+        if "run_id" in stored:
+            open_parts = [p for p in self.parts() if p.state is not PartState.COLLECTED]
+            moved = stored.get("base_url") != base_url or stored.get("key_fp") != key_fp
+            if open_parts and moved:
+                raise JournalMismatchError(
+                    "this journal has batches in flight on another server or with another API "
+                    f"key (was {stored.get('base_url')!r}): rerun with those, or choose another "
+                    "-o (and --journal) to start over"
+                )
+        run_id = stored.get("run_id") or secrets.token_hex(6)
+        values = {"run_id": run_id, "base_url": base_url, "key_fp": key_fp}
+        self._db.executemany(
+            "INSERT OR REPLACE INTO batch_run (name, value) VALUES (?, ?)", values.items()
+        )
+        return run_id
 
     def parts(self) -> list[Part]:
         rows = self._db.execute(
