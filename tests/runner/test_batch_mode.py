@@ -5,13 +5,14 @@ upload or create."""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from batchpoll.mock import FaultWindow, expected_reply
-from batchpoll.runner import BatchSettings, ItemDefaults, Journal
+from batchpoll.runner import BatchSettings, InputError, ItemDefaults, Journal
 
 from ._helpers import mock, read_output, run, settings, write_lines
 
@@ -146,3 +147,17 @@ async def test_a_lost_reply_is_looked_for_before_anything_is_sent_again(
     assert stats["faults"]["disconnect"] >= 4
     assert stats["batches"]["created"] == 3
     assert sorted(stats["files"]["uploads_by_filename"].values()) == [1, 1, 1]
+
+
+async def test_a_direct_rerun_of_a_journal_with_batches_in_flight_is_refused(
+    tmp_path: Path,
+) -> None:
+    _, client = mock(**FAST)
+    write_lines(tmp_path / "in.jsonl", lines(10))
+    s = via_batch(tmp_path)
+    await run(s, client, stop_when=lambda p: "in_progress" in p.detail)
+    with pytest.raises(InputError, match="batches in flight"):
+        await run(replace(s, batch=None), client)
+    await run(s, client)  # with --via batch it finishes; then either mode may follow
+    assert len(read_output(s.output_path)) == 10
+    await run(replace(s, batch=None), client)

@@ -26,7 +26,7 @@ from enum import StrEnum
 from ._batch_items import BatchLine
 from ._errors import JournalMismatchError
 
-__all__ = ["Part", "PartState", "PartsJournal", "split"]
+__all__ = ["Part", "PartState", "PartsJournal", "open_parts", "split"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batch_parts (
@@ -87,6 +87,18 @@ def split(lines: Sequence[BatchLine], max_lines: int, max_bytes: int) -> list[li
         if current:
             parts.append(current)
     return parts
+
+
+def open_parts(db: sqlite3.Connection) -> int:
+    """How many batch parts of a ``--via batch`` run are not collected yet (0 without any):
+    a direct run on that journal would not know their items are on the server."""
+    exists = db.execute(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'batch_parts'"
+    ).fetchone()[0]
+    if not exists:
+        return 0
+    query = "SELECT COUNT(*) FROM batch_parts WHERE state != ?"
+    return int(db.execute(query, (PartState.COLLECTED.value,)).fetchone()[0])
 
 
 class PartsJournal:

@@ -9,6 +9,7 @@ from typing import Any
 import structlog
 from openai import AsyncOpenAI
 
+from ._batch_parts import open_parts
 from ._binding import Binding
 from ._errors import InputError, InputUnreadableError
 from ._items import InputScan, Item, Kind, iter_items
@@ -39,7 +40,14 @@ def open_journal(s: RunSettings, client: AsyncOpenAI, scan: InputScan) -> Journa
             "not: remove the output or choose another -o"
         )
     base_url = s.base_url or str(client.base_url)
-    return Journal.open(s.journal, Binding.of(base_url, client.api_key, scan.sha256))
+    journal = Journal.open(s.journal, Binding.of(base_url, client.api_key, scan.sha256))
+    if s.batch is None and open_parts(journal.db):
+        journal.close()
+        raise InputError(
+            f"journal {str(s.journal)!r} has batches in flight (a --via batch run): rerun it "
+            "with --via batch until it is done, or choose another -o"
+        )
+    return journal
 
 
 def make_plan(
