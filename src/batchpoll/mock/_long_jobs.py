@@ -166,6 +166,9 @@ class LongJobsStore:
         self._ft_order.append(record)
         return record.as_json(now)
 
+    def fine_tune_seq(self, job_id: str) -> int:
+        return 1 + self._ft_order.index(self.fine_tunes[job_id])
+
     def _fine_tune(self, job_id: str) -> FineTuneRecord:
         record = self.fine_tunes.get(job_id)
         if record is None:

@@ -6,6 +6,7 @@ router only for the catch-all, which must come last (unknown URLs get OpenAI's 4
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ._apierror import ApiError
@@ -121,8 +122,32 @@ def _delete_file(c: Call) -> tuple[int, Any]:
     return 200, c.state.files.delete(c.params["file_id"])
 
 
+def _batch_event(c: Call, batch_id: str) -> None:
+    """Its end is known now (created, or cancelled): its ``batch.*`` event is scheduled."""
+    batch = c.state.batches.batches[batch_id]
+    status, ended_at = batch.status(math.inf)
+    if ended_at is not None:
+        c.state.webhooks.long_job_event(
+            c.config, "batch", batch.id, batch.seq, status, ended_at,
+            lambda: batch.status(math.inf)[0],
+        )  # fmt: skip
+
+
+def _fine_tune_event(c: Call, job_id: str) -> None:
+    job = c.state.long_jobs.fine_tunes[job_id]
+    status, ended_at = job.status(math.inf)
+    if ended_at is not None:
+        seq = c.state.long_jobs.fine_tune_seq(job_id)
+        c.state.webhooks.long_job_event(
+            c.config, "fine_tuning", job.id, seq, status, ended_at,
+            lambda: job.status(math.inf)[0],
+        )  # fmt: skip
+
+
 def _create_batch(c: Call) -> tuple[int, Any]:
-    return 200, c.state.batches.create(c.config, c.body, c.now)
+    reply = c.state.batches.create(c.config, c.body, c.now)
+    _batch_event(c, reply["id"])
+    return 200, reply
 
 
 def _get_batch(c: Call) -> tuple[int, Any]:
@@ -134,11 +159,15 @@ def _list_batches(c: Call) -> tuple[int, Any]:
 
 
 def _cancel_batch(c: Call) -> tuple[int, Any]:
-    return 200, c.state.batches.cancel(c.params["batch_id"], c.now)
+    reply = c.state.batches.cancel(c.params["batch_id"], c.now)
+    _batch_event(c, reply["id"])
+    return 200, reply
 
 
 def _create_fine_tune(c: Call) -> tuple[int, Any]:
-    return 200, c.state.long_jobs.create_fine_tune(c.config, c.body, c.now)
+    reply = c.state.long_jobs.create_fine_tune(c.config, c.body, c.now)
+    _fine_tune_event(c, reply["id"])
+    return 200, reply
 
 
 def _get_fine_tune(c: Call) -> tuple[int, Any]:
@@ -150,7 +179,9 @@ def _list_fine_tunes(c: Call) -> tuple[int, Any]:
 
 
 def _cancel_fine_tune(c: Call) -> tuple[int, Any]:
-    return 200, c.state.long_jobs.cancel_fine_tune(c.params["fine_tuning_job_id"], c.now)
+    reply = c.state.long_jobs.cancel_fine_tune(c.params["fine_tuning_job_id"], c.now)
+    _fine_tune_event(c, reply["id"])
+    return 200, reply
 
 
 def _create_file_batch(c: Call) -> tuple[int, Any]:
