@@ -179,3 +179,23 @@ async def test_fine_tuning_jobs_and_file_batches_end(make_mock: MockFactory) -> 
     assert done.fine_tuned_model
     listed = [j.id async for j in mock.client.fine_tuning.jobs.list()]
     assert listed == [job.id]
+
+
+async def test_the_enqueued_token_limit_fails_a_batch_with_openais_error(
+    make_mock: MockFactory,
+) -> None:
+    mock = make_mock(MockConfig(**FAST, batch_queue_tokens=80))
+    first = await start(mock, jsonl(5))  # about 10 tokens a line
+    second = await start(mock, jsonl(5, start=5))
+    await asyncio.sleep(1.5)
+    assert (await mock.client.batches.retrieve(first.id)).status == "in_progress"
+    refused = await mock.client.batches.retrieve(second.id)
+    assert refused.status == "failed"
+    assert refused.errors is not None
+    (error,) = refused.errors.data or []
+    assert error.code == "token_limit_exceeded"
+    assert (error.message or "").startswith("Enqueued token limit reached for gpt-4o-mini")
+    await asyncio.sleep(11)  # the first has ended: there is room again
+    third = await start(mock, jsonl(5, start=5))
+    await asyncio.sleep(1.5)
+    assert (await mock.client.batches.retrieve(third.id)).status == "in_progress"

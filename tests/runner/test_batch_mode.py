@@ -161,3 +161,17 @@ async def test_a_direct_rerun_of_a_journal_with_batches_in_flight_is_refused(
     await run(s, client)  # with --via batch it finishes; then either mode may follow
     assert len(read_output(s.output_path)) == 10
     await run(replace(s, batch=None), client)
+
+
+async def test_a_full_enqueued_token_quota_waits_for_the_runs_other_batches(
+    tmp_path: Path,
+) -> None:
+    app, client = mock(**FAST, batch_queue_tokens=250)  # about one part of 10 lines at a time
+    write_lines(tmp_path / "in.jsonl", [{"id": f"r{i}", "input": f"q{i}"} for i in range(30)])
+    s = via_batch(tmp_path, max_lines=10)
+    await run(s, client)
+    assert check_outputs(read_output(s.output_path), 30) == {"completed": 30}
+    stats = app.state.mock.stats()
+    assert stats["batches"]["by_status"]["completed"] == 3
+    assert stats["batches"]["by_status"]["failed"] >= 2  # token_limit_exceeded, then again
+    assert sorted(stats["files"]["uploads_by_filename"].values()) == [1, 1, 1]  # files reused

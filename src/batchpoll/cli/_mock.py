@@ -101,6 +101,7 @@ _HELP = {
     "batch_expire_rate": "Probability that a batch expires, keeping the lines it finished.",
     "batch_expire_nth": "The N-th batch created (1 = first) expires; repeatable.",
     "batch_expire_share": "Share of its lines an expiring batch finishes before it expires.",
+    "batch_queue_tokens": "Enqueued batch tokens per model; over it: token_limit_exceeded.",
     "fine_tune_duration": "Seconds a fine-tuning job takes.",
     "fine_tune_fail_rate": "Probability that a fine-tuning job ends 'failed'.",
     "file_batch_duration": "Seconds a vector-store file batch takes.",
@@ -194,6 +195,7 @@ def _described(command: click.Command) -> click.Command:
 @click.option(
     "--batch-expire-share", type=float, default=_d("batch_expire_share"), show_default=True
 )
+@click.option("--batch-queue-tokens", type=int, default=None)
 @click.option(
     "--fine-tune-duration", type=float, default=_d("fine_tune_duration_s"), show_default=True
 )
@@ -308,6 +310,7 @@ def mock(**options: Any) -> None:
             batch_expire_rate=options["batch_expire_rate"],
             batch_expire_nth=options["batch_expire_nth"],
             batch_expire_share=options["batch_expire_share"],
+            batch_queue_tokens=options["batch_queue_tokens"],
             fine_tune_duration_s=options["fine_tune_duration"],
             fine_tune_fail_rate=options["fine_tune_fail_rate"],
             file_batch_duration_s=options["file_batch_duration"],

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._apierror import ApiError, bad_request, error_body
-from ._batch_lines import validate_lines
+from ._batch_lines import batch_error, validate_lines
 from ._chat import chat_completion
 from ._config import MockConfig
 from ._files import FilesStore
@@ -83,6 +83,7 @@ class BatchRecord:
     error_file_id: str | None = None
     settled: bool = False
     retrieves: int = 0
+    tokens: int = 0  # enqueued while it runs (its lines' bodies, about 4 characters a token)
 
     @property
     def in_progress_at(self) -> float:
@@ -219,6 +220,30 @@ class BatchesStore:
             if failed and status == 200:
                 status, reply = 500, error_body(_SERVER_ERROR, "server_error")
             batch.lines.append(LineResult(custom_id, status, reply, done_at))
+            batch.tokens += math.ceil(len(json.dumps(req)) / 4)
+        limit = config.batch_queue_tokens
+        if limit is not None and batch.model is not None:
+            queued = self._enqueued(batch.model, batch.created_at)
+            if queued + batch.tokens > limit:
+                # OpenAI's wording; the batch fails once validated, nothing of it runs.
+                batch.errors.append(
+                    batch_error(
+                        "token_limit_exceeded",
+                        f"Enqueued token limit reached for {batch.model} in organization "
+                        f"org-batchpoll-mock. Limit: {limit:,} enqueued tokens. Please try "
+                        "submitting fewer tasks, or wait for some tasks to complete before "
+                        "submitting more.",
+                        None,
+                    )
+                )
+
+    def _enqueued(self, model: str, now: float) -> int:
+        """Tokens of the batches of ``model`` that have not ended by ``now``."""
+        return sum(
+            b.tokens
+            for b in self._order
+            if b.model == model and not b.errors and b.status(now)[0] not in _ENDED
+        )
 
     def _execute(
         self, config: MockConfig, batch: BatchRecord, i: int, req: dict[str, Any], at: float

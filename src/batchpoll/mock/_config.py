@@ -109,6 +109,9 @@ class MockConfig:
     batch_expire_rate: float = 0.0  # a batch expires, keeping the lines it finished
     batch_expire_nth: Sequence[int] = ()  # these batches (1 = the first created) expire
     batch_expire_share: float = 0.5  # the share of its lines an expiring batch finishes
+    # Enqueued tokens per model (lines of batches not ended, about 4 characters a token);
+    # a batch that would go over fails: token_limit_exceeded. None: unlimited.
+    batch_queue_tokens: int | None = None
     fine_tune_duration_s: float = 60.0
     fine_tune_fail_rate: float = 0.0
     file_batch_duration_s: float = 5.0
@@ -208,6 +211,7 @@ class MockConfig:
             _check_rate(name, getattr(self, name))
         if not 0 < self.batch_expire_share <= 1:
             raise ConfigurationError("batch_expire_share must be within (0, 1]")
+        _check_positive_int("batch_queue_tokens", self.batch_queue_tokens, optional=True)
         for nth in self.batch_expire_nth:
             _check_positive_int("batch_expire_nth entries", nth)
         _check_non_negative("latency_ms", self.latency_ms)
@@ -276,7 +280,15 @@ def _check_positive_int(name: str, value: int | None, *, optional: bool = False)
 
 # --- JSON <-> config -------------------------------------------------------------------------
 
-_INT_OR_NONE = {"rpm", "burst", "poll_after_ms", "tpm", "rpd", "quota_exhausted_after"}
+_INT_OR_NONE = {
+    "rpm",
+    "burst",
+    "poll_after_ms",
+    "tpm",
+    "rpd",
+    "quota_exhausted_after",
+    "batch_queue_tokens",
+}
 _INT = {"max_tool_rounds", "seed"}
 _STR = {"tool_name", "metadata_key", "model", "header_semantics"}
 _BOOL = {"disconnect_after_processing", "deterministic_ids"}

@@ -47,6 +47,8 @@ __all__ = ["run_batch"]
 
 log = structlog.get_logger("batchpoll")
 
+# A part refused for the enqueued-token quota goes again at most this many times in all.
+_QUEUE_TRIES = 20
 # Jobs a direct run left in flight: a batch run on that journal would lose track of them.
 _DIRECT_IN_FLIGHT = (Action.TRACK, Action.THREAD)
 
@@ -86,6 +88,8 @@ class _BatchRun:
         self._tally = Tally()
         self._lines: dict[str, BatchLine] = {}
         self._done: set[str] = set()  # items with a result (journaled)
+        self._ended = anyio.Event()  # set (and replaced) each time a part is collected
+        self._waits: dict[tuple[int, int], anyio.Event] = {}  # parts waiting for quota room
         self._open: dict[tuple[int, int], Part] = {}  # parts not collected yet
         self.counts = {"uploads": 0, "creates": 0, "downloads": 0, "lookups": 0, "found": 0}
         self._interrupted = False
@@ -238,6 +242,9 @@ class _BatchRun:
                 part = None
 
     async def _run_part(self, part: Part) -> Part | None:
+        room = self._waits.pop((part.part, part.attempt), None)
+        if room is not None:
+            await room.wait()
         if part.state in (PartState.PLANNED, PartState.UPLOADING):
             await self._sender.upload(part, self._content(part))
         job: Job | None = None
@@ -304,10 +311,24 @@ class _BatchRun:
                 records.append(record)
         again = None
         resubmit = status in (Status.EXPIRED, Status.CANCELLED) and self.b.resubmit_expired
-        if unrun and resubmit and part.attempt == 1:
-            keys = [line.item.key for line in unrun]
-            again = Part(part.part, 2, PartState.PLANNED, part.url, keys)
+        queue_full = (
+            status is Status.FAILED and error is not None and error.type == "token_limit_exceeded"
+        )
+        keys = [line.item.key for line in unrun]
+        if unrun and resubmit and part.reason != "expired":  # once: not a re-submission's own
+            again = Part(
+                part.part, part.attempt + 1, PartState.PLANNED, part.url, keys, reason="expired"
+            )
             log.info("batchpoll.batch.resubmitting", part=part.label, lines=len(keys))
+        elif unrun and queue_full and len(self._open) > 1 and part.attempt < _QUEUE_TRIES:
+            # The model's enqueued-token quota is full of this run's other batches: the part
+            # goes again, whole, once one of them has ended.
+            # Its file is fine: the new attempt creates a batch from it again.
+            again = Part(
+                part.part, part.attempt + 1, PartState.UPLOADED, part.url, keys, part.file_id,
+                reason="queue",
+            )  # fmt: skip
+            log.info("batchpoll.batch.queue_full", part=part.label, lines=len(keys))
         elif unrun:
             records += [unrun_record(line, batch_id, status.value, error) for line in unrun]
         rows = [
@@ -322,8 +343,12 @@ class _BatchRun:
         ]
         self._journal.done_many(rows, then=PartsJournal.collected(part, again))
         del self._open[(part.part, part.attempt)]
+        ended, self._ended = self._ended, anyio.Event()
+        ended.set()  # a part that waits for room in the quota may go
         if again is not None:
             self._open[(again.part, again.attempt)] = again
+            if again.reason == "queue":
+                self._waits[(again.part, again.attempt)] = self._ended
         for record in records:
             self._done.add(str(record["id"]))
             self._settled(record)

@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS batch_parts (
     file_id TEXT,
     batch_id TEXT,
     sent_at REAL,
+    reason TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (part, attempt)
 );
 CREATE TABLE IF NOT EXISTS batch_run (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -63,6 +64,9 @@ class Part:
     file_id: str | None = None
     batch_id: str | None = None
     sent_at: float | None = None  # wall time of the last upload or create sent (for lookups)
+    # Why this attempt exists: "" the first, "expired" the re-submission of an expired or
+    # cancelled batch's unrun lines, "queue" the whole part again after token_limit_exceeded.
+    reason: str = ""
 
     @property
     def label(self) -> str:
@@ -132,12 +136,12 @@ class PartsJournal:
 
     def parts(self) -> list[Part]:
         rows = self._db.execute(
-            "SELECT part, attempt, state, url, keys, file_id, batch_id, sent_at FROM batch_parts"
-            " ORDER BY part, attempt"
+            "SELECT part, attempt, state, url, keys, file_id, batch_id, sent_at, reason"
+            " FROM batch_parts ORDER BY part, attempt"
         )
         return [
-            Part(p, a, PartState(st), url, json.loads(keys), f, b, sent)
-            for p, a, st, url, keys, f, b, sent in rows
+            Part(p, a, PartState(st), url, json.loads(keys), f, b, sent, why)
+            for p, a, st, url, keys, f, b, sent, why in rows
         ]
 
     def plan(self, parts: Iterable[tuple[str, list[str]]], first: int) -> list[Part]:
@@ -154,9 +158,17 @@ class PartsJournal:
     @staticmethod
     def insert(db: sqlite3.Connection, part: Part) -> None:
         db.execute(
-            "INSERT OR REPLACE INTO batch_parts (part, attempt, state, url, keys) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (part.part, part.attempt, part.state.value, part.url, json.dumps(part.keys)),
+            "INSERT OR REPLACE INTO batch_parts (part, attempt, state, url, keys, file_id, reason)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                part.part,
+                part.attempt,
+                part.state.value,
+                part.url,
+                json.dumps(part.keys),
+                part.file_id,
+                part.reason,
+            ),
         )
 
     def move(self, part: Part, state: PartState, at: float | None = None, **ids: str) -> None:
