@@ -353,6 +353,9 @@ class _BatchRun:
             self._done.add(str(record["id"]))
             self._settled(record)
             self._tally.finished_now += 1
+            usage = record.get("usage")
+            if isinstance(usage, Mapping):
+                self._tally.tokens_used += int(usage.get("total_tokens") or 0)
         return again
 
     def _settled(self, record: Mapping[str, Any]) -> None:
