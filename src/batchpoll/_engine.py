@@ -147,7 +147,7 @@ class EngineCore:
         self._by_status: dict[str, int] = {}
         self._seq = 0
         self._models: dict[str, DurationModel] = {}
-        self._kind_polls: dict[str, PollSettings] = {}  # kinds with their own KindTiming
+        self._kind_polls: dict[Any, PollSettings] = {}  # by KindTiming (kinds with their own)
         self.webhooks = webhooks
         hint_settings = webhooks or WebhookSettings()
         self._pending_hints = PendingHints(hint_settings.pending_ttl_s, hint_settings.max_pending)
@@ -253,9 +253,9 @@ class EngineCore:
         timing = getattr(kind, "timing", None)
         if timing is None:
             return self.poll
-        settings = self._kind_polls.get(kind.name)
+        settings = self._kind_polls.get(timing)
         if settings is None:
-            settings = self._kind_polls[kind.name] = timing.poll(self.poll)
+            settings = self._kind_polls[timing] = timing.poll(self.poll)
         return cast(PollSettings, settings)
 
     def _past_deadline(self, job: Job) -> bool:

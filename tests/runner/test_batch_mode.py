@@ -4,6 +4,7 @@ upload or create."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -175,3 +176,15 @@ async def test_a_full_enqueued_token_quota_waits_for_the_runs_other_batches(
     assert stats["batches"]["by_status"]["completed"] == 3
     assert stats["batches"]["by_status"]["failed"] >= 2  # token_limit_exceeded, then again
     assert sorted(stats["files"]["uploads_by_filename"].values()) == [1, 1, 1]  # files reused
+
+
+async def test_a_stop_leaves_at_once_without_waiting_for_the_batches(tmp_path: Path) -> None:
+    _, client = mock(batch_validating_s=5, batch_in_progress_s=36_000)  # ten hours
+    write_lines(tmp_path / "in.jsonl", lines(5))
+    s = via_batch(tmp_path)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    first = await run(s, client, stop_when=lambda p: "in_progress" in p.detail)
+    assert first.interrupted
+    assert loop.time() - start < 3600  # not when the batch ends: the stop is honoured
+    assert read_output(s.output_path) == []

@@ -29,28 +29,34 @@ import structlog
 from openai import AsyncOpenAI
 
 from .. import ErrorInfo, Job, KindTiming, LoopClock, Outcome, Poller, PollSettings, Status
-from ._batch_items import BatchLine, batch_lines
-from ._batch_parts import Part, PartsJournal, PartState, split
+from ._batch_items import BatchLine
+from ._batch_parts import Part, PartsJournal, PartState
+from ._batch_plan import plan_parts, settle_known
 from ._batch_results import parse_file, record_for, unrun_record
 from ._batch_send import PartFailed, PartSender, WatchedBatches
 from ._batch_settings import BatchSettings
 from ._binding import Binding
 from ._errors import InputError
-from ._items import BadLine, scan_input
+from ._items import scan_input
 from ._output import OutputWriter
-from ._plan import Action
+from ._plan import Action, Plan
 from ._reconcile import make_plan, open_journal
 from ._settings import RunSettings
-from ._summary import RunProgress, RunSummary, Tally, bad_line_record
+from ._summary import RunProgress, RunSummary, Tally
 
 __all__ = ["run_batch"]
 
 log = structlog.get_logger("batchpoll")
 
+
+class _Abandon(Exception):
+    """Leave the poller without waiting for the batches in flight."""
+
+
 # A part refused for the enqueued-token quota goes again at most this many times in all.
 _QUEUE_TRIES = 20
 # Jobs a direct run left in flight: a batch run on that journal would lose track of them.
-_DIRECT_IN_FLIGHT = (Action.TRACK, Action.THREAD)
+_DIRECT_IN_FLIGHT = (Action.TRACK, Action.THREAD, Action.UNCERTAIN)
 
 
 async def run_batch(
@@ -137,48 +143,12 @@ class _BatchRun:
             journal.close()
         return self._summary()
 
-    def _settle_known(self, plan: Any) -> None:
-        for key, decision in plan.decisions.items():
-            entry = decision.entry
-            if decision.action is Action.SETTLED:
-                assert entry is not None
-                assert entry.outcome is not None
-                self._tally.resumed += 1
-                self._settled(entry.outcome)
-            elif decision.action is Action.BAD:
-                item = decision.item
-                record = bad_line_record(key, item.line_no, item.error)
-                if entry is not None and entry.outcome == record:
-                    self._settled(record)
-                else:
-                    self._journal.done(key, item.line_no, "-", record)
-                    self._settled(record)
-        for line in batch_lines(self.s.input_path, self.s.defaults):
-            key = line.key if isinstance(line, BadLine) else line.item.key
-            if plan.action(key) is not Action.CREATE:
-                continue
-            if isinstance(line, BadLine):  # refused for a batch: it never reaches the server
-                record = bad_line_record(key, line.line_no, line.error)
-                self._journal.done(key, line.line_no, "-", record)
-                self._settled(record)
-            else:
-                self._lines[key] = line
+    def _settle_known(self, plan: Plan) -> None:
+        for record in settle_known(plan, self._journal, self._tally, self._lines, self.s):
+            self._settled(record)
 
     def _plan_parts(self) -> None:
-        known = self._parts.parts()
-        assigned: set[str] = set()
-        for part in known:
-            if part.state is not PartState.COLLECTED:
-                self._open[(part.part, part.attempt)] = part
-                assigned.update(part.keys)
-        fresh = [line for key, line in self._lines.items() if key not in assigned]
-        groups = split(fresh, self.b.max_lines, self.b.max_bytes)
-        first = max((p.part for p in known), default=0) + 1
-        made = self._parts.plan([(g[0].url, [ln.item.key for ln in g]) for g in groups], first)
-        for part in made:
-            self._open[(part.part, part.attempt)] = part
-        if self._open:
-            log.info("batchpoll.batch.planned", parts=len(self._open), new=len(made))
+        self._open = plan_parts(self._parts, self._lines, self.b.max_lines, self.b.max_bytes)
 
     # --- the run ------------------------------------------------------------------------------
 
@@ -194,6 +164,21 @@ class _BatchRun:
         serving: Callable[[Poller], AbstractAsyncContextManager[Any]] = self._serve or (
             lambda _: nullcontext()
         )
+        try:
+            await self._run_poller(s, poll, serving, stop, on_progress, every_s)
+        except* _Abandon:
+            pass  # stopped: the batches stay journaled, a rerun tracks them again
+        log.info("batchpoll.batch.finished", **self.counts, requests=self._final.requests)
+
+    async def _run_poller(
+        self,
+        s: RunSettings,
+        poll: PollSettings,
+        serving: Callable[[Poller], AbstractAsyncContextManager[Any]],
+        stop: asyncio.Event | None,
+        on_progress: Callable[[RunProgress], None] | None,
+        every_s: float,
+    ) -> None:
         async with (
             Poller(
                 self._client, rpm=s.rpm, poll=poll, clock=self._clock, seed=s.seed,
@@ -216,7 +201,8 @@ class _BatchRun:
             self._final = poller.stats()
             if on_progress is not None:
                 on_progress(self.progress())
-        log.info("batchpoll.batch.finished", **self.counts, requests=self._final.requests)
+            if self._interrupted:
+                raise _Abandon  # leave without waiting for the batches in flight
 
     async def _stop_on(self, stop: asyncio.Event, scope: anyio.CancelScope) -> None:
         await stop.wait()
