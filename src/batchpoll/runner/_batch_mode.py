@@ -353,13 +353,7 @@ class _BatchRun:
 
     def progress(self) -> RunProgress:
         st = self._poller.stats()
-        states: dict[str, int] = {}
-        ok = failed = 0
-        for status, counts in self._kind.seen.values():
-            states[status] = states.get(status, 0) + 1
-            ok += int(counts.get("completed", 0))
-            failed += int(counts.get("failed", 0))
-        shown = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+        elapsed_s = self._clock.now() - self._start
         return RunProgress(
             total=self._scan.items,
             done=self._tally.done,
@@ -368,10 +362,10 @@ class _BatchRun:
             rate_limited=st.rate_limited,
             rate_rpm=st.rate_rpm,
             limit_rpm=self.s.rpm,
-            elapsed_s=self._clock.now() - self._start,
+            elapsed_s=elapsed_s,
             by_status=dict(self._tally.by_status),
             transient_errors=st.transient_errors,
-            detail=f"batches: {shown or 'none yet'} · lines {ok} done, {failed} failed",
+            detail=self._kind.detail(elapsed_s),
         )
 
     def _summary(self) -> RunSummary:

@@ -61,6 +61,23 @@ class WatchedBatches(BatchJobs):
         self._note(ids["batch_id"], reply.value)
         return reply
 
+    def detail(self, elapsed_s: float) -> str:
+        """Batches by state, their lines done and failed (``request_counts``), and an ETA
+        from the pace of the lines so far."""
+        states: dict[str, int] = {}
+        total = ok = failed = 0
+        for status, counts in self.seen.values():
+            states[status] = states.get(status, 0) + 1
+            total += int(counts.get("total", 0))
+            ok += int(counts.get("completed", 0))
+            failed += int(counts.get("failed", 0))
+        shown = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+        eta = ""
+        done = ok + failed
+        if 0 < done < total:
+            eta = f" · ETA ~{elapsed_s * (total - done) / done:.0f} s"
+        return f"batches: {shown or 'none yet'} · lines {ok} done, {failed} failed{eta}"
+
 
 class PartSender:
     """Sends the steps of the parts of one run (``run_id``) through ``poller``."""
