@@ -383,10 +383,9 @@ class EngineCore:
         poll = self._poll_of(job.kind)
         safety = None
         if self.webhooks is not None and self._push_key(job) is not None:
-            # A long kind's safety net is no tighter than its own longest gap.
-            safety = max(self.webhooks.safety_interval_s, poll.max_interval_s)
-            if poll is self.poll:
-                safety = self.webhooks.safety_interval_s
+            safety = self.webhooks.safety_interval_s
+            if poll is not self.poll:  # a long kind's net is no tighter than its longest gap
+                safety = max(safety, poll.max_interval_s)
         to_expiry = None
         if job.expires_at is not None:
             to_expiry = job.expires_at - self.clock.wall()

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from batchpoll import AuthenticationFailedError
 from batchpoll.mock import FaultWindow, expected_reply
 from batchpoll.runner import BatchSettings, InputError, ItemDefaults, Journal
 
@@ -188,3 +189,19 @@ async def test_a_stop_leaves_at_once_without_waiting_for_the_batches(tmp_path: P
     assert first.interrupted
     assert loop.time() - start < 3600  # not when the batch ends: the stop is honoured
     assert read_output(s.output_path) == []
+
+
+async def test_server_errors_on_checks_lists_and_downloads_are_retried(tmp_path: Path) -> None:
+    app, client = mock(**FAST, fault_windows=[FaultWindow(0, 3600, "error", 0.4, "get")])
+    write_lines(tmp_path / "in.jsonl", lines(20))
+    s = via_batch(tmp_path, max_lines=8)
+    await run(s, client)
+    assert check_outputs(read_output(s.output_path), 20) == {"completed": 20}
+    assert sum(app.state.mock.stats()["faults"].values()) >= 3  # 500, 502, 503
+
+
+async def test_a_rejected_key_stops_the_run_with_its_error(tmp_path: Path) -> None:
+    _, client = mock(**FAST, api_key="sk-the-right-one")
+    write_lines(tmp_path / "in.jsonl", lines(10))
+    with pytest.raises(AuthenticationFailedError):
+        await run(via_batch(tmp_path, max_lines=3), client)

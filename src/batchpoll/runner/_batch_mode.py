@@ -28,12 +28,22 @@ import anyio
 import structlog
 from openai import AsyncOpenAI
 
-from .. import ErrorInfo, Job, KindTiming, LoopClock, Outcome, Poller, PollSettings, Status
+from .. import (
+    BatchpollError,
+    ErrorInfo,
+    Job,
+    KindTiming,
+    LoopClock,
+    Outcome,
+    Poller,
+    PollSettings,
+    Status,
+)
 from ._batch_items import BatchLine
 from ._batch_parts import Part, PartsJournal, PartState
 from ._batch_plan import plan_parts, settle_known
 from ._batch_results import parse_file, record_for, unrun_record
-from ._batch_send import PartFailed, PartSender, WatchedBatches
+from ._batch_send import PartFailed, PartSender, WatchedBatches, part_content
 from ._batch_settings import BatchSettings
 from ._binding import Binding
 from ._errors import InputError
@@ -168,6 +178,8 @@ class _BatchRun:
             await self._run_poller(s, poll, serving, stop, on_progress, every_s)
         except* _Abandon:
             pass  # stopped: the batches stay journaled, a rerun tracks them again
+        except* BatchpollError as group:  # a rejected key, ...: the first, as itself
+            raise _first(group) from None
         log.info("batchpoll.batch.finished", **self.counts, requests=self._final.requests)
 
     async def _run_poller(
@@ -232,7 +244,7 @@ class _BatchRun:
         if room is not None:
             await room.wait()
         if part.state in (PartState.PLANNED, PartState.UPLOADING):
-            await self._sender.upload(part, self._content(part))
+            await self._sender.upload(part, part_content(part, self._lines))
         job: Job | None = None
         if part.state in (PartState.UPLOADED, PartState.CREATING):
             job = await self._sender.create(part)
@@ -246,18 +258,6 @@ class _BatchRun:
 
     # --- upload and create, each journaled around the moment it leaves ------------------------
 
-    def _content(self, part: Part) -> bytes:
-        missing = [k for k in part.keys if k not in self._lines]
-        if missing:
-            raise PartFailed(
-                ErrorInfo(
-                    "input_changed",
-                    f"the input no longer has the lines of batch part {part.label} as they "
-                    f"were planned (e.g. id {missing[0]!r}); restore them or choose another -o",
-                )
-            )
-        return "".join(self._lines[k].text + "\n" for k in part.keys).encode("utf-8")
-
     async def _finish(self, part: Part, outcome: Outcome) -> Part | None:
         result = outcome.result or {}
         files: dict[str, Mapping[str, Any]] = {}
@@ -266,8 +266,9 @@ class _BatchRun:
         for name in ("output_file_id", "error_file_id"):
             file_id = result.get(name)
             if isinstance(file_id, str):
-                reply = await self._poller.request(
-                    lambda fid=file_id: self._poller.client.files.content(fid)  # type: ignore[misc]
+                reply = await self._sender.call(
+                    lambda fid=file_id: self._poller.client.files.content(fid),  # type: ignore[misc]
+                    "files.content",
                 )
                 self.counts["downloads"] += 1
                 files.update(parse_file(reply.text))
@@ -381,3 +382,10 @@ class _BatchRun:
             interrupted=self._interrupted,
             tpm=self.s.tpm,
         )
+
+
+def _first(group: BaseExceptionGroup[Any]) -> BaseException:
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc

@@ -8,8 +8,8 @@ After a restart, every part whose step "may have been sent" is looked for in ONE
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 import anyio
 import openai
@@ -18,12 +18,15 @@ from openai import AsyncOpenAI
 
 from .. import ErrorInfo, Job, KindTiming, Poller
 from ..kinds import BatchJobs, Ids, Reply, Snapshot
+from ._batch_items import BatchLine
 from ._batch_parts import Part, PartsJournal, PartState
 
-__all__ = ["PartFailed", "PartSender", "WatchedBatches"]
+__all__ = ["PartFailed", "PartSender", "WatchedBatches", "part_content"]
 
 log = structlog.get_logger("batchpoll")
+T = TypeVar("T")
 
+_CALL_TRIES = 8  # a list or a download failing transiently: tried this often, backing off
 _SEND_TRIES = 4  # an upload or create that failed ambiguously: looked for, then sent again
 _LOOKUP_PAGES = 20  # files.list / batches.list pages read when looking for a lost step
 _LOOKUP_SLACK_S = 600.0  # a batch created this long before its step was journaled: not ours
@@ -79,6 +82,20 @@ class WatchedBatches(BatchJobs):
         return f"batches: {shown or 'none yet'} · lines {ok} done, {failed} failed{eta}"
 
 
+def part_content(part: Part, lines: Mapping[str, BatchLine]) -> bytes:
+    """A part's batch input file, rebuilt from the input (the same bytes on every rerun)."""
+    missing = [k for k in part.keys if k not in lines]
+    if missing:
+        raise PartFailed(
+            ErrorInfo(
+                "input_changed",
+                f"the input no longer has the lines of batch part {part.label} as they were "
+                f"planned (e.g. id {missing[0]!r}); restore them or choose another -o",
+            )
+        )
+    return "".join(lines[k].text + "\n" for k in part.keys).encode("utf-8")
+
+
 class PartSender:
     """Sends the steps of the parts of one run (``run_id``) through ``poller``."""
 
@@ -98,6 +115,21 @@ class PartSender:
         self._lock = anyio.Lock()
         self._files: dict[str, str] | None = None  # one listing for every restarted part
         self._batches: dict[tuple[str, str, str], str] | None = None
+
+    async def call(self, fn: Callable[[], Awaitable[T]], what: str) -> T:
+        """A request that changes nothing (a list, a download) through the budget, tried
+        again after a transient failure (5xx, a lost connection, a timeout); any other
+        failure fails the part (``PartFailed``) rather than the run."""
+        for attempt in range(1, _CALL_TRIES + 1):
+            try:
+                return await self._poller.request(fn)
+            except (openai.APIConnectionError, openai.APITimeoutError):
+                pass
+            except openai.APIStatusError as exc:
+                if exc.status_code < 500:
+                    raise PartFailed(_api_error(what, exc)) from None
+            await anyio.sleep(min(30.0, 2.0**attempt))
+        raise PartFailed(ErrorInfo("unavailable", f"{what}: failed {_CALL_TRIES} times"))
 
     def file_name(self, part: Part) -> str:
         return f"batchpoll-{self._run_id}-part{part.part}-{part.attempt}.jsonl"
@@ -199,8 +231,9 @@ class PartSender:
             kw: dict[str, Any] = {"purpose": "batch", "limit": 10_000}
             if after is not None:
                 kw["after"] = after
-            page = await self._poller.request(
-                lambda kw=kw: self._poller.client.files.list(**kw)  # type: ignore[misc]
+            page = await self.call(
+                lambda kw=kw: self._poller.client.files.list(**kw),  # type: ignore[misc]
+                "files.list",
             )
             for file in page.data:
                 if file.filename.startswith(prefix):
@@ -228,8 +261,9 @@ class PartSender:
             kw: dict[str, Any] = {"limit": 100}
             if after is not None:
                 kw["after"] = after
-            page = await self._poller.request(
-                lambda kw=kw: self._poller.client.batches.list(**kw)  # type: ignore[misc]
+            page = await self.call(
+                lambda kw=kw: self._poller.client.batches.list(**kw),  # type: ignore[misc]
+                "batches.list",
             )
             for batch in page.data:
                 meta = batch.metadata or {}
