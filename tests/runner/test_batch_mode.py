@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from batchpoll import AuthenticationFailedError
+from batchpoll.cli._status import status_counts
 from batchpoll.mock import FaultWindow, expected_reply
 from batchpoll.runner import BatchSettings, InputError, ItemDefaults, Journal
 
@@ -112,6 +113,7 @@ async def test_a_stopped_run_resumes_without_a_second_upload_or_create(tmp_path:
     s = via_batch(tmp_path, max_lines=10)
     first = await run(s, client, stop_when=lambda p: "in_progress" in p.detail)
     assert first.interrupted
+    assert status_counts(s.journal)[0] == {"in a batch": 30}  # batchpoll status
     again = await run(s, client)
     assert not again.interrupted
     records = read_output(s.output_path)

@@ -4,6 +4,7 @@ resumes without creating any job twice (docs/runner.md, docs/journal.md).
 The command line (``batchpoll run``, ``batchpoll demo``) is a thin layer over ``run_items``.
 """
 
+from ._batch_parts import batch_keys_in_flight
 from ._batch_settings import BatchSettings
 from ._binding import Binding
 from ._errors import (
@@ -68,6 +69,7 @@ __all__ = [
     "State",
     "ToolsError",
     "UnreachableError",
+    "batch_keys_in_flight",
     "content_digest",
     "load_tools",
     "parse_line",

@@ -26,7 +26,7 @@ from enum import StrEnum
 from ._batch_items import BatchLine
 from ._errors import JournalMismatchError
 
-__all__ = ["Part", "PartState", "PartsJournal", "open_parts", "split"]
+__all__ = ["Part", "PartState", "PartsJournal", "batch_keys_in_flight", "open_parts", "split"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batch_parts (
@@ -103,6 +103,15 @@ def open_parts(db: sqlite3.Connection) -> int:
         return 0
     query = "SELECT COUNT(*) FROM batch_parts WHERE state != ?"
     return int(db.execute(query, (PartState.COLLECTED.value,)).fetchone()[0])
+
+
+def batch_keys_in_flight(db: sqlite3.Connection) -> set[str]:
+    """The items of the batch parts not collected yet (``batchpoll status``)."""
+    if not open_parts(db):
+        return set()
+    query = "SELECT keys FROM batch_parts WHERE state != ?"
+    rows = db.execute(query, (PartState.COLLECTED.value,))
+    return {key for (keys,) in rows for key in json.loads(keys)}
 
 
 class PartsJournal:
