@@ -6,18 +6,29 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from batchpoll import AuthenticationFailedError
+from batchpoll import AuthenticationFailedError, ConfigurationError, LoopClock
 from batchpoll.cli._status import status_counts
 from batchpoll.mock import FaultWindow, expected_reply
-from batchpoll.runner import BatchSettings, InputError, ItemDefaults, Journal
+from batchpoll.runner import (
+    BatchSettings,
+    InputError,
+    ItemDefaults,
+    Journal,
+    RunProgress,
+    RunSummary,
+    run_items,
+)
+from tests._virtual import EPOCH
 
-from ._helpers import mock, read_output, run, settings, write_lines
+from ._helpers import mock, read_output, settings, write_lines
+from ._helpers import run as run_with_tools
 
 pytestmark = pytest.mark.looptime
 
@@ -32,6 +43,20 @@ def lines(n: int) -> list[dict[str, Any]]:
         else:
             out.append({"id": f"r{i}", "input": f"q{i}"})
     return out
+
+
+async def run(
+    s: Any, client: Any, *, stop_when: Callable[[RunProgress], bool] | None = None
+) -> RunSummary:
+    """The helpers' run without its tools (a batch has no tool loop)."""
+    stop = asyncio.Event()
+
+    def on_progress(p: RunProgress) -> None:
+        if stop_when is not None and stop_when(p):
+            stop.set()
+
+    clock = LoopClock(epoch=EPOCH)
+    return await run_items(s, client, stop=stop, on_progress=on_progress, clock=clock)
 
 
 def via_batch(tmp_path: Path, **kw: Any) -> Any:
@@ -207,3 +232,10 @@ async def test_a_rejected_key_stops_the_run_with_its_error(tmp_path: Path) -> No
     write_lines(tmp_path / "in.jsonl", lines(10))
     with pytest.raises(AuthenticationFailedError):
         await run(via_batch(tmp_path, max_lines=3), client)
+
+
+async def test_tools_cannot_go_through_a_batch(tmp_path: Path) -> None:
+    _, client = mock(**FAST)
+    write_lines(tmp_path / "in.jsonl", lines(2))
+    with pytest.raises(ConfigurationError, match="no tool loop"):
+        await run_with_tools(via_batch(tmp_path), client)  # the helpers' lookup tool

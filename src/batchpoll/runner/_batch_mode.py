@@ -30,6 +30,7 @@ from openai import AsyncOpenAI
 
 from .. import (
     BatchpollError,
+    ConfigurationError,
     ErrorInfo,
     Job,
     KindTiming,
@@ -73,6 +74,7 @@ async def run_batch(
     settings: RunSettings,
     client: AsyncOpenAI,
     *,
+    tools: Mapping[str, Any] | None = None,
     stop: asyncio.Event | None = None,
     on_progress: Callable[[RunProgress], None] | None = None,
     progress_every_s: float = 0.5,
@@ -82,6 +84,11 @@ async def run_batch(
 ) -> RunSummary:
     """Run (or resume) ``settings.input_path`` through batches (``settings.batch``)."""
     assert settings.batch is not None
+    if tools:
+        raise ConfigurationError(
+            "--tools cannot be used with --via batch: a batch has no tool loop (run those "
+            "items without --via batch)"
+        )
     run = _BatchRun(settings, settings.batch, client, clock, serve, on_notice)
     return await run.execute(stop, on_progress, progress_every_s)
 

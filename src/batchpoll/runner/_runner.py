@@ -92,9 +92,9 @@ async def run_items(
     if settings.batch is not None:  # --via batch: the Batch API instead (docs/batch.md)
         from ._batch_mode import run_batch
 
-        return await run_batch(settings, client, stop=stop, on_progress=on_progress,
-                               progress_every_s=progress_every_s, clock=clock, serve=serve,
-                               on_notice=on_notice)  # fmt: skip
+        return await run_batch(settings, client, tools=tools, stop=stop, serve=serve,
+                               on_progress=on_progress, progress_every_s=progress_every_s,
+                               clock=clock, on_notice=on_notice)  # fmt: skip
     run = _Run(settings, client, tools or {}, clock or LoopClock(), serve, on_notice)
     return await run.execute(stop, on_progress, progress_every_s)
 
