@@ -114,7 +114,9 @@ def unrun_record(
     """The record of a line its batch never ran (expired or cancelled and not re-submitted,
     or a batch that failed as a whole)."""
     final = {"expired": Status.EXPIRED, "cancelled": Status.CANCELLED}.get(status, Status.ERROR)
-    if error is None:
+    if error is None and status == "completed":  # the server left this line out
+        error = ErrorInfo("batch_missing", "the batch completed without a result for this line")
+    elif error is None:
         error = ErrorInfo(f"batch_{status}", f"the batch ended {status} before this line ran")
     outcome = Outcome(line.item.key, _kind(line), final, ids={"batch_id": batch_id}, error=error)
     return output_record(outcome, line.item.line_no)
