@@ -7,7 +7,6 @@ async with batchpoll.Poller(client, rpm=1200, tools=[lookup]) as poller:
 
 from ._budget import Budget, BudgetSettings, BudgetStats, Priority, Ticket
 from ._clock import Clock, LoopClock
-from ._engine import PollerStats
 from ._errors import (
     AccountRefusedError,
     AuthenticationFailedError,
@@ -20,14 +19,17 @@ from ._failures import ErrorCode, Failure, FailureKind, Sent, http_code
 from ._failures import classify as classify_failure
 from ._hints import WebhookSettings
 from ._job import Job
+from ._log import log as logger
 from ._outcome import ErrorInfo, Outcome, Status, Usage
 from ._policy import PollSettings
 from ._poller import Poller
+from ._stats import PollerStats
 from ._sync import SyncJob, SyncPoller
 from ._tokens import RequestTooLargeError, TokenBudget, TokenSettings, TokenStats
 from ._tools import ToolSettings
 from ._toolspec import Tool, ToolHandler, tool
 from ._version import __version__
+from .kinds import KindTiming
 
 __all__ = [
     "AccountRefusedError",
@@ -43,6 +45,7 @@ __all__ = [
     "Failure",
     "FailureKind",
     "Job",
+    "KindTiming",
     "LoopClock",
     "Outcome",
     "PollSettings",
@@ -68,5 +71,6 @@ __all__ = [
     "__version__",
     "classify_failure",
     "http_code",
+    "logger",
     "tool",
 ]

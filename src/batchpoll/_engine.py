@@ -8,12 +8,11 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 from openai import AsyncOpenAI
 
-from ._actionwindow import GAP_SHARE, ActionWindow, pull_forward
+from ._actionwindow import GAP_SHARE, pull_forward
 from ._budget import Budget, BudgetSettings, Priority, Ticket
 from ._charger import CLASS_OF, Charger
 from ._clock import Clock, LoopClock
@@ -29,14 +28,15 @@ from ._heap import DueHeap
 from ._hints import PendingHints, WebhookSettings
 from ._indoubt import InDoubt
 from ._job import CHECK, Job
-from ._learn import DurationModel
 from ._log import log
 from ._outcome import ErrorInfo, Outcome, Status
-from ._policy import JobTiming, PollSettings, next_check_delay
-from ._tokens import TokenBudget, TokenSettings, TokenStats
+from ._planner import Load, Planner, saturated
+from ._policy import PollSettings
+from ._stats import PollerStats
+from ._tokens import TokenBudget, TokenSettings
 from ._tools import ToolSettings
 from ._toolspec import Tool, ToolsArg, as_tools
-from .kinds import AssistantsRuns, Ids, JobKind, Reply, ResponsesJobs, Snapshot
+from .kinds import AssistantsRuns, Ids, JobKind, Reply, ResponsesJobs
 
 __all__ = ["ASSISTANTS", "RESPONSES", "EngineCore", "PollerStats"]
 
@@ -49,38 +49,8 @@ RESPONSES: JobKind = ResponsesJobs()
 _EARLY_S = 1e-3
 # The due time of a retried tool-output submit once its backoff passed: before every check.
 _URGENT_DUE = float("-inf")
-# The budget counts as saturated when the earliest due check is this late.
-_SATURATED_LAG_S = 1.0
 # How many due jobs the value-aware pick looks at (the earliest due ones).
 _PICK_AMONG = 8
-# Waiting creates take their share of the tokens (PollSettings.create_share) only while the
-# jobs in flight can spare them: no due check is later than this (5 s left a Responses bulk
-# run's last creates waiting behind chains: 1.18 x its bound, 1.06-1.07 x at 10 s; Assistants
-# runs with a 20 s action window: 0 expired at both, 300 and 1,000 items, virtual time) ...
-_SHARE_MAX_LAG_S = 10.0
-# ... and the jobs on the server are at most this many seconds of the budget, one request
-# each (more, and their checks alone fill the budget: a tool run could wait until it expires).
-_SHARE_IN_FLIGHT_S = 15.0
-
-
-@dataclass(frozen=True, slots=True)
-class PollerStats:
-    """A live snapshot, cheap enough to read several times a second (progress displays)."""
-
-    in_flight: int
-    done: int
-    created: int
-    requests: int
-    checks: int
-    rate_limited: int  # 429 responses seen
-    transient_errors: int  # 5xx, connection errors, timeouts, malformed bodies (all retried)
-    rate_rpm: float  # the shared budget's rate in use now
-    target_rpm: float
-    by_status: Mapping[str, int] = field(default_factory=dict)
-    hints: int = 0  # "probably done" hints received (webhooks), duplicates included
-    hints_matched: int = 0  # of those, for a job in flight (at once, or when it appeared)
-    hints_pending: int = 0  # waiting for a job with that id to appear
-    tokens: TokenStats | None = None  # the token budget's, when there is one (tpm=)
 
 
 class EngineCore:
@@ -152,13 +122,14 @@ class EngineCore:
         self._n = {"created": 0, "done": 0, "checks": 0, "hints": 0, "hints_matched": 0}
         self._by_status: dict[str, int] = {}
         self._seq = 0
-        self._models: dict[str, DurationModel] = {}
         self.webhooks = webhooks
         hint_settings = webhooks or WebhookSettings()
         self._pending_hints = PendingHints(hint_settings.pending_ttl_s, hint_settings.max_pending)
         self._by_push_key: dict[str, Job] = {}
         self._creating = 0  # live jobs whose create has not been answered yet
-        self._actions = ActionWindow(self.poll.action_window_s)
+        self._planner = Planner(
+            self.poll, tools=bool(self.tools), webhooks=webhooks, uniform=self._uniform
+        )
         if budget.create_share is None:  # a budget shared by pollers follows the first
             budget.create_share = self._create_share
 
@@ -187,7 +158,7 @@ class EngineCore:
     def _new_job(self, kind: JobKind, ids: Ids, key: str | None) -> Job:
         self._seq += 1
         now = self.clock.now()
-        timeout = self.poll.timeout_s
+        timeout = self._poll_of(kind).timeout_s
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         job = Job(
             key if key is not None else f"job-{self._seq}",
@@ -208,6 +179,7 @@ class EngineCore:
         *,
         output_text: str | None = None,
         error: ErrorInfo | None = None,
+        result: Mapping[str, Any] | None = None,
     ) -> None:
         if job.done():
             return
@@ -226,6 +198,7 @@ class EngineCore:
             tool_rounds=job.rounds,
             usage=job.usage,
             retried_ambiguous_create=job.retried_ambiguous,
+            result=result,
         )
         job._future.set_result(outcome)
         self._live.discard(job)
@@ -249,6 +222,9 @@ class EngineCore:
     def _abort_all(self, error: ErrorInfo) -> None:
         for job in list(self._live):
             self._finish(job, Status.ERROR, error=error)
+
+    def _poll_of(self, kind: JobKind) -> PollSettings:
+        return self._planner.poll_of(kind)
 
     def _past_deadline(self, job: Job) -> bool:
         return job.deadline is not None and self.clock.now() >= job.deadline
@@ -360,104 +336,40 @@ class EngineCore:
 
         asyncio.get_running_loop().call_later(delay, due)
 
+    def _load(self, now: float | None = None) -> Load:
+        """What the planner reads of the engine now (``now``: a moment just ahead)."""
+        return Load(
+            now=self.clock.now() if now is None else now,
+            wall=self.clock.wall(),
+            head_due=self._heap.next_due(),
+            on_server=self._on_server(),
+            rate_per_s=self.budget.rate_per_s,
+            creates_waiting=self.budget.waiting(Priority.CREATE) > 0,
+        )
+
+    def _next_delay(self, job: Job, now: float) -> float:
+        pushed = self._push_key(job) is not None
+        return self._planner.next_delay(job, self._load(now), pushed=pushed)
+
     def _learn_action_window(self, remaining_s: float) -> None:
-        known = self._actions.window_s is not None
-        self._actions.observe(remaining_s)
-        gap = self._actions.max_gap_s()
-        if not known and gap is not None and self.tools:
+        gap = self._planner.learn_action_window(remaining_s)
+        if gap is not None:
             moved = pull_forward(self._live, self._heap, gap)
             log.info(
                 "batchpoll.schedule.action_window", window_s=round(gap / GAP_SHARE, 1), moved=moved
             )
             self._wake.set()
 
-    def _next_delay(self, job: Job, now: float) -> float:
-        safety = None
-        if self.webhooks is not None and self._push_key(job) is not None:
-            safety = self.webhooks.safety_interval_s
-        to_expiry = None
-        if job.expires_at is not None:
-            to_expiry = job.expires_at - self.clock.wall()
-        timing = JobTiming(
-            max_gap_s=self._action_gap(job),
-            age_s=now - job.origin_at,
-            checks=job.checks_since_origin,
-            resumed=job.resumed,
-            error_streak=job.error_streak,
-            poll_after_s=job.poll_after_s,
-            retry_after_s=job.retry_after_s,
-            to_deadline_s=None if job.deadline is None else job.deadline - now,
-            to_expiry_s=to_expiry,
-            planned_age_s=None if safety is not None else self._planned_age(job),
-            safety_interval_s=safety,
-        )
-        fair = 0.0
-        if self._saturated(now):
-            # Fair share while checks queue up: with N jobs in flight and R requests/s no job
-            # is checked more often than every N/R seconds, so checks do not crowd each other
-            # out. Below saturation there is no floor: an idle slot spent on a check is free.
-            rate_per_s = max(self.budget.rate_per_s, 1e-9)
-            fair = self.poll.fair_share * self._on_server() / rate_per_s
-        return next_check_delay(timing, self.poll, self._uniform, fair_spacing_s=fair)
-
-    def _model(self, job: Job) -> DurationModel | None:
-        if job.klass is None or self.poll.strategy != "learned":
-            return None
-        key = f"{job.klass}|resumed" if job.resumed else job.klass
-        model = self._models.get(key)
-        if model is None:
-            model = self._models[key] = DurationModel(
-                prior_median_s=self.poll.first_check_s,
-                lag_weight=self.poll.lag_weight,
-                min_interval_s=self.poll.min_interval_s,
-            )
-        return model
-
-    def _planned_age(self, job: Job) -> float | None:
-        model = self._model(job)
-        if model is None or job.error_streak:
-            return None
-        weight = None
-        if self.budget.waiting(Priority.CREATE):
-            # New work is waiting for the budget: a check that finds the job still running
-            # delays a create, so lag is worth less than usual.
-            weight = self.poll.busy_lag_weight
-        return model.next_age(job.last_age, weight)
-
-    def _learn(self, job: Job, snapshot: Snapshot, age: float, *, hinted: bool = False) -> None:
-        """A check that sees a change (done, or asking for tools) brackets the duration.
-        Not a check a push asked for: its time depends on the duration itself, and such
-        intervals would bias the model (it only learns from checks made blind)."""
-        if (snapshot.terminal or snapshot.status == "requires_action") and not hinted:
-            model = self._model(job)
-            if model is not None:
-                model.observe(job.last_age, age)
-        job.last_age = age
-
-    def _chance_done(self, job: Job, now: float) -> float | None:
-        """How likely a check of ``job`` now finds something to act on (for ordering);
-        None when nothing is known (no trained model for its class)."""
-        if job.action != CHECK or job.hinted:
-            return 2.0  # a retried submit or fetch, or a pushed "done": necessary work
-        if self._action_gap(job) is not None and self._actions.at_risk(
-            now - job.origin_at - job.last_age
-        ):
-            return 1.5  # may be waiting for tools, unchecked for its share of the window
-        model = self._model(job)
-        if model is None or not model.trained:
-            return None
-        return model.chance_done(job.last_age, now - job.origin_at)
-
     def _pick_due(self, now: float) -> Job | None:
         """The due job to spend a token on: earliest due, or, while checks queue up, the one
         most likely to be done (a check that finds a job still running is a request taken
         from another)."""
-        if not self._saturated(now):
+        if not saturated(now, self._heap.next_due()):
             return self._heap.pop_due(now)
         best: Job | None = None
         best_score = -1.0
         for _, job in self._heap.peek_due(now, _PICK_AMONG):
-            score = self._chance_done(job, now)
+            score = self._planner.chance_done(job, now)
             if score is None:
                 if best is None:  # nothing known about the earliest: due order it is
                     return self._heap.pop_due(now)
@@ -468,36 +380,11 @@ class EngineCore:
             self._heap.discard(best)
         return best
 
-    def _action_gap(self, job: Job) -> float | None:
-        """The cap on a job's check gap that keeps a tool run from expiring (``_actionwindow``):
-        for runs that may ask for tools (not chains: a completed response does not expire)."""
-        if job.kind.chained or not self.tools:
-            return None
-        return self._actions.max_gap_s()
-
     def _on_server(self) -> int:
         """Jobs that exist on the server, so need checks (not those still waiting to be
         created: a bulk job's thousand queued creates must not space out the checks)."""
         return len(self._live) - self._creating
 
     def _create_share(self) -> float:
-        """The share of contested tokens that waiting creates may take now (see
-        ``PollSettings.create_share``)."""
-        share = self.poll.create_share
-        if share <= 0:
-            return 0.0
-        head = self._heap.next_due()
-        max_lag = _SHARE_MAX_LAG_S
-        gap = self._actions.max_gap_s() if self.tools else None
-        if gap is not None:  # runs may wait for tools: checks must not fall that far behind
-            max_lag = min(max_lag, gap / 2)
-        if head is not None and self.clock.now() - head > max_lag:
-            return 0.0
-        if self._on_server() > _SHARE_IN_FLIGHT_S * self.budget.rate_per_s:
-            return 0.0
-        return share
-
-    def _saturated(self, now: float) -> bool:
-        """Checks are waiting for the budget: the earliest due job is overdue."""
-        head = self._heap.next_due()
-        return head is not None and now - head > _SATURATED_LAG_S
+        """The budget's ``create_share`` rule (``Planner.create_share``)."""
+        return self._planner.create_share(self._load())

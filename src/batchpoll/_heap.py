@@ -35,6 +35,11 @@ class DueHeap(Generic[T]):
         """Items with a live entry."""
         return self._live
 
+    @property
+    def entries(self) -> int:
+        """Entries, stale ones included (what the heap's memory holds)."""
+        return len(self._entries)
+
     def push(self, item: T, due: float) -> None:
         """Schedule ``item`` at ``due``, replacing any earlier schedule of it."""
         if item.heap_seq < 0:

@@ -4,7 +4,8 @@ structlog's defaults print every event to stdout, so a library that logs through
 into the output of whatever embeds it (a bulk job printing its results, say). batchpoll logs
 only once ``structlog.configure`` was called (the CLI does it; so may the application, and
 then our dotted events, ``batchpoll.job.finished`` and the like, go wherever it routes them).
-While nobody listens, an event costs one check and no allocation.
+While nobody listens, an event costs one check and no allocation. It is public as
+``batchpoll.logger``: the runner, the webhooks and extensions log through it too.
 """
 
 from __future__ import annotations

@@ -90,6 +90,10 @@ class Outcome:
     # The create was sent again after a failure that left it ambiguous (PollSettings.
     # ambiguous_creates): the server may hold a second job for this one.
     retried_ambiguous_create: bool = False
+    # What a long job produced when it is not a text (None for responses and runs): a
+    # batch's output_file_id, error_file_id and request_counts; a fine-tuning job's
+    # fine_tuned_model; a vector-store file batch's file_counts.
+    result: Mapping[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -111,4 +115,5 @@ class Outcome:
             "tool_rounds": self.tool_rounds,
             "usage": self.usage.as_dict() if self.usage else None,
             "retried_ambiguous_create": self.retried_ambiguous_create,
+            **({} if self.result is None else {"result": dict(self.result)}),
         }

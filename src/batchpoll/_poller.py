@@ -8,18 +8,23 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from ._budget import Priority
-from ._engine import ASSISTANTS, RESPONSES, PollerStats
+from ._engine import ASSISTANTS, RESPONSES
 from ._errors import PollerClosedError
 from ._failures import ErrorCode, FailureKind
 from ._job import Job
 from ._outcome import ErrorInfo, Outcome
 from ._policy import retry_delay
+from ._stats import PollerStats
 from ._steps import Engine
-from .kinds import Ids, JobKind
+from .kinds import BatchJobs, FineTuningJobs, Ids, JobKind, VectorStoreFileBatches
 
 __all__ = ["Poller"]
 
 T = TypeVar("T")
+
+BATCHES: JobKind = BatchJobs()
+FINE_TUNING: JobKind = FineTuningJobs()
+FILE_BATCHES: JobKind = VectorStoreFileBatches()
 
 
 class Poller(Engine):
@@ -103,6 +108,41 @@ class Poller(Engine):
         """Track a background response that exists; tool calls it asks for are answered."""
         return self.track(RESPONSES, {"response_id": response_id}, key=key)
 
+    # --- long jobs: batches, fine-tuning jobs, vector-store file batches -------------------
+    # Each is checked on its kind's own schedule (KindTiming: minutes, not seconds) and ends
+    # with its result in ``Outcome.result`` (file ids and counts, the fine-tuned model).
+
+    async def create_batch(self, *, key: str | None = None, **params: Any) -> Job:
+        """``batches.create(**params)`` (``input_file_id``, ``endpoint``, ``metadata``; the
+        window is 24h) and track the batch: ``result`` has ``output_file_id``,
+        ``error_file_id`` and ``request_counts``."""
+        return await self.create(BATCHES, params, key=key)
+
+    def track_batch(self, batch_id: str, *, key: str | None = None) -> Job:
+        return self.track(BATCHES, {"batch_id": batch_id}, key=key)
+
+    async def create_fine_tuning_job(self, *, key: str | None = None, **params: Any) -> Job:
+        """``fine_tuning.jobs.create(**params)`` and track it (``result["fine_tuned_model"]``)."""
+        return await self.create(FINE_TUNING, params, key=key)
+
+    def track_fine_tuning_job(self, job_id: str, *, key: str | None = None) -> Job:
+        return self.track(FINE_TUNING, {"fine_tuning_job_id": job_id}, key=key)
+
+    async def create_vector_store_file_batch(
+        self, vector_store_id: str, *, key: str | None = None, **params: Any
+    ) -> Job:
+        """``vector_stores.file_batches.create(vector_store_id, **params)`` and track it
+        (``result["file_counts"]``)."""
+        return await self.create(
+            FILE_BATCHES, {"vector_store_id": vector_store_id, **params}, key=key
+        )
+
+    def track_vector_store_file_batch(
+        self, vector_store_id: str, batch_id: str, *, key: str | None = None
+    ) -> Job:
+        ids = {"vector_store_id": vector_store_id, "file_batch_id": batch_id}
+        return self.track(FILE_BATCHES, ids, key=key)
+
     async def create(
         self, kind: JobKind, params: Mapping[str, Any], *, key: str | None = None
     ) -> Job:
@@ -161,6 +201,10 @@ class Poller(Engine):
             job.params = kind.prepare(params, self._tool_specs)
         if kind.chained:
             job.chain = ["/".join(ids.values())]
+        if getattr(kind, "timing", None) is not None:
+            # A long kind's schedule comes from its prior even for a job created elsewhere
+            # (its age counts from now: the learned model sees it as younger than it is).
+            job.klass = f"{kind.name}:tracked"
         self._register(job)
         job.checks_since_origin = 1  # not just created: no first-check delay
         job.due = self.clock.now()
@@ -204,4 +248,7 @@ class Poller(Engine):
             hints_matched=self._n["hints_matched"],
             hints_pending=len(self._pending_hints),
             tokens=None if self.tokens is None else self.tokens.stats(),
+            heap_entries=self._heap.entries,
+            heap_live=len(self._heap),
+            tasks=len(self._tasks) + (self._scheduler_task is not None),
         )

@@ -66,8 +66,9 @@ class Engine(EngineCore):
         now = self.clock.now()
         job.created_at = job.origin_at = now
         job.klass = f"{kind.name}:{params.get('assistant_id') or params.get('model') or '-'}"
-        if self.poll.timeout_s is not None:
-            job.deadline = now + self.poll.timeout_s
+        timeout_s = self._poll_of(kind).timeout_s
+        if timeout_s is not None:
+            job.deadline = now + timeout_s
         self._n["created"] += 1
         log.debug("batchpoll.job.created", job=job.key, kind=kind.name, **ids)
         self._observe(job, snapshot)
@@ -219,7 +220,7 @@ class Engine(EngineCore):
         job.checks_since_origin += 1
         self._n["checks"] += 1
         snapshot = reply.value
-        self._learn(job, snapshot, self.clock.now() - job.origin_at, hinted=hinted)
+        self._planner.learn(job, snapshot, self.clock.now() - job.origin_at, hinted=hinted)
         self._observe(job, snapshot)
         await self._conclude(job, snapshot)
 
@@ -245,6 +246,7 @@ class Engine(EngineCore):
                     Status(snapshot.status),
                     output_text=snapshot.output_text,
                     error=snapshot.error,
+                    result=snapshot.result,
                 )
             return
         if snapshot.status == "requires_action" and snapshot.tool_calls:
@@ -345,12 +347,12 @@ class Engine(EngineCore):
             log.info("batchpoll.job.cancel_failed", job=job.key, error=failure.error.type)
 
     async def _time_out(self, job: Job) -> None:
-        model = self._model(job)
+        model = self._planner.model(job)
         if model is not None:
             model.observe(self.clock.now() - job.origin_at)  # right-censored: still running
         if self.poll.cancel_on_timeout:
             await self._cancel(job)
-        timeout = self.poll.timeout_s
+        timeout = self._poll_of(job.kind).timeout_s
         self._finish(
             job,
             Status.TIMED_OUT,

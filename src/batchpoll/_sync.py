@@ -18,11 +18,11 @@ from typing import Any, Self
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from openai import AsyncOpenAI
 
-from ._engine import PollerStats
 from ._errors import PollerClosedError
 from ._job import Job
 from ._outcome import Outcome
 from ._poller import Poller
+from ._stats import PollerStats
 from .kinds import Ids, JobKind
 
 __all__ = ["SyncJob", "SyncPoller"]

@@ -4,7 +4,9 @@ the application configures logging (structlog's defaults would print every event
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import structlog
@@ -12,6 +14,7 @@ from tests._virtual import EPOCH
 
 from batchpoll import LoopClock, Poller, Status
 from batchpoll.mock import MockConfig, asgi_client, create_app
+from batchpoll.runner import ItemDefaults, RunSettings, run_items
 
 pytestmark = pytest.mark.looptime
 
@@ -57,3 +60,21 @@ async def test_events_flow_once_the_application_configures_structlog(
         await run_some()
     names = {e["event"] for e in events}
     assert {"batchpoll.job.created", "batchpoll.job.finished"} <= names
+
+
+async def test_an_embedded_bulk_run_prints_nothing(
+    unconfigured: None, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """``run_items`` is library code too: its run and resume events stay silent."""
+    loop = asyncio.get_running_loop()
+    app = create_app(MockConfig(rpm=600, fail_rate=0.2, seed=2), clock=lambda: EPOCH + loop.time())
+    client = asgi_client(app, api_key="sk-test")
+    lines = [json.dumps({"id": f"q{i}", "input": f"question {i}"}) for i in range(10)]
+    (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\nnot json\n")
+    settings = RunSettings(
+        tmp_path / "in.jsonl", tmp_path / "out.jsonl", rpm=600, defaults=ItemDefaults(model="m")
+    )
+    summary = await run_items(settings, client, clock=LoopClock(epoch=EPOCH))
+    assert summary.items == 11
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", "")

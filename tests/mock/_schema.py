@@ -5,7 +5,8 @@
 ``#/components/schemas/``), ``type`` (a name or a list), OpenAPI's ``nullable``, ``enum``,
 ``properties``, ``required``, ``additionalProperties``, ``propertyNames``, ``maxProperties``,
 ``items``, ``minItems``/``maxItems``, ``minLength``/``maxLength``, ``pattern``,
-``minimum``/``maximum``, ``allOf``, ``anyOf`` and ``oneOf`` (exactly one). Annotations
+``minimum``/``maximum`` (``exclusiveMinimum``/``exclusiveMaximum`` as booleans, OpenAPI
+3.0's form, or numbers, 3.1's), ``allOf``, ``anyOf`` and ``oneOf`` (exactly one). Annotations
 (``format``, ``discriminator``) are not assertions. ``$recursiveRef`` (only in
 ``CompoundFilter``, a file-search filter the mock never sends) accepts anything. An unknown
 keyword is an error, so a regenerated subset cannot silently use one this does not check.
@@ -32,7 +33,8 @@ _TYPES: dict[str, Any] = {
 _KNOWN = {
     "$ref", "type", "nullable", "enum", "properties", "required", "additionalProperties",
     "propertyNames", "maxProperties", "items", "minItems", "maxItems", "minLength",
-    "maxLength", "pattern", "minimum", "maximum", "allOf", "anyOf", "oneOf", *_ANNOTATIONS,
+    "maxLength", "pattern", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+    "allOf", "anyOf", "oneOf", *_ANNOTATIONS,
 }  # fmt: skip
 
 
@@ -71,6 +73,15 @@ def errors(
     low, high = schema.get("minimum", -1e308), schema.get("maximum", 1e308)
     if _TYPES["number"](value) and not low <= value <= high:
         yield f"{at}: {value} out of bounds"
+    for key, beyond in (("exclusiveMinimum", low), ("exclusiveMaximum", high)):
+        bound = schema.get(key)
+        if bound is True:
+            bound = beyond  # 3.0: the minimum (maximum) itself is excluded
+        if not (_TYPES["number"](value) and _TYPES["number"](bound)):
+            continue
+        below = value <= bound if key == "exclusiveMinimum" else value >= bound
+        if below:
+            yield f"{at}: {value} out of bounds ({key})"
     for sub in schema.get("allOf", []):
         yield from errors(value, sub, schemas, at)
     if "anyOf" in schema:

@@ -34,6 +34,22 @@ ROUTES = [
     ("post", "/responses"),
     ("get", "/responses/{response_id}"),
     ("post", "/responses/{response_id}/cancel"),
+    ("post", "/files"),
+    ("get", "/files"),
+    ("get", "/files/{file_id}"),
+    ("delete", "/files/{file_id}"),
+    ("get", "/files/{file_id}/content"),
+    ("post", "/batches"),
+    ("get", "/batches"),
+    ("get", "/batches/{batch_id}"),
+    ("post", "/batches/{batch_id}/cancel"),
+    ("post", "/fine_tuning/jobs"),
+    ("get", "/fine_tuning/jobs"),
+    ("get", "/fine_tuning/jobs/{fine_tuning_job_id}"),
+    ("post", "/fine_tuning/jobs/{fine_tuning_job_id}/cancel"),
+    ("post", "/vector_stores/{vector_store_id}/file_batches"),
+    ("get", "/vector_stores/{vector_store_id}/file_batches/{batch_id}"),
+    ("post", "/vector_stores/{vector_store_id}/file_batches/{batch_id}/cancel"),
 ]
 ERROR_SCHEMA = "ErrorResponse"
 _DOC_KEYWORDS = {"description", "example", "examples", "title", "deprecated", "default"}
@@ -73,12 +89,14 @@ def _refs(node: Any, found: set[str]) -> None:
 
 def subset(spec: dict[str, Any], commit: str | None) -> dict[str, Any]:
     schemas = spec["components"]["schemas"]
-    routes: dict[str, str] = {}
+    routes: dict[str, str | None] = {}
     for method, path in ROUTES:
         reply = spec["paths"][path][method]["responses"]["200"]
-        ref = reply["content"]["application/json"]["schema"]["$ref"]
-        routes[f"{method.upper()} /v1{path}"] = ref.rsplit("/", 1)[-1]
-    todo = [*routes.values(), ERROR_SCHEMA]
+        schema = reply["content"]["application/json"]["schema"]
+        # None: the reply is not a JSON object (a file's content, whatever the file holds).
+        ref = schema.get("$ref")
+        routes[f"{method.upper()} /v1{path}"] = None if ref is None else ref.rsplit("/", 1)[-1]
+    todo = [*(name for name in routes.values() if name is not None), ERROR_SCHEMA]
     kept: dict[str, Any] = {}
     while todo:
         name = todo.pop()

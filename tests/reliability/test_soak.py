@@ -101,15 +101,16 @@ async def soak(n: int, in_flight: int, every_s: float) -> tuple[list[Sample], Co
         def sample() -> None:
             forget_served_jobs(state, created)
             gc.collect()
+            stats = p.stats()
             samples.append(
                 Sample(
                     t_s=loop.time(),
                     done=sum(statuses.values()),
                     rss_mb=rss_mb(),
                     objects=len(gc.get_objects()),
-                    heap_entries=len(p._heap._entries),
-                    heap_live=len(p._heap),
-                    tasks=len(p._tasks),
+                    heap_entries=stats.heap_entries,
+                    heap_live=stats.heap_live,
+                    tasks=stats.tasks - 1,  # the steps (not the scheduler)
                     loop_tasks=len(asyncio.all_tasks()),
                     in_flight=p.stats().in_flight,
                     waiting=p.budget.waiting(),

@@ -122,12 +122,30 @@ async def test_seen_ids_are_bounded() -> None:
     assert r.handle(*delivery(webhook_id="wh_2")).result == "duplicate"
 
 
-@pytest.mark.parametrize("event_type", ["batch.completed", "fine_tuning.job.succeeded", "x.new"])
+@pytest.mark.parametrize("event_type", ["batch.in_progress", "response.created", "x.new"])
 async def test_other_and_unknown_event_types_are_ignored(event_type: str) -> None:
     r, p = receiver()
     result = r.handle(*delivery(event_type, "batch_1"))
     assert (result.status, result.result) == (200, "ignored")
     assert p.hints == []
+
+
+@pytest.mark.parametrize(
+    "event_type",
+    [
+        "batch.completed",
+        "batch.failed",
+        "batch.expired",
+        "batch.cancelled",
+        "fine_tuning.job.succeeded",
+        "fine_tuning.job.failed",
+        "fine_tuning.job.cancelled",
+    ],
+)
+async def test_every_terminal_batch_and_fine_tuning_event_is_a_hint(event_type: str) -> None:
+    r, p = receiver()
+    assert r.handle(*delivery(event_type, "batch_1")).result == "accepted"
+    assert p.hints == ["batch_1"]
 
 
 @pytest.mark.parametrize(

@@ -93,6 +93,18 @@ _HELP = {
     "action_expiry": "Seconds after which an unanswered requires_action expires the run.",
     "run_expiry": "A run not terminal this many seconds after its create ends 'expired'.",
     "cancel_delay": "Seconds a cancelled run stays 'cancelling'.",
+    "batch_validating": "Seconds a batch stays 'validating'.",
+    "batch_in_progress": "Seconds a batch's lines take to run, one after another.",
+    "batch_finalizing": "Seconds a batch stays 'finalizing'.",
+    "batch_window": "A batch's completion window in seconds (what expires_at says).",
+    "batch_line_fail_rate": "Probability that a batch line gets a 500 (in the error file).",
+    "batch_expire_rate": "Probability that a batch expires, keeping the lines it finished.",
+    "batch_expire_nth": "The N-th batch created (1 = first) expires; repeatable.",
+    "batch_expire_share": "Share of its lines an expiring batch finishes before it expires.",
+    "batch_queue_tokens": "Enqueued batch tokens per model; over it: token_limit_exceeded.",
+    "fine_tune_duration": "Seconds a fine-tuning job takes.",
+    "fine_tune_fail_rate": "Probability that a fine-tuning job ends 'failed'.",
+    "file_batch_duration": "Seconds a vector-store file batch takes.",
     "latency_ms": "Delay of every /v1 reply, in milliseconds.",
     "latency_jitter_ms": "Plus a uniform random delay up to this many milliseconds.",
     "error_rate": "Probability of a 500/502/503 reply.",
@@ -169,6 +181,30 @@ def _described(command: click.Command) -> click.Command:
 @click.option("--action-expiry", type=float, default=_d("action_expiry_s"), show_default=True)
 @click.option("--run-expiry", type=float, default=_d("run_expiry_s"), show_default=True)
 @click.option("--cancel-delay", type=float, default=_d("cancel_delay_s"), show_default=True)
+@click.option("--batch-validating", type=float, default=_d("batch_validating_s"), show_default=True)
+@click.option(
+    "--batch-in-progress", type=float, default=_d("batch_in_progress_s"), show_default=True
+)
+@click.option("--batch-finalizing", type=float, default=_d("batch_finalizing_s"), show_default=True)
+@click.option("--batch-window", type=float, default=_d("batch_window_s"), show_default=True)
+@click.option(
+    "--batch-line-fail-rate", type=float, default=_d("batch_line_fail_rate"), show_default=True
+)
+@click.option("--batch-expire-rate", type=float, default=_d("batch_expire_rate"), show_default=True)
+@click.option("--batch-expire-nth", type=int, multiple=True, metavar="N")
+@click.option(
+    "--batch-expire-share", type=float, default=_d("batch_expire_share"), show_default=True
+)
+@click.option("--batch-queue-tokens", type=int, default=None)
+@click.option(
+    "--fine-tune-duration", type=float, default=_d("fine_tune_duration_s"), show_default=True
+)
+@click.option(
+    "--fine-tune-fail-rate", type=float, default=_d("fine_tune_fail_rate"), show_default=True
+)
+@click.option(
+    "--file-batch-duration", type=float, default=_d("file_batch_duration_s"), show_default=True
+)
 @click.option("--poll-after-ms", type=int, default=None, help="Send openai-poll-after-ms.")
 @click.option("--model", default=_d("model"), show_default=True, help="Model of runs without one.")
 @click.option("--latency-ms", type=float, default=_d("latency_ms"), show_default=True)
@@ -266,6 +302,18 @@ def mock(**options: Any) -> None:
             action_expiry_s=options["action_expiry"],
             run_expiry_s=options["run_expiry"],
             cancel_delay_s=options["cancel_delay"],
+            batch_validating_s=options["batch_validating"],
+            batch_in_progress_s=options["batch_in_progress"],
+            batch_finalizing_s=options["batch_finalizing"],
+            batch_window_s=options["batch_window"],
+            batch_line_fail_rate=options["batch_line_fail_rate"],
+            batch_expire_rate=options["batch_expire_rate"],
+            batch_expire_nth=options["batch_expire_nth"],
+            batch_expire_share=options["batch_expire_share"],
+            batch_queue_tokens=options["batch_queue_tokens"],
+            fine_tune_duration_s=options["fine_tune_duration"],
+            fine_tune_fail_rate=options["fine_tune_fail_rate"],
+            file_batch_duration_s=options["file_batch_duration"],
             poll_after_ms=options["poll_after_ms"],
             model=options["model"],
             latency_ms=options["latency_ms"],

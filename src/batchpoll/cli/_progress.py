@@ -81,6 +81,8 @@ class _Bar:
             f"· {p.in_flight}{queued} in flight · {rate:.1f}/{p.limit_rpm / 60:.0f} req/s · "
             f"{p.rate_limited}×429 ·"
         )
+        if p.detail:
+            status = f"{status} {p.detail} ·"
         if self._task is None:
             self._task = self._progress.add_task(
                 "run", total=p.total, completed=p.done, status=status
@@ -108,7 +110,7 @@ class _Plain:
         print(
             f"batchpoll: {p.done}/{p.total} done, {p.in_flight} in flight, {p.queued} to send, "
             f"{rate:.1f} req/s (limit {p.limit_rpm / 60:.1f}), {p.rate_limited} × 429, "
-            f"{p.elapsed_s:.0f} s",
+            f"{p.elapsed_s:.0f} s" + (f"; {p.detail}" if p.detail else ""),
             file=sys.stderr,
             flush=True,
         )

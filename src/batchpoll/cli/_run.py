@@ -10,6 +10,7 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import click
 from openai import AsyncOpenAI
@@ -25,6 +26,7 @@ from ..runner import (
     load_tools,
     public_url,
 )
+from ._batch_opts import batch_options, batch_settings
 from ._execute import configure_logging, execute, fail
 from ._webhook_opts import webhook_serving
 
@@ -222,6 +224,7 @@ no key, duplicate ids, another server's journal), 3 interrupted (rerun to resume
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log batchpoll events on stderr.")
 @click.option("--debug", is_flag=True, help="Debug logs, and tracebacks on errors.")
+@batch_options
 def run(
     input_path: Path,
     output_path: Path,
@@ -248,6 +251,7 @@ def run(
     quiet: bool,
     verbose: bool,
     debug: bool,
+    **batch: Any,
 ) -> None:
     api_key = os.environ.get(api_key_env, "")
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
@@ -284,6 +288,7 @@ def run(
             webhooks=webhooks,
             retry=retry,
             redo_changed=redo_changed,
+            batch=batch_settings(batch),
         )
     except BatchpollError as exc:
         fail(str(exc), EXIT_USAGE, api_key)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..runner import Journal, JournalError, State
+from ..runner import Journal, JournalError, State, batch_keys_in_flight
 from ._execute import fail
 
 __all__ = ["status", "status_counts"]
@@ -27,8 +27,12 @@ def status_counts(journal_path: Path) -> tuple[Counter[str], dict[str, str]]:
     journal = Journal.read(journal_path)
     try:
         counts: Counter[str] = Counter()
-        for entry in journal.entries().values():
+        entries = journal.entries()
+        for entry in entries.values():
             counts[entry.status or _IN_FLIGHT[entry.state]] += 1
+        in_batches = len(batch_keys_in_flight(journal.db) - entries.keys())  # --via batch
+        if in_batches:
+            counts["in a batch"] = in_batches
         return counts, journal.meta()
     finally:
         journal.close()
@@ -50,7 +54,8 @@ def status(output_path: Path, journal_path: Path | None, as_json: bool) -> None:
     \b
     'in flight': created and being tracked; 'sending': the create may have left when the
     run stopped (reported 'uncertain' when it resumes, unless --retry uncertain).
-    'not started': input lines the journal has no record of yet.
+    'in a batch': in a batch of a --via batch run, not ended yet. 'not started': input lines
+    the journal has no record of yet.
 
     Example: batchpoll status results.jsonl
     """

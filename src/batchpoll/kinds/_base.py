@@ -60,6 +60,9 @@ class Snapshot:
     finished_at: float | None = None
     usage: Usage | None = None  # tokens of this server object, once it has finished
     model: str | None = None  # the model the server ran (a tracked chain continues with it)
+    # What a long job produced, when it is not a text: a batch's file ids and request counts,
+    # a fine-tuning job's model, a file batch's counts (becomes ``Outcome.result``).
+    result: Mapping[str, Any] | None = None
 
     @property
     def terminal(self) -> bool:
@@ -68,6 +71,9 @@ class Snapshot:
 
 class JobKind(Protocol):
     """One kind of asynchronous job. Implementations are stateless and shareable.
+
+    Optional: ``timing``, a ``KindTiming`` used in place of the poller's check settings
+    (long jobs: batches, fine-tuning jobs).
 
     Optional: ``webhook_key(ids) -> str | None``, the server id that OpenAI's webhook events
     name (``data.id``) for a kind it pushes events for; ``Poller.notify_done(that id)`` then

@@ -100,6 +100,21 @@ class MockConfig:
     cancel_delay_s: float = 0.5
     poll_after_ms: int | None = None
     model: str = "gpt-4o-mini"
+    # --- batches, fine-tuning jobs, vector-store file batches (_batches, _long_jobs) ---
+    batch_validating_s: float = 2.0
+    batch_in_progress_s: float = 30.0  # the lines run one after another over this long
+    batch_finalizing_s: float = 2.0
+    batch_window_s: float = 86_400.0  # completion_window "24h": what expires_at says
+    batch_line_fail_rate: float = 0.0  # a line's request gets a 500 (in the error file)
+    batch_expire_rate: float = 0.0  # a batch expires, keeping the lines it finished
+    batch_expire_nth: Sequence[int] = ()  # these batches (1 = the first created) expire
+    batch_expire_share: float = 0.5  # the share of its lines an expiring batch finishes
+    # Enqueued tokens per model (lines of batches not ended, about 4 characters a token);
+    # a batch that would go over fails: token_limit_exceeded. None: unlimited.
+    batch_queue_tokens: int | None = None
+    fine_tune_duration_s: float = 60.0
+    fine_tune_fail_rate: float = 0.0
+    file_batch_duration_s: float = 5.0
     # --- transport faults ---
     latency_ms: float = 0.0
     latency_jitter_ms: float = 0.0
@@ -136,6 +151,7 @@ class MockConfig:
         schedule = tuple(sorted((float(t), int(n)) for t, n in self.rate_schedule))
         object.__setattr__(self, "rate_schedule", schedule)
         object.__setattr__(self, "fault_windows", tuple(self.fault_windows))
+        object.__setattr__(self, "batch_expire_nth", tuple(self.batch_expire_nth))
         self._validate()
 
     def _validate(self) -> None:
@@ -182,6 +198,22 @@ class MockConfig:
         _check_positive("run_expiry_s", self.run_expiry_s)
         _check_non_negative("cancel_delay_s", self.cancel_delay_s)
         _check_positive_int("poll_after_ms", self.poll_after_ms, optional=True)
+        for name in ("batch_validating_s", "batch_finalizing_s"):
+            _check_non_negative(name, getattr(self, name))
+        for name in (
+            "batch_in_progress_s",
+            "batch_window_s",
+            "fine_tune_duration_s",
+            "file_batch_duration_s",
+        ):
+            _check_positive(name, getattr(self, name))
+        for name in ("batch_line_fail_rate", "batch_expire_rate", "fine_tune_fail_rate"):
+            _check_rate(name, getattr(self, name))
+        if not 0 < self.batch_expire_share <= 1:
+            raise ConfigurationError("batch_expire_share must be within (0, 1]")
+        _check_positive_int("batch_queue_tokens", self.batch_queue_tokens, optional=True)
+        for nth in self.batch_expire_nth:
+            _check_positive_int("batch_expire_nth entries", nth)
         _check_non_negative("latency_ms", self.latency_ms)
         _check_non_negative("latency_jitter_ms", self.latency_jitter_ms)
         _check_non_negative("slow_ms", self.slow_ms)
@@ -248,7 +280,15 @@ def _check_positive_int(name: str, value: int | None, *, optional: bool = False)
 
 # --- JSON <-> config -------------------------------------------------------------------------
 
-_INT_OR_NONE = {"rpm", "burst", "poll_after_ms", "tpm", "rpd", "quota_exhausted_after"}
+_INT_OR_NONE = {
+    "rpm",
+    "burst",
+    "poll_after_ms",
+    "tpm",
+    "rpd",
+    "quota_exhausted_after",
+    "batch_queue_tokens",
+}
 _INT = {"max_tool_rounds", "seed"}
 _STR = {"tool_name", "metadata_key", "model", "header_semantics"}
 _BOOL = {"disconnect_after_processing", "deterministic_ids"}
@@ -294,6 +334,10 @@ def _parse_value(name: str, raw: Any) -> Any:
         return dict(raw)
     if name == "rate_schedule":
         return _parse_schedule(raw)
+    if name == "batch_expire_nth":
+        if not isinstance(raw, list):
+            raise ConfigurationError("batch_expire_nth must be a list of integers")
+        return tuple(raw)
     if name == "fault_windows":
         return _parse_windows(raw)
     # Every remaining field is a float.
@@ -339,6 +383,8 @@ def config_to_json(config: MockConfig) -> dict[str, Any]:
             value = None if value is None else "***"
         elif f.name == "rate_schedule":
             value = [list(step) for step in value]
+        elif f.name == "batch_expire_nth":
+            value = list(value)
         elif f.name == "fault_windows":
             value = [dataclasses.asdict(w) for w in value]
         elif isinstance(value, Mapping):

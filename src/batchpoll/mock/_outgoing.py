@@ -12,7 +12,7 @@ from ._limit_errors import ceil_ms
 from ._limiter import Decision
 from ._tokens import TokenDecision
 
-__all__ = ["Outgoing", "build_outgoing", "rate_limit_headers"]
+__all__ = ["Outgoing", "RawBody", "build_outgoing", "rate_limit_headers"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +22,14 @@ class Outgoing:
     headers: list[tuple[str, str]]
     delay_s: float = 0.0
     disconnect: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RawBody:
+    """A reply that is not JSON (a file's content), sent as these bytes."""
+
+    data: bytes
+    content_type: str = "application/octet-stream"
 
 
 def build_outgoing(
@@ -35,14 +43,18 @@ def build_outgoing(
 ) -> Outgoing:
     """The reply, with a fault applied: a malformed body is cut mid-object, a disconnect is
     sent as such by the HTTP layer."""
-    payload = json.dumps(body, separators=(",", ":")).encode()
+    content_type = "application/json"
+    if isinstance(body, RawBody):
+        payload, content_type = body.data, body.content_type
+    else:
+        payload = json.dumps(body, separators=(",", ":")).encode()
     disconnect = fault is not None and fault.disconnect
     if fault is not None and fault.malformed and not disconnect:
         payload = payload[: max(1, len(payload) // 2)]  # cut mid-object: not valid JSON
     if delay_s is None:
         delay_s = fault.delay_s if fault is not None else 0.0
     headers = [
-        ("content-type", "application/json"),
+        ("content-type", content_type),
         ("x-request-id", request_id),
         ("openai-version", "2020-10-01"),
         ("openai-processing-ms", str(round(delay_s * 1000))),

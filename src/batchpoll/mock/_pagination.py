@@ -20,6 +20,9 @@ def paginate(
     item_id: Callable[[T], str],
     query: Mapping[str, str],
     keep: Callable[[T], bool] = lambda _: True,
+    *,
+    default_limit: int = DEFAULT_LIMIT,
+    max_limit: int = MAX_LIMIT,
 ) -> tuple[list[T], bool]:
     """One page of ``items`` (given oldest first) and whether more follow it.
 
@@ -29,16 +32,16 @@ def paginate(
     order = query.get("order", "desc")
     if order not in ("asc", "desc"):
         raise bad_request(f"Invalid value for 'order': expected 'asc' or 'desc', got {order!r}.")
-    raw_limit = query.get("limit", str(DEFAULT_LIMIT))
+    raw_limit = query.get("limit", str(default_limit))
     try:
         limit = int(raw_limit)
     except ValueError:
         raise bad_request(
             f"Invalid 'limit': expected an integer, got {raw_limit!r}.", "limit"
         ) from None
-    if not 1 <= limit <= MAX_LIMIT:
+    if not 1 <= limit <= max_limit:
         raise bad_request(
-            f"Invalid 'limit': integer must be between 1 and {MAX_LIMIT}, got {limit}.", "limit"
+            f"Invalid 'limit': integer must be between 1 and {max_limit}, got {limit}.", "limit"
         )
     ordered = list(items) if order == "asc" else list(reversed(items))
     positions = {item_id(item): i for i, item in enumerate(ordered)}

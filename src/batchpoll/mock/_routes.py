@@ -6,9 +6,11 @@ router only for the catch-all, which must come last (unknown URLs get OpenAI's 4
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ._apierror import ApiError
+from ._outgoing import RawBody
 from ._state import Call, RouteSpec
 
 __all__ = ["V1_ROUTES"]
@@ -97,6 +99,106 @@ def _cancel_response(c: Call) -> tuple[int, Any]:
     return 200, reply
 
 
+def _upload_file(c: Call) -> tuple[int, Any]:
+    return 200, c.state.files.upload(c.raw, c.content_type, c.now)
+
+
+def _get_file(c: Call) -> tuple[int, Any]:
+    c.state.batches.settle(c.now)  # a batch that ended meanwhile has its files now
+    return 200, c.state.files.get(c.params["file_id"]).as_json()
+
+
+def _list_files(c: Call) -> tuple[int, Any]:
+    c.state.batches.settle(c.now)
+    return 200, c.state.files.list(c.query)
+
+
+def _file_content(c: Call) -> tuple[int, Any]:
+    c.state.batches.settle(c.now)
+    return 200, RawBody(c.state.files.content(c.params["file_id"]))
+
+
+def _delete_file(c: Call) -> tuple[int, Any]:
+    return 200, c.state.files.delete(c.params["file_id"])
+
+
+def _batch_event(c: Call, batch_id: str) -> None:
+    """Its end is known now (created, or cancelled): its ``batch.*`` event is scheduled."""
+    batch = c.state.batches.batches[batch_id]
+    status, ended_at = batch.status(math.inf)
+    if ended_at is not None:
+        c.state.webhooks.long_job_event(
+            c.config, "batch", batch.id, batch.seq, status, ended_at,
+            lambda: batch.status(math.inf)[0],
+        )  # fmt: skip
+
+
+def _fine_tune_event(c: Call, job_id: str) -> None:
+    job = c.state.long_jobs.fine_tunes[job_id]
+    status, ended_at = job.status(math.inf)
+    if ended_at is not None:
+        seq = c.state.long_jobs.fine_tune_seq(job_id)
+        c.state.webhooks.long_job_event(
+            c.config, "fine_tuning", job.id, seq, status, ended_at,
+            lambda: job.status(math.inf)[0],
+        )  # fmt: skip
+
+
+def _create_batch(c: Call) -> tuple[int, Any]:
+    reply = c.state.batches.create(c.config, c.body, c.now)
+    _batch_event(c, reply["id"])
+    return 200, reply
+
+
+def _get_batch(c: Call) -> tuple[int, Any]:
+    return 200, c.state.batches.retrieve(c.params["batch_id"], c.now)
+
+
+def _list_batches(c: Call) -> tuple[int, Any]:
+    return 200, c.state.batches.list(c.query, c.now)
+
+
+def _cancel_batch(c: Call) -> tuple[int, Any]:
+    reply = c.state.batches.cancel(c.params["batch_id"], c.now)
+    _batch_event(c, reply["id"])
+    return 200, reply
+
+
+def _create_fine_tune(c: Call) -> tuple[int, Any]:
+    reply = c.state.long_jobs.create_fine_tune(c.config, c.body, c.now)
+    _fine_tune_event(c, reply["id"])
+    return 200, reply
+
+
+def _get_fine_tune(c: Call) -> tuple[int, Any]:
+    return 200, c.state.long_jobs.get_fine_tune(c.params["fine_tuning_job_id"], c.now)
+
+
+def _list_fine_tunes(c: Call) -> tuple[int, Any]:
+    return 200, c.state.long_jobs.list_fine_tunes(c.query, c.now)
+
+
+def _cancel_fine_tune(c: Call) -> tuple[int, Any]:
+    reply = c.state.long_jobs.cancel_fine_tune(c.params["fine_tuning_job_id"], c.now)
+    _fine_tune_event(c, reply["id"])
+    return 200, reply
+
+
+def _create_file_batch(c: Call) -> tuple[int, Any]:
+    vs = c.params["vector_store_id"]
+    return 200, c.state.long_jobs.create_file_batch(c.config, vs, c.body, c.now)
+
+
+def _get_file_batch(c: Call) -> tuple[int, Any]:
+    p = c.params
+    return 200, c.state.long_jobs.get_file_batch(p["vector_store_id"], p["batch_id"], c.now)
+
+
+def _cancel_file_batch(c: Call) -> tuple[int, Any]:
+    p = c.params
+    return 200, c.state.long_jobs.cancel_file_batch(p["vector_store_id"], p["batch_id"], c.now)
+
+
 def _unknown(c: Call) -> tuple[int, Any]:
     method, path = c.params["method"], c.params["path"]
     raise ApiError(404, f"Invalid URL ({method} /v1/{path})")
@@ -104,6 +206,8 @@ def _unknown(c: Call) -> tuple[int, Any]:
 
 _T = "/v1/threads/{thread_id}"
 _R = _T + "/runs/{run_id}"
+_FT = "/v1/fine_tuning/jobs"
+_VSFB = "/v1/vector_stores/{vector_store_id}/file_batches"
 
 V1_ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("POST", "/v1/assistants", "post", _create_assistant),
@@ -122,6 +226,22 @@ V1_ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("POST", "/v1/responses", "create", _create_response, tokens=True),
     RouteSpec("GET", "/v1/responses/{response_id}", "get", _get_response, retrieve=True),
     RouteSpec("POST", "/v1/responses/{response_id}/cancel", "post", _cancel_response),
+    RouteSpec("POST", "/v1/files", "post", _upload_file, multipart=True),
+    RouteSpec("GET", "/v1/files", "get", _list_files),
+    RouteSpec("GET", "/v1/files/{file_id}", "get", _get_file),
+    RouteSpec("DELETE", "/v1/files/{file_id}", "post", _delete_file),
+    RouteSpec("GET", "/v1/files/{file_id}/content", "get", _file_content),
+    RouteSpec("POST", "/v1/batches", "create", _create_batch),
+    RouteSpec("GET", "/v1/batches", "get", _list_batches),
+    RouteSpec("GET", "/v1/batches/{batch_id}", "get", _get_batch, retrieve=True),
+    RouteSpec("POST", "/v1/batches/{batch_id}/cancel", "post", _cancel_batch),
+    RouteSpec("POST", _FT, "create", _create_fine_tune),
+    RouteSpec("GET", _FT, "get", _list_fine_tunes),
+    RouteSpec("GET", _FT + "/{fine_tuning_job_id}", "get", _get_fine_tune, retrieve=True),
+    RouteSpec("POST", _FT + "/{fine_tuning_job_id}/cancel", "post", _cancel_fine_tune),
+    RouteSpec("POST", _VSFB, "create", _create_file_batch),
+    RouteSpec("GET", _VSFB + "/{batch_id}", "get", _get_file_batch, retrieve=True),
+    RouteSpec("POST", _VSFB + "/{batch_id}/cancel", "post", _cancel_file_batch),
     # Last: anything else under /v1 is OpenAI's "Invalid URL" 404 (method in the params).
     RouteSpec(None, "/v1/{path:path}", "get", _unknown),
 )

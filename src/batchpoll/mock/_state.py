@@ -20,9 +20,11 @@ import httpx2
 from ._apierror import ApiError, error_body
 from ._assistants import AssistantsStore
 from ._auth import auth_error
+from ._batches import BatchesStore
 from ._config import MockConfig, config_to_json, config_with_changes
 from ._faults import FaultDraw, FaultInjector
-from ._ids import new_salt, request_id
+from ._files import FilesStore
+from ._ids import id_namespace, new_salt, request_id
 from ._limit_errors import (
     insufficient_quota_429,
     request_too_large_429,
@@ -30,6 +32,7 @@ from ._limit_errors import (
     tokens_429,
 )
 from ._limiter import Decision, RateLimiter
+from ._long_jobs import LongJobsStore
 from ._outgoing import Outgoing, build_outgoing, rate_limit_headers
 from ._requests import lenient_body, parse_body
 from ._responses import ResponsesStore
@@ -62,6 +65,8 @@ class Call:
     params: Mapping[str, str]
     query: Mapping[str, str]
     body: Mapping[str, Any]
+    raw: bytes = b""  # the undecoded body (multipart uploads; ``body`` is then empty)
+    content_type: str = ""
 
 
 Handler = Callable[[Call], tuple[int, Any]]
@@ -75,6 +80,7 @@ class RouteSpec:
     handler: Handler
     retrieve: bool = False  # a job retrieve: gets ``openai-poll-after-ms`` when configured
     tokens: bool = False  # costs its estimated tokens (Responses creates and continuations)
+    multipart: bool = False  # the body is multipart/form-data, not JSON (file uploads)
 
 
 class MockState:
@@ -101,6 +107,10 @@ class MockState:
         self._salt = new_salt(config.deterministic_ids)
         self.assistants = AssistantsStore(self._salt)
         self.responses = ResponsesStore(self._salt)
+        namespace = id_namespace(config.seed, self._salt)
+        self.files = FilesStore(namespace)
+        self.batches = BatchesStore(namespace, self.files, self._salt)
+        self.long_jobs = LongJobsStore(namespace, self.files)
         self.jobs: list[JobRecord] = []
         self._job_counts = {"run": 0, "response": 0}
         self._requests = RequestStats()
@@ -135,6 +145,9 @@ class MockState:
                     self.responses.continuations_rejected,
                 ),
                 "webhooks": self.webhooks.as_json(),
+                "files": self.files.as_json(),
+                "batches": self.batches.as_json(now),
+                **self.long_jobs.as_json(),
                 "rpm": config.rpm,
                 "burst": None if config.rpm is None else config.effective_burst(config.rpm),
                 "budgets": {
@@ -275,7 +288,10 @@ class MockState:
             if fault.disconnect and not config.disconnect_after_processing:
                 return self._reply(key, 200, {}, decision, tokens, fault=fault)
 
-            status, payload = self._run_handler(route, config, now, params, query, raw_body)
+            content_type = headers.get("content-type", "")
+            status, payload = self._run_handler(
+                route, config, now, params, query, raw_body, content_type
+            )
             extra = []
             if route.retrieve and status == 200 and config.poll_after_ms is not None:
                 extra.append(("openai-poll-after-ms", str(config.poll_after_ms)))
@@ -321,8 +337,12 @@ class MockState:
         params: Mapping[str, str],
         query: Mapping[str, str],
         raw_body: bytes,
+        content_type: str = "",
     ) -> tuple[int, Any]:
         try:
+            if route.multipart:
+                call = Call(self, config, now, params, query, {}, raw_body, content_type)
+                return route.handler(call)
             body = parse_body(raw_body)
             return route.handler(Call(self, config, now, params, query, body))
         except ApiError as exc:

@@ -1,4 +1,5 @@
-"""Webhooks for background responses, sent as OpenAI sends them (Standard Webhooks, signed).
+"""Webhooks for background responses, batches and fine-tuning jobs, sent as OpenAI sends them
+(Standard Webhooks, signed).
 
 Like the jobs themselves, deliveries are derived from timestamps: a background response's
 terminal time is known at its creation, so its event goes into ONE heap of
@@ -63,9 +64,21 @@ def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
+#: Batch and fine-tuning statuses OpenAI announces, and their event types.
+LONG_JOB_EVENTS = {
+    ("batch", "completed"): "batch.completed",
+    ("batch", "failed"): "batch.failed",
+    ("batch", "expired"): "batch.expired",
+    ("batch", "cancelled"): "batch.cancelled",
+    ("fine_tuning", "succeeded"): "fine_tuning.job.succeeded",
+    ("fine_tuning", "failed"): "fine_tuning.job.failed",
+    ("fine_tuning", "cancelled"): "fine_tuning.job.cancelled",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class _Delivery:
-    job: JobRecord
+    job: JobRecord | None  # None: a batch or fine-tuning job (``final_status`` says its end)
     response_id: str  # the response announced (a chain's job holds several)
     final: bool  # announces the chain's end: dropped if the chain ended otherwise
     status: str  # the status this event announces
@@ -78,6 +91,8 @@ class _Delivery:
     retry: RetryPolicy
     attempt: int = 1
     first_at: float = 0.0  # when attempt 1 was made
+    event_type: str | None = None  # None: the response event of ``status``
+    final_status: Callable[[], str] | None = None  # a long job's end as it stands now
 
 
 class WebhookSender:
@@ -130,25 +145,45 @@ class WebhookSender:
         if final.status == "cancelled" and final.terminal_at is not None:
             self._schedule(config, job, (response_id, index), "cancelled", final.terminal_at)
 
+    def long_job_event(
+        self,
+        config: MockConfig,
+        kind: str,
+        object_id: str,
+        seq: int,
+        status: str,
+        at: float,
+        final_status: Callable[[], str],
+    ) -> None:
+        """A batch or fine-tuning job will end ``status`` at ``at`` (known at its create, or
+        at its cancel): its event, unless something else ends it first (``final_status``)."""
+        event_type = LONG_JOB_EVENTS.get((kind, status))
+        if event_type is not None:
+            extra = {"event_type": event_type, "final_status": final_status}
+            self._schedule(config, None, (object_id, seq), status, at, extra=extra, kind=kind)
+
     def _schedule(
         self,
         config: MockConfig,
-        job: JobRecord,
+        job: JobRecord | None,
         response: tuple[str, int],
         status: str,
         at: float,
         *,
         final: bool = True,
+        extra: dict[str, Any] | None = None,
+        kind: str = "response",
     ) -> None:
         response_id, index = response
         url, secret = config.webhook_url, config.webhook_secret
-        if url is None or secret is None or status not in EVENT_TYPES:
+        if url is None or secret is None or (job is not None and status not in EVENT_TYPES):
             return
         with self._lock:
             self._events += 1
             n = self._events
             # Drawn from the seed and the response's place, not its (salted) id.
-            rng = random.Random(f"{config.seed}/webhook/{job.seq}/{index}/{status}")
+            seq = job.seq if job is not None else f"{kind}/{index}"
+            rng = random.Random(f"{config.seed}/webhook/{seq}/{index}/{status}")
             ns = id_namespace(config.seed, self._salt)
             self.counts["events"] += 1
             if rng.random() < config.webhook_loss:
@@ -180,6 +215,7 @@ class WebhookSender:
                         config.webhook_retry_for_s,
                         config.webhook_timeout_s,
                     ),
+                    **(extra or {}),
                 )
                 heapq.heappush(self._heap, (at + d, next(self._seq), delivery))
         self._poke()
@@ -227,7 +263,10 @@ class WebhookSender:
 
     async def _deliver(self, d: _Delivery) -> None:
         if d.attempt == 1:
-            if d.final:
+            if d.job is None:
+                assert d.final_status is not None
+                superseded = d.final_status() != d.status
+            elif d.final:
                 superseded = snapshot(d.job, math.inf).status != d.status
             else:  # a chain's response that asked calls: only a cancel before its end undoes it
                 superseded = d.job.cancel_at is not None and d.job.cancel_at < d.terminal_at
@@ -239,7 +278,7 @@ class WebhookSender:
             "id": d.event_id,
             "object": "event",
             "created_at": math.floor(d.terminal_at),
-            "type": EVENT_TYPES[d.status],
+            "type": d.event_type or EVENT_TYPES[d.status],
             "data": {"id": d.response_id},
         }
         body = json.dumps(event, separators=(",", ":")).encode()

@@ -4,7 +4,10 @@ resumes without creating any job twice (docs/runner.md, docs/journal.md).
 The command line (``batchpoll run``, ``batchpoll demo``) is a thin layer over ``run_items``.
 """
 
+from ._batch_parts import batch_keys_in_flight
+from ._batch_settings import BatchSettings
 from ._binding import Binding, public_url
+from ._entry import run_items
 from ._errors import (
     InputError,
     InputUnreadableError,
@@ -25,7 +28,6 @@ from ._items import (
 )
 from ._journal import Entry, Journal, State
 from ._plan import RETRYABLE
-from ._runner import run_items
 from ._settings import CreateMode, RunSettings
 from ._summary import (
     EXIT_FAILED,
@@ -49,6 +51,7 @@ __all__ = [
     "RETRYABLE",
     "UNCERTAIN",
     "BadLine",
+    "BatchSettings",
     "Binding",
     "CreateMode",
     "Entry",
@@ -66,6 +69,7 @@ __all__ = [
     "State",
     "ToolsError",
     "UnreachableError",
+    "batch_keys_in_flight",
     "content_digest",
     "load_tools",
     "parse_line",

@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -218,6 +218,32 @@ class Journal:
     def done(self, key: str, line_no: int, kind: str, record: Mapping[str, Any]) -> None:
         ids = {k: v for k, v in record.items() if k.endswith("_id") and isinstance(v, str)}
         self._put(key, line_no, State.DONE, kind, ids, record)
+
+    def done_many(
+        self,
+        rows: Iterable[tuple[str, int, str, Mapping[str, Any], str]],
+        then: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> None:
+        """Many outcomes ``(key, line_no, kind, record, digest)`` in ONE transaction, with
+        ``then`` (more SQL on this journal, e.g. a batch part marked collected) in it too: a
+        kill leaves all of them or none (``--via batch`` writes a whole batch's results)."""
+        self._db.execute("BEGIN")
+        try:
+            for key, line_no, kind, record, digest in rows:
+                ids = {k: v for k, v in record.items() if k.endswith("_id") and isinstance(v, str)}
+                self._put(key, line_no, State.DONE, kind, ids, record, digest)
+            if then is not None:
+                then(self._db)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The journal's connection, for tables of its own kept in the same file (the batch
+        parts of ``--via batch``), so that one transaction can span them."""
+        return self._db
 
     def forget(self, key: str) -> None:
         """The create certainly did not reach the server (refused connection, 429, 4xx)."""

@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import structlog
 from openai import AsyncOpenAI
 
+from .. import logger
+from ._batch_parts import open_parts
 from ._binding import Binding
 from ._errors import InputError, InputUnreadableError
 from ._items import InputScan, Item, Kind, iter_items
@@ -18,7 +19,7 @@ from ._settings import RunSettings
 
 __all__ = ["as_tracked", "make_plan", "open_journal"]
 
-log = structlog.get_logger("batchpoll")
+log = logger  # silent until the application configures structlog
 
 _SHOWN = 5  # changed lines named one by one; the rest are counted
 
@@ -39,7 +40,14 @@ def open_journal(s: RunSettings, client: AsyncOpenAI, scan: InputScan) -> Journa
             "not: remove the output or choose another -o"
         )
     base_url = s.base_url or str(client.base_url)
-    return Journal.open(s.journal, Binding.of(base_url, client.api_key, scan.sha256))
+    journal = Journal.open(s.journal, Binding.of(base_url, client.api_key, scan.sha256))
+    if s.batch is None and open_parts(journal.db):
+        journal.close()
+        raise InputError(
+            f"journal {str(s.journal)!r} has batches in flight (a --via batch run): rerun it "
+            "with --via batch until it is done, or choose another -o"
+        )
+    return journal
 
 
 def make_plan(

@@ -23,7 +23,6 @@ from dataclasses import replace
 from typing import Any
 
 import anyio
-import structlog
 from openai import AsyncOpenAI
 
 from .. import (
@@ -33,7 +32,6 @@ from .. import (
     ErrorCode,
     ErrorInfo,
     Job,
-    LoopClock,
     Outcome,
     Poller,
     PollerClosedError,
@@ -41,6 +39,7 @@ from .. import (
     QuotaExhaustedError,
     Status,
     ToolHandler,
+    logger,
 )
 from ._errors import UnreachableError
 from ._guard import ConnectivityWatch
@@ -60,45 +59,20 @@ from ._summary import (
     output_record,
 )
 
-__all__ = ["run_items"]
+__all__ = ["Run"]
 
-log = structlog.get_logger("batchpoll")
+log = logger  # silent until the application configures structlog
 
 _FATAL_GRACE_S = 2.0  # on a fatal error: how long creates on the wire may take to answer
-
-
-async def run_items(
-    settings: RunSettings,
-    client: AsyncOpenAI,
-    *,
-    tools: Mapping[str, ToolHandler] | None = None,
-    stop: asyncio.Event | None = None,
-    on_progress: Callable[[RunProgress], None] | None = None,
-    progress_every_s: float = 0.5,
-    clock: Clock | None = None,
-    serve: Callable[[Poller], AbstractAsyncContextManager[Any]] | None = None,
-    on_notice: Callable[[str], None] | None = None,
-) -> RunSummary:
-    """Run (or resume) every item of ``settings.input_path``; results go to the output file.
-
-    ``stop`` set (SIGINT/SIGTERM): stop creating, leave the journal consistent, return with
-    ``interrupted``; rerunning resumes. Raises ``InputError``, ``JournalError`` before anything
-    is sent, and ``AuthenticationFailedError`` / ``UnreachableError`` when the API cannot be
-    used (nothing is recorded as done for the jobs in flight then). ``serve(poller)`` is
-    entered as soon as the poller runs and left before it closes (e.g. a webhook receiver).
-    ``on_progress`` gets a snapshot every ``progress_every_s`` and the final one;
-    ``on_notice`` one-line news for a person: lines changed since they ran, a run that makes
-    no progress for ``settings.stall_notice_s`` (and why).
-    """
-    run = _Run(settings, client, tools or {}, clock or LoopClock(), serve, on_notice)
-    return await run.execute(stop, on_progress, progress_every_s)
 
 
 class _Abandon(Exception):
     """Leave the poller without waiting for the jobs in flight (they stay journaled)."""
 
 
-class _Run:
+class Run:
+    """One direct bulk run (``run_items``)."""
+
     def __init__(
         self,
         settings: RunSettings,

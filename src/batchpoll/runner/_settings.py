@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from .. import ConfigurationError, PollSettings, WebhookSettings
+from ._batch_settings import BatchSettings
 from ._items import ItemDefaults
 from ._plan import RETRYABLE
 
@@ -48,6 +49,7 @@ class RunSettings:
     retry: frozenset[str] = frozenset()
     redo_changed: bool = False
     stall_notice_s: float = 60.0  # no item finished for this long: say why (``on_notice``)
+    batch: BatchSettings | None = None  # set: through the Batch API (--via batch, docs/batch.md)
 
     def __post_init__(self) -> None:
         if not self.rpm > 0:

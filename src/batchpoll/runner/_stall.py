@@ -8,13 +8,12 @@ import asyncio
 from collections.abc import Callable
 from typing import Protocol
 
-import structlog
-
+from .. import logger
 from ._summary import RunProgress
 
 __all__ = ["StallWatch", "stall_reason"]
 
-log = structlog.get_logger("batchpoll")
+log = logger  # silent until the application configures structlog
 
 
 class _Watched(Protocol):

@@ -76,6 +76,7 @@ class RunProgress:
     queued: int = 0  # admitted creates still waiting for their turn in the budget
     transient_errors: int = 0  # of this run so far (5xx, timeouts, lost connections)
     paused_s: float = 0.0  # the budget's remaining pause after a 429
+    detail: str = ""  # more, for a person: e.g. a batch run's batches by state
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,14 @@
 
 from __future__ import annotations
 
-from ._receiver import RESPONSE_EVENTS, WebhookReceiver, WebhookResult
+from ._receiver import HINT_EVENTS, RESPONSE_EVENTS, WebhookReceiver, WebhookResult
 from ._serve import parse_listen, serve
 
-__all__ = ["RESPONSE_EVENTS", "WebhookReceiver", "WebhookResult", "parse_listen", "serve"]
+__all__ = [
+    "HINT_EVENTS",
+    "RESPONSE_EVENTS",
+    "WebhookReceiver",
+    "WebhookResult",
+    "parse_listen",
+    "serve",
+]

@@ -5,8 +5,9 @@ uvicorn). Each POST is verified with the SDK, ``client.webhooks.unwrap(body, hea
 secret=...)`` (Standard Webhooks HMAC signature, and a 5-minute replay window on
 ``webhook-timestamp``); a bad signature, a stale or future timestamp, missing headers or a
 body that is not JSON get 400 and are never acted on. A verified event is acted on once per
-``webhook-id`` (a redelivery or duplicate gets 200 and nothing else), and only ``response.*``
-events are dispatched: OpenAI sends none for Assistants runs, and other types are ignored.
+``webhook-id`` (a redelivery or duplicate gets 200 and nothing else), and only the events that
+say a tracked kind ended are dispatched (``HINT_EVENTS``: ``response.*``, ``batch.*``,
+``fine_tuning.job.*``): OpenAI sends none for Assistants runs, and other types are ignored.
 """
 
 from __future__ import annotations
@@ -24,13 +25,27 @@ from .._errors import ConfigurationError
 from .._log import log
 from .._poller import Poller
 
-__all__ = ["RESPONSE_EVENTS", "WebhookReceiver", "WebhookResult"]
+__all__ = ["HINT_EVENTS", "RESPONSE_EVENTS", "WebhookReceiver", "WebhookResult"]
 
 
 #: The events that say a background response ended (OpenAI's names).
 RESPONSE_EVENTS = frozenset(
     {"response.completed", "response.failed", "response.cancelled", "response.incomplete"}
 )
+#: The events that say a batch or a fine-tuning job ended (their ``data.id`` is its id).
+LONG_JOB_EVENTS = frozenset(
+    {
+        "batch.completed",
+        "batch.failed",
+        "batch.expired",
+        "batch.cancelled",
+        "fine_tuning.job.succeeded",
+        "fine_tuning.job.failed",
+        "fine_tuning.job.cancelled",
+    }
+)
+#: Every event that makes a tracked job due.
+HINT_EVENTS = RESPONSE_EVENTS | LONG_JOB_EVENTS
 SECRET_ENV = "OPENAI_WEBHOOK_SECRET"
 _MAX_BODY = 1 << 20
 
@@ -125,7 +140,7 @@ class WebhookReceiver:
             log.debug("batchpoll.webhook.duplicate", webhook_id=webhook_id, type=event_type)
             return WebhookResult(200, "duplicate", event_type, object_id)
         self._remember(webhook_id)
-        if event_type not in RESPONSE_EVENTS or object_id is None:
+        if event_type not in HINT_EVENTS or object_id is None:
             self.counts["ignored"] += 1
             log.debug("batchpoll.webhook.ignored", type=event_type)
             return WebhookResult(200, "ignored", event_type, object_id)

@@ -1,0 +1,205 @@
+"""``Planner``: when to check each job next, which due job a token goes to, and how much of the
+budget waiting creates may take, decided over a frozen ``Load`` snapshot of the engine.
+
+The planner owns what it learns (a duration model per class of job, the action window of tool
+runs) and nothing else: the heap, the budget and the live jobs stay the engine's, which hands
+over a ``Load`` with the few numbers a decision reads. So every rule here is tested with plain
+numbers (``tests/core/test_planner.py``), like ``_policy``'s arithmetic underneath it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+from ._actionwindow import ActionWindow
+from ._hints import WebhookSettings
+from ._job import CHECK, Job
+from ._learn import DurationModel
+from ._policy import JobTiming, PollSettings, next_check_delay
+from .kinds import JobKind, Snapshot
+
+__all__ = ["Load", "Planner", "saturated"]
+
+# The budget counts as saturated when the earliest due check is this late.
+_SATURATED_LAG_S = 1.0
+# Waiting creates take their share of the tokens (PollSettings.create_share) only while the
+# jobs in flight can spare them: no due check is later than this (5 s left a Responses bulk
+# run's last creates waiting behind chains: 1.18 x its bound, 1.06-1.07 x at 10 s; Assistants
+# runs with a 20 s action window: 0 expired at both, 300 and 1,000 items, virtual time) ...
+_SHARE_MAX_LAG_S = 10.0
+# ... and the jobs on the server are at most this many seconds of the budget, one request
+# each (more, and their checks alone fill the budget: a tool run could wait until it expires).
+_SHARE_IN_FLIGHT_S = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """The engine at one instant, as far as a decision needs it."""
+
+    now: float  # the poller's clock
+    wall: float  # Unix time (for a run's ``expires_at``)
+    head_due: float | None  # the earliest due time in the heap
+    on_server: int  # jobs that exist on the server (not those still waiting to be created)
+    rate_per_s: float  # the budget's current rate
+    creates_waiting: bool  # new work waits for the budget
+
+    @property
+    def saturated(self) -> bool:
+        return saturated(self.now, self.head_due)
+
+
+def saturated(now: float, head_due: float | None) -> bool:
+    """Checks are waiting for the budget: the earliest due job is overdue."""
+    return head_due is not None and now - head_due > _SATURATED_LAG_S
+
+
+class Planner:
+    """The learned schedule of one poller. ``tools``: whether the poller answers tool calls
+    (only then can a run wait for them, and expire)."""
+
+    def __init__(
+        self,
+        poll: PollSettings,
+        *,
+        tools: bool,
+        webhooks: WebhookSettings | None,
+        uniform: Callable[[], float],
+    ) -> None:
+        self.poll = poll
+        self.actions = ActionWindow(poll.action_window_s)
+        self._tools = tools
+        self._webhooks = webhooks
+        self._uniform = uniform
+        self._models: dict[str, DurationModel] = {}
+        self._kind_polls: dict[Any, PollSettings] = {}  # by KindTiming (kinds with their own)
+
+    def poll_of(self, kind: JobKind) -> PollSettings:
+        """The check settings of ``kind``: the poller's, or its own ``KindTiming``'s (long
+        jobs: a batch is checked on a schedule of minutes, not seconds)."""
+        timing = getattr(kind, "timing", None)
+        if timing is None:
+            return self.poll
+        settings = self._kind_polls.get(timing)
+        if settings is None:
+            settings = self._kind_polls[timing] = timing.poll(self.poll)
+        return cast(PollSettings, settings)
+
+    def next_delay(self, job: Job, load: Load, *, pushed: bool) -> float:
+        """Seconds until ``job``'s next check. ``pushed``: its kind has events (webhooks on),
+        so it is polled only as a safety net."""
+        poll = self.poll_of(job.kind)
+        safety = None
+        if self._webhooks is not None and pushed:
+            safety = self._webhooks.safety_interval_s
+            if poll is not self.poll:  # a long kind's net is no tighter than its longest gap
+                safety = max(safety, poll.max_interval_s)
+        to_expiry = None if job.expires_at is None else job.expires_at - load.wall
+        now = load.now
+        timing = JobTiming(
+            max_gap_s=self.action_gap(job),
+            age_s=now - job.origin_at,
+            checks=job.checks_since_origin,
+            resumed=job.resumed,
+            error_streak=job.error_streak,
+            poll_after_s=job.poll_after_s,
+            retry_after_s=job.retry_after_s,
+            to_deadline_s=None if job.deadline is None else job.deadline - now,
+            to_expiry_s=to_expiry,
+            planned_age_s=None if safety is not None else self.planned_age(job, load),
+            safety_interval_s=safety,
+        )
+        fair = 0.0
+        if load.saturated:
+            # Fair share while checks queue up: with N jobs in flight and R requests/s no job
+            # is checked more often than every N/R seconds, so checks do not crowd each other
+            # out. Below saturation there is no floor: an idle slot spent on a check is free.
+            fair = self.poll.fair_share * load.on_server / max(load.rate_per_s, 1e-9)
+        return next_check_delay(timing, poll, self._uniform, fair_spacing_s=fair)
+
+    def model(self, job: Job) -> DurationModel | None:
+        """The duration model of ``job``'s class (a resumed job's age is not its duration:
+        those learn apart); None when the schedule is not learned."""
+        if job.klass is None or self.poll.strategy != "learned":
+            return None
+        key = f"{job.klass}|resumed" if job.resumed else job.klass
+        model = self._models.get(key)
+        if model is None:
+            poll = self.poll_of(job.kind)
+            timing = getattr(job.kind, "timing", None)
+            prior = {} if timing is None else {"prior_sigma": timing.prior_sigma}
+            model = self._models[key] = DurationModel(
+                prior_median_s=poll.first_check_s if timing is None else timing.prior_median_s,
+                lag_weight=poll.lag_weight,
+                min_interval_s=poll.min_interval_s,
+                **prior,
+            )
+        return model
+
+    def planned_age(self, job: Job, load: Load) -> float | None:
+        model = self.model(job)
+        if model is None or job.error_streak:
+            return None
+        weight = None
+        if load.creates_waiting:
+            # New work is waiting for the budget: a check that finds the job still running
+            # delays a create, so lag is worth less than usual.
+            weight = self.poll_of(job.kind).busy_lag_weight
+        return model.next_age(job.last_age, weight)
+
+    def learn(self, job: Job, snapshot: Snapshot, age: float, *, hinted: bool = False) -> None:
+        """A check that sees a change (done, or asking for tools) brackets the duration.
+        Not a check a push asked for: its time depends on the duration itself, and such
+        intervals would bias the model (it only learns from checks made blind)."""
+        if (snapshot.terminal or snapshot.status == "requires_action") and not hinted:
+            model = self.model(job)
+            if model is not None:
+                model.observe(job.last_age, age)
+        job.last_age = age
+
+    def learn_action_window(self, remaining_s: float) -> float | None:
+        """A run asked for tools with ``remaining_s`` until it expires. Returns the check gap
+        the window now allows when this made it known for the first time (the engine then
+        pulls every job due later forward), else None."""
+        known = self.actions.window_s is not None
+        self.actions.observe(remaining_s)
+        gap = self.actions.max_gap_s()
+        return gap if not known and gap is not None and self._tools else None
+
+    def chance_done(self, job: Job, now: float) -> float | None:
+        """How likely a check of ``job`` now finds something to act on (for ordering);
+        None when nothing is known (no trained model for its class)."""
+        if job.action != CHECK or job.hinted:
+            return 2.0  # a retried submit or fetch, or a pushed "done": necessary work
+        if self.action_gap(job) is not None and self.actions.at_risk(
+            now - job.origin_at - job.last_age
+        ):
+            return 1.5  # may be waiting for tools, unchecked for its share of the window
+        model = self.model(job)
+        if model is None or not model.trained:
+            return None
+        return model.chance_done(job.last_age, now - job.origin_at)
+
+    def action_gap(self, job: Job) -> float | None:
+        """The cap on a job's check gap that keeps a tool run from expiring (``_actionwindow``):
+        for runs that may ask for tools (not chains: a completed response does not expire)."""
+        if job.kind.chained or not self._tools:
+            return None
+        return self.actions.max_gap_s()
+
+    def create_share(self, load: Load) -> float:
+        """The share of contested tokens that waiting creates may take now (see
+        ``PollSettings.create_share``)."""
+        share = self.poll.create_share
+        if share <= 0:
+            return 0.0
+        max_lag = _SHARE_MAX_LAG_S
+        gap = self.actions.max_gap_s() if self._tools else None
+        if gap is not None:  # runs may wait for tools: checks must not fall that far behind
+            max_lag = min(max_lag, gap / 2)
+        if load.head_due is not None and load.now - load.head_due > max_lag:
+            return 0.0
+        if load.on_server > _SHARE_IN_FLIGHT_S * load.rate_per_s:
+            return 0.0
+        return share
