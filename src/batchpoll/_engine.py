@@ -158,7 +158,7 @@ class EngineCore:
     def _new_job(self, kind: JobKind, ids: Ids, key: str | None) -> Job:
         self._seq += 1
         now = self.clock.now()
-        timeout = self._poll_of(kind).timeout_s
+        timeout = self._planner.poll_of(kind).timeout_s
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         job = Job(
             key if key is not None else f"job-{self._seq}",
@@ -222,9 +222,6 @@ class EngineCore:
     def _abort_all(self, error: ErrorInfo) -> None:
         for job in list(self._live):
             self._finish(job, Status.ERROR, error=error)
-
-    def _poll_of(self, kind: JobKind) -> PollSettings:
-        return self._planner.poll_of(kind)
 
     def _past_deadline(self, job: Job) -> bool:
         return job.deadline is not None and self.clock.now() >= job.deadline

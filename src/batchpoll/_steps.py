@@ -66,7 +66,7 @@ class Engine(EngineCore):
         now = self.clock.now()
         job.created_at = job.origin_at = now
         job.klass = f"{kind.name}:{params.get('assistant_id') or params.get('model') or '-'}"
-        timeout_s = self._poll_of(kind).timeout_s
+        timeout_s = self._planner.poll_of(kind).timeout_s
         if timeout_s is not None:
             job.deadline = now + timeout_s
         self._n["created"] += 1
@@ -107,17 +107,10 @@ class Engine(EngineCore):
                 raise self._fatal from None
             if failure.kind is FailureKind.TRANSIENT and not failure.sent_nothing:
                 # The job may exist: sent again only as the policy says, and then flagged.
-                if attempt >= _AMBIGUOUS_TRIES or not self._retries_ambiguous(failure):
-                    message = (
-                        f"{failure.error.type}: {failure.error.message} (the job may exist on "
-                        "the server; not sent again, so that it is never created twice)"
-                    )
-                    self._finish(
-                        job, Status.ERROR, error=ErrorInfo(ErrorCode.CREATE_UNCERTAIN, message)
-                    )
+                if not self._send_again(
+                    job, failure, attempt, "job", "batchpoll.job.create_retried"
+                ):
                     return None
-                job.retried_ambiguous = True
-                log.info("batchpoll.job.create_retried", job=job.key, error=failure.error.type)
             else:
                 retriable = failure.sent_nothing and (
                     failure.kind is FailureKind.RATE_LIMITED
@@ -136,16 +129,17 @@ class Engine(EngineCore):
         """A slot of ``max_concurrent_creates`` for a create."""
         return contextlib.nullcontext() if self._in_doubt is None else self._in_doubt.slot()
 
-    def _continue_again(self, job: Job, failure: Failure) -> bool:
-        """A continuation is a create (of the chain's next response): after a failure that
-        may have reached the server it is sent again only as the create policy says, and
-        flagged; otherwise the job ends ``create_uncertain``. False: it ended."""
-        if job.error_streak + 1 < _AMBIGUOUS_TRIES and self._retries_ambiguous(failure):
+    def _send_again(self, job: Job, failure: Failure, attempts: int, what: str, event: str) -> bool:
+        """A create, or a continuation (the create of a chain's next response), failed after
+        it may have reached the server: sent again only as the create policy says, at most
+        ``_AMBIGUOUS_TRIES`` attempts in all, and flagged (``event`` logged); otherwise the job
+        ends ``create_uncertain``. False: it ended."""
+        if attempts < _AMBIGUOUS_TRIES and self._retries_ambiguous(failure):
             job.retried_ambiguous = True
-            log.info("batchpoll.job.continuation_retried", job=job.key, error=failure.error.type)
+            log.info(event, job=job.key, error=failure.error.type)
             return True
         message = (
-            f"{failure.error.type}: {failure.error.message} (the continuation may exist on the "
+            f"{failure.error.type}: {failure.error.message} (the {what} may exist on the "
             "server; not sent again, so that it is never created twice)"
         )
         self._finish(job, Status.ERROR, error=ErrorInfo(ErrorCode.CREATE_UNCERTAIN, message))
@@ -310,8 +304,11 @@ class Engine(EngineCore):
         except Exception as exc:
             failure = self._on_failure(exc, job)
             maybe_created = failure.kind is FailureKind.TRANSIENT and not failure.sent_nothing
-            if job.kind.chained and maybe_created and not self._continue_again(job, failure):
-                return
+            if job.kind.chained and maybe_created:
+                attempts = job.error_streak + 1
+                event = "batchpoll.job.continuation_retried"
+                if not self._send_again(job, failure, attempts, "continuation", event):
+                    return
             self._retry_or_end(job, failure, urgent=True)
             return
         finally:
@@ -352,7 +349,7 @@ class Engine(EngineCore):
             model.observe(self.clock.now() - job.origin_at)  # right-censored: still running
         if self.poll.cancel_on_timeout:
             await self._cancel(job)
-        timeout = self._poll_of(job.kind).timeout_s
+        timeout = self._planner.poll_of(job.kind).timeout_s
         self._finish(
             job,
             Status.TIMED_OUT,

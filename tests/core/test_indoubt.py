@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from batchpoll._indoubt import InDoubt
+
+pytestmark = pytest.mark.looptime  # the loop's clock is virtual: a sleep takes no real time
 
 
 async def test_slots_bound_the_holders_and_urgent_waiters_go_first() -> None:
@@ -54,16 +58,13 @@ async def test_a_cancelled_waiter_takes_nothing_and_a_handed_slot_is_passed_on()
     assert not slots.try_acquire()
 
 
-def test_try_acquire_lets_urgent_waiters_go_first() -> None:
-    async def main() -> None:
-        slots = InDoubt(1)
-        await slots.acquire()
-        urgent = asyncio.create_task(slots.acquire(urgent=True))
-        await asyncio.sleep(0)
-        slots.release()  # handed to the urgent waiter
-        assert not slots.try_acquire()
-        await urgent
-        slots.release()
-        assert slots.try_acquire(urgent=False)
-
-    asyncio.run(main())
+async def test_try_acquire_lets_urgent_waiters_go_first() -> None:
+    slots = InDoubt(1)
+    await slots.acquire()
+    urgent = asyncio.create_task(slots.acquire(urgent=True))
+    await asyncio.sleep(0)
+    slots.release()  # handed to the urgent waiter
+    assert not slots.try_acquire()
+    await urgent
+    slots.release()
+    assert slots.try_acquire(urgent=False)

@@ -22,7 +22,7 @@ import pytest
 from batchpoll.mock import MockConfig, running_server
 from batchpoll.runner import ITEM_METADATA_KEY
 from tests.runner._cli import BIN, TOOLS_PY, env
-from tests.runner._helpers import read_output, reply_ok, write_lines
+from tests.runner._helpers import prompts, read_output, reply_ok, write_lines
 from tests.runner.test_kill import kill_at_random_moments
 
 pytestmark = [pytest.mark.slow, pytest.mark.soak]
@@ -46,11 +46,9 @@ def server_config(seed: int, **faults: Any) -> MockConfig:
 
 def command(tmp_path: Path, base_url: str, kind: str) -> list[str]:
     """The defaults, as a new user runs it: only the rate, the tools and the model."""
-    lines = [
-        {"id": f"p{i}", ("input" if kind == "responses" else "prompt"): f"question p{i}"}
-        for i in range(ITEMS)
-    ]
-    write_lines(tmp_path / "in.jsonl", lines)
+    write_lines(
+        tmp_path / "in.jsonl", prompts(ITEMS, field="input" if kind == "responses" else "prompt")
+    )
     (tmp_path / "tools.py").write_text(TOOLS_PY)
     cmd = [BIN, "run", str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "out.jsonl")]
     cmd += ["--base-url", base_url, "--rpm", "1200", "--tools", str(tmp_path / "tools.py"), "-q"]

@@ -34,8 +34,10 @@ def mock(**config: Any) -> tuple[Any, AsyncOpenAI]:
     return app, asgi_client(app, api_key=key, **client_kwargs)
 
 
-def prompts(n: int, prefix: str = "p") -> list[dict[str, Any]]:
-    return [{"id": f"{prefix}{i}", "prompt": f"question {prefix}{i}"} for i in range(n)]
+def prompts(n: int, prefix: str = "p", field: str = "prompt") -> list[dict[str, Any]]:
+    """``n`` item lines; ``field="input"`` makes them background responses whatever the
+    run's defaults (a ``prompt`` line with an ``--assistant-id`` is an Assistants run)."""
+    return [{"id": f"{prefix}{i}", field: f"question {prefix}{i}"} for i in range(n)]
 
 
 def write_lines(path: Path, lines: Iterable[Any]) -> Path:

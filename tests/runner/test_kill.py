@@ -105,10 +105,8 @@ def test_sigkill_and_restart_never_duplicates_nor_loses_an_item(
     tmp_path: Path, mode: str, kills: int, items: int, in_doubt: int, kind: str
 ) -> None:
     rng = random.Random(f"kill/{mode}/{kind}")
-    lines = prompts(items)
-    if kind == "responses":  # 'input' lines are background responses (with --model below)
-        lines = [{"id": x["id"], "input": x["prompt"]} for x in lines]
-    write_lines(tmp_path / "in.jsonl", lines)
+    field = "input" if kind == "responses" else "prompt"  # responses: with --model below
+    write_lines(tmp_path / "in.jsonl", prompts(items, field=field))
     out = tmp_path / "out.jsonl"
     # Tool calls wait while the runner is dead: a long expiry keeps them from expiring.
     config = fast_mock(fail_rate=0.05, tool_rate=0.1, action_expiry_s=600.0, seed=9)

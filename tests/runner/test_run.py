@@ -232,10 +232,9 @@ async def test_ambiguous_creates_are_never_sent_twice(
 ) -> None:
     window = FaultWindow(0.0, 8.0, fault, rate=0.3, request_class="create")  # type: ignore[arg-type]
     app, client = mock(rpm=1200, fail_rate=0.0, tool_rate=0.0, fault_windows=[window], seed=11)
-    lines = prompts(60)
-    if mode == "responses":  # 'input' lines are background responses
-        lines = [{"id": x["id"], "input": x["prompt"]} for x in lines]
-    write_lines(tmp_path / "in.jsonl", lines)
+    write_lines(
+        tmp_path / "in.jsonl", prompts(60, field="input" if mode == "responses" else "prompt")
+    )
     summary = await run(
         settings(tmp_path, create_mode="safe" if mode == "safe" else "fast"), client
     )

@@ -21,11 +21,11 @@ from typing import Any, Literal
 
 from openai import AsyncOpenAI, InvalidWebhookSignatureError, OpenAI
 
-from .._errors import ConfigurationError
-from .._log import log
-from .._poller import Poller
+from .. import ConfigurationError, Poller, logger
 
 __all__ = ["HINT_EVENTS", "RESPONSE_EVENTS", "WebhookReceiver", "WebhookResult"]
+
+log = logger  # silent until the application configures structlog
 
 
 #: The events that say a background response ended (OpenAI's names).

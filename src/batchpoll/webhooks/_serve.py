@@ -7,11 +7,12 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator, Generator
 
-from .._errors import ConfigurationError
-from .._log import log
+from .. import ConfigurationError, logger
 from ._receiver import WebhookReceiver
 
 __all__ = ["parse_listen", "serve"]
+
+log = logger  # silent until the application configures structlog
 
 _STARTUP_TIMEOUT_S = 10.0
 
