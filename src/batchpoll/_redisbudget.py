@@ -56,14 +56,14 @@ class RedisSettings:
     """How ``RedisBudget`` talks to Redis. Every process sharing a name should use the same."""
 
     key_prefix: str = "batchpoll"
-    horizon_s: float = 1.0  # how far ahead a submit or check may be booked
-    create_horizon_s: float = 0.5  # ... and a create (so others' checks wait at most this)
+    horizon_s: float = 0.75  # how far ahead a submit or check may be booked
+    create_horizon_s: float = 0.4  # ... and a create (so others' checks wait at most this)
     max_batch: int = 2  # leases booked per round trip at most
     late_s: float = 0.1  # a lease handed out later than this after its start is given back
     timeout_s: float = 1.0  # per script run
     retry_min_s: float = 0.05  # backoff while Redis does not answer ...
     retry_max_s: float = 2.0  # ... doubling up to this
-    release_flush_s: float = 0.25  # releases wait at most this for a round trip to ride on
+    release_flush_s: float = 0.1  # releases wait at most this for a round trip to ride on
     state_ttl_s: int = 86_400  # the shared state (rate, learned limit) outlives idleness so long
 
     def __post_init__(self) -> None:
@@ -141,6 +141,9 @@ class RedisBudget(Budget):
         self._limit_seen: float | None = None  # the learned limit as Redis last said it
         self.cap = self._quantum(s.rpm)
         self.round_trips = 0
+        # Script runs by outcome: "booked" (leases), "refused" (asked, none), "flush" (only
+        # releases), "shared" (a 429 or a limit told to the others).
+        self.trips = {"booked": 0, "refused": 0, "flush": 0, "shared": 0}
         self.redis_errors = 0
         self.given_back = 0  # leases booked but not used in time
 
@@ -212,8 +215,10 @@ class RedisBudget(Budget):
             self._spawn(self._call("limit", float(limit or -1), pause))
 
     async def aclose(self) -> None:
-        for task in list(self._background):
+        background = list(self._background)
+        for task in background:
             task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         await Budget.aclose(self)
         for _, lease in self._held:
             self._give_back(lease, asyncio.get_running_loop().time())
@@ -335,15 +340,19 @@ class RedisBudget(Budget):
         self._sync = (server, arrived, arrived - sent)
         self._answered(arrived)
         self._learn(fields, server, arrived)
-        if op == "grant":
-            for lease in fields[6:]:
+        if op != "grant":
+            self.trips["shared"] += 1
+        else:
+            asked = b + c + d > 0
+            self.trips["booked" if len(fields) > 7 else "refused" if asked else "flush"] += 1
+            for lease in fields[7:]:
                 start = float(lease.partition(":")[2])
                 heapq.heappush(self._held, (start - server + arrived, lease))
             wait = float(fields[1])
-            if wait > 0:  # refused (beyond the horizon, a pause, others' submits): spread retries
-                self._next_call = (
-                    arrived + wait + random.uniform(0, 1.0 / max(self._rate_per_s, 1e-3))
-                )
+            if wait > 0:  # refused (beyond the horizon, a pause, others' submits): retries
+                # spread over the processes that wait, so that about one asks per free slot
+                spread = (int(fields[6]) + 1) / max(self._rate_per_s, 1e-3)
+                self._next_call = arrived + wait + random.uniform(0, spread)
 
     def _learn(self, fields: list[str], server: float, arrived: float) -> None:
         self.cap = int(fields[2])

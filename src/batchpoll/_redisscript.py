@@ -8,8 +8,9 @@ Keys (one hash tag, so a cluster keeps them on one shard), under ``PREFIX:{NAME}
 - ``state``: hash: ``seq``, ``last`` (latest START handed out), ``rate`` (per second in use,
   after 429 cuts), ``changed`` (last rate change), ``paused`` (no START before it), ``limit``
   (the rpm learned from headers), ``open`` (no START before it: set when the state is born).
-- ``want``: hash: process id -> ``URGENT EXPIRES``: the submits/cancels a process asked for
-  and did not get, so that other processes' creates give way.
+- ``want``: hash: process id -> ``URGENT ALL EXPIRES``: the submits/cancels (and all requests)
+  a process asked for and did not get: other processes' creates give way to the first, and
+  a refused process spreads its retry over the others that wait.
 
 **The window.** Starts are handed out in increasing order, so when a lease starting at ``s``
 is booked every other lease started at or before ``s``; ends only ever move earlier. Then
@@ -35,7 +36,8 @@ __all__ = ["GRANT_LUA"]
 # 13 op value (grant: max leases; throttle: pause s or -1; limit: learned rpm or -1),
 # 14 op value 2 (grant: urgent wanted; limit: pause s or -1), 15 checks wanted, 16 creates wanted,
 # 17 number of releases R, then R pairs (member, reply time bound in server seconds).
-# Reply: {now, wait, cap, rate, limit, paused, member...}; numbers as strings (Lua numbers
+# Reply: {now, wait, cap, rate, limit, paused, rivals, member...} (rivals: other processes
+# with demand not booked); numbers as strings (Lua numbers
 # would be truncated to integers on the way out).
 GRANT_LUA = r"""
 local occ, st, want = KEYS[1], KEYS[2], KEYS[3]
@@ -102,15 +104,19 @@ end
 
 local granted = {}
 local wait = 0
+local rivals = 0
 if op == 'grant' then
   local maxn = tonumber(ARGV[13])
   local wanted = {tonumber(ARGV[14]), tonumber(ARGV[15]), tonumber(ARGV[16])}
   local others = 0
   local w = redis.call('HGETALL', want)
   for i = 1, #w, 2 do
-    local n, exp = string.match(w[i + 1], '^(%S+) (%S+)$')
+    local n, total, exp = string.match(w[i + 1], '^(%S+) (%S+) (%S+)$')
     if tonumber(exp) <= now then redis.call('HDEL', want, w[i])
-    elseif w[i] ~= pid then others = others + tonumber(n) end
+    elseif w[i] ~= pid then
+      others = others + tonumber(n)
+      if tonumber(total) > 0 then rivals = rivals + 1 end
+    end
   end
   local gap = 1 / rate
   local got = {0, 0, 0}
@@ -137,8 +143,9 @@ if op == 'grant' then
     end
   end
   local unmet = wanted[1] - got[1]
-  if unmet > 0 then
-    redis.call('HSET', want, pid, unmet .. ' ' .. f(now + 1))
+  local unmet_all = unmet + wanted[2] - got[2] + wanted[3] - got[3]
+  if unmet_all > 0 then
+    redis.call('HSET', want, pid, unmet .. ' ' .. unmet_all .. ' ' .. f(now + 1))
   else
     redis.call('HDEL', want, pid)
   end
@@ -151,7 +158,7 @@ redis.call('EXPIRE', st, ttl)
 redis.call('PEXPIRE', occ, math.ceil((H + D + 2) * 1000))
 local lim = -1
 if limit then lim = limit end
-local out = {f(now), f(wait), tostring(cap), f(rate), f(lim), f(paused)}
+local out = {f(now), f(wait), tostring(cap), f(rate), f(lim), f(paused), tostring(rivals)}
 for i = 1, #granted do out[#out + 1] = granted[i] end
 return out
 """
