@@ -66,7 +66,7 @@ def one(base_url: str, redis_url: str, n: int, mode: str, busy: int) -> dict[str
     ]
     outs = []
     for p in procs:
-        out, _ = p.communicate(timeout=120)
+        out, _ = p.communicate(timeout=300)
         outs.append(json.loads(out.strip().splitlines()[-1]))
     s = _mockproc.stats(base_url)
     ok = sum(o["ok"] for o in outs)

@@ -215,11 +215,19 @@ class RedisBudget(Budget):
             self._spawn(self._call("limit", float(limit or -1), pause))
 
     async def aclose(self) -> None:
+        """Stop, give back the bookings not spent, flush the releases. Every step is bounded
+        (``timeout_s``): a script run cut by the cancellation may leave redis-py's connection
+        waiting, and closing must not wait for it."""
         background = list(self._background)
         for task in background:
             task.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
-        await Budget.aclose(self)
+        limit = self.redis_settings.timeout_s
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(limit):
+                await asyncio.gather(*background, return_exceptions=True)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(limit):
+                await Budget.aclose(self)
         for _, lease in self._held:
             self._give_back(lease, asyncio.get_running_loop().time())
         self._held.clear()
@@ -227,7 +235,8 @@ class RedisBudget(Budget):
             with contextlib.suppress(Exception):
                 await self._call("flush")
         with contextlib.suppress(Exception):
-            await self._redis.aclose()
+            async with asyncio.timeout(limit):
+                await self._redis.aclose()
 
     # --- the pump -------------------------------------------------------------------------
 
@@ -269,8 +278,6 @@ class RedisBudget(Budget):
         script books at most ``max_batch`` less those held, and counts the submits it could
         not book as this process's unmet demand (other processes' creates give way to it)."""
         cover = len(self._held)
-        if cover >= max(1, self.redis_settings.max_batch // 2):
-            return 0, 0, 0  # book again when half the batch is spent: fewer round trips
         per = [0, 0, 0]
         for p in Priority:
             per[_CLASS[p]] += self._waiting[p]
@@ -295,10 +302,13 @@ class RedisBudget(Budget):
                 continue
             wake_at = self._held[0][0] if self._held else float("inf")
             need = self._wanted() if urgent is not None else (0, 0, 0)
-            if (any(need) or now >= self._flush_at) and now >= self._next_call:
-                await self._call("grant", *need)
+            # Book again when half the batch is spent (fewer round trips); a flush still
+            # tells Redis what this process waits for.
+            asking = any(need) and len(self._held) < max(1, self.redis_settings.max_batch // 2)
+            if (asking or now >= self._flush_at) and now >= self._next_call:
+                await self._call("grant", *need, asking=asking)
                 continue
-            if any(need):
+            if asking:
                 wake_at = min(wake_at, self._next_call)
             if self._releases:
                 wake_at = min(wake_at, max(self._flush_at, self._next_call))
@@ -311,14 +321,22 @@ class RedisBudget(Budget):
                     await self._wakeup.wait()
 
     async def _call(
-        self, op: str, a: float = -1.0, b: float = -1.0, c: float = 0, d: float = 0
+        self,
+        op: str,
+        a: float = -1.0,
+        b: float = -1.0,
+        c: float = 0,
+        d: float = 0,
+        *,
+        asking: bool = True,
     ) -> None:
         """One script run: ``op`` plus the pending releases; learns the shared state."""
         loop = asyncio.get_running_loop()
         releases, self._releases = self._releases, []
         self._flush_at = float("inf")
         if op == "grant":
-            a, b, c, d = float(self.redis_settings.max_batch - len(self._held)), a, b, c
+            room = self.redis_settings.max_batch - len(self._held) if asking else 0
+            a, b, c, d = float(room), a, b, c
         args = [op, self.process_id, *self._fixed, a, b, c, d, len(releases) // 2, *releases]
         sent = loop.time()
         try:
@@ -343,7 +361,7 @@ class RedisBudget(Budget):
         if op != "grant":
             self.trips["shared"] += 1
         else:
-            asked = b + c + d > 0
+            asked = a > 0
             self.trips["booked" if len(fields) > 7 else "refused" if asked else "flush"] += 1
             for lease in fields[7:]:
                 start = float(lease.partition(":")[2])

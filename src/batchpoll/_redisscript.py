@@ -145,7 +145,8 @@ if op == 'grant' then
   local unmet = wanted[1] - got[1]
   local unmet_all = unmet + wanted[2] - got[2] + wanted[3] - got[3]
   if unmet_all > 0 then
-    redis.call('HSET', want, pid, unmet .. ' ' .. unmet_all .. ' ' .. f(now + 1))
+    -- kept until this process asks again (after the wait it is told), plus a margin
+    redis.call('HSET', want, pid, unmet .. ' ' .. unmet_all .. ' ' .. f(now + wait + 1.5))
   else
     redis.call('HDEL', want, pid)
   end

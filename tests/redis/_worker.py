@@ -12,6 +12,7 @@ import sys
 import time
 
 import redis.asyncio
+import structlog
 
 from batchpoll import BudgetSettings, Priority, RedisBudget, RedisSettings
 from tests.redis.conftest import PREFIX
@@ -25,6 +26,8 @@ def budget(url: str, name: str) -> RedisBudget:
 
 
 async def main(url: str, name: str, seconds: float, cls: str, concurrency: int) -> None:
+    # batchpoll's events on stderr: a test that fails shows what the budget said.
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     b = budget(url, name)
     clock = redis.asyncio.Redis.from_url(url)
     end = time.monotonic() + seconds
