@@ -15,9 +15,9 @@ from typing import Any, cast
 
 from ._actionwindow import ActionWindow
 from ._hints import WebhookSettings
-from ._job import CHECK, Job
 from ._learn import DurationModel
 from ._policy import JobTiming, PollSettings, next_check_delay
+from ._record import CHECK, Record
 from .kinds import JobKind, Snapshot
 
 __all__ = ["Load", "Planner", "saturated"]
@@ -86,7 +86,7 @@ class Planner:
             settings = self._kind_polls[timing] = timing.poll(self.poll)
         return cast(PollSettings, settings)
 
-    def next_delay(self, job: Job, load: Load, *, pushed: bool) -> float:
+    def next_delay(self, job: Record, load: Load, *, pushed: bool) -> float:
         """Seconds until ``job``'s next check. ``pushed``: its kind has events (webhooks on),
         so it is polled only as a safety net."""
         poll = self.poll_of(job.kind)
@@ -118,7 +118,7 @@ class Planner:
             fair = self.poll.fair_share * load.on_server / max(load.rate_per_s, 1e-9)
         return next_check_delay(timing, poll, self._uniform, fair_spacing_s=fair)
 
-    def model(self, job: Job) -> DurationModel | None:
+    def model(self, job: Record) -> DurationModel | None:
         """The duration model of ``job``'s class (a resumed job's age is not its duration:
         those learn apart); None when the schedule is not learned."""
         if job.klass is None or self.poll.strategy != "learned":
@@ -137,7 +137,7 @@ class Planner:
             )
         return model
 
-    def planned_age(self, job: Job, load: Load) -> float | None:
+    def planned_age(self, job: Record, load: Load) -> float | None:
         model = self.model(job)
         if model is None or job.error_streak:
             return None
@@ -148,7 +148,7 @@ class Planner:
             weight = self.poll_of(job.kind).busy_lag_weight
         return model.next_age(job.last_age, weight)
 
-    def learn(self, job: Job, snapshot: Snapshot, age: float, *, hinted: bool = False) -> None:
+    def learn(self, job: Record, snapshot: Snapshot, age: float, *, hinted: bool = False) -> None:
         """A check that sees a change (done, or asking for tools) brackets the duration.
         Not a check a push asked for: its time depends on the duration itself, and such
         intervals would bias the model (it only learns from checks made blind)."""
@@ -167,7 +167,7 @@ class Planner:
         gap = self.actions.max_gap_s()
         return gap if not known and gap is not None and self._tools else None
 
-    def chance_done(self, job: Job, now: float) -> float | None:
+    def chance_done(self, job: Record, now: float) -> float | None:
         """How likely a check of ``job`` now finds something to act on (for ordering);
         None when nothing is known (no trained model for its class)."""
         if job.action != CHECK or job.hinted:
@@ -181,7 +181,7 @@ class Planner:
             return None
         return model.chance_done(job.last_age, now - job.origin_at)
 
-    def action_gap(self, job: Job) -> float | None:
+    def action_gap(self, job: Record) -> float | None:
         """The cap on a job's check gap that keeps a tool run from expiring (``_actionwindow``):
         for runs that may ask for tools (not chains: a completed response does not expire)."""
         if job.kind.chained or not self._tools:

@@ -12,31 +12,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import Mapping
 from typing import Any
 
 from ._budget import Priority, Ticket
 from ._engine import _EARLY_S, _URGENT_DUE, EngineCore
 from ._failures import ErrorCode, Failure, FailureKind
-from ._job import CHECK, FETCH, SUBMIT, Job
 from ._log import log
 from ._outcome import ErrorInfo, Status
 from ._policy import retry_delay
+from ._record import CHECK, FETCH, SUBMIT, Record
+from ._resend import Verdict, after_create_failure, uncertain
 from ._tokens import RequestTooLargeError
 from ._tools import ToolCallFailed, run_tool_calls
 from .kinds import Ids, JobKind, Reply, Snapshot
 
 __all__ = ["Engine"]
 
-# A create whose failure left it ambiguous is sent again at most this many times in all (a
-# server failing 20 % of requests fails four in a row for 0.16 % of the jobs).
-_AMBIGUOUS_TRIES = 4
+# Due steps one task runs back to back before it lets the scheduler look again.
+_STEPS_PER_TASK = 32
 
 
 class Engine(EngineCore):
     """The machinery under ``Poller``: the scheduler task and the steps of a job."""
 
-    async def _create(self, kind: JobKind, params: Mapping[str, Any], key: str | None) -> Job:
+    async def _create(self, kind: JobKind, params: Mapping[str, Any], key: str | None) -> Record:
         self._ensure_open()
         params = kind.prepare(params, self._tool_specs)  # misuse raises before anything is sent
         await self._wait_for_room()  # max_in_flight
@@ -64,8 +65,11 @@ class Engine(EngineCore):
         # The job exists from now on: its first check, age and deadline count from here,
         # not from when the create started waiting for a token.
         now = self.clock.now()
-        job.created_at = job.origin_at = now
-        job.klass = f"{kind.name}:{params.get('assistant_id') or params.get('model') or '-'}"
+        job.origin_at = now
+        # One string per class, not per job (sys.intern): a job's memory is mostly its record.
+        job.klass = sys.intern(
+            f"{kind.name}:{params.get('assistant_id') or params.get('model') or '-'}"
+        )
         timeout_s = self._planner.poll_of(kind).timeout_s
         if timeout_s is not None:
             job.deadline = now + timeout_s
@@ -80,7 +84,7 @@ class Engine(EngineCore):
         return job
 
     async def _send_create(
-        self, job: Job, kind: JobKind, params: Mapping[str, Any]
+        self, job: Record, kind: JobKind, params: Mapping[str, Any]
     ) -> Reply[tuple[Ids, Snapshot]] | None:
         """The create request, retried only when it certainly had no effect (429, refused
         connection): after a 5xx, a timeout or a dropped reply the job may exist, and a retry
@@ -101,24 +105,16 @@ class Engine(EngineCore):
             except Exception as exc:
                 failure = self._on_failure(exc, job)
             attempt += 1
-            if failure.kind is FailureKind.FATAL:
+            verdict = after_create_failure(failure, attempt, self.poll.ambiguous_creates)
+            if verdict is Verdict.FATAL:
                 self._finish(job, Status.ERROR, error=failure.error)
                 assert self._fatal is not None
                 raise self._fatal from None
-            if failure.kind is FailureKind.TRANSIENT and not failure.sent_nothing:
-                # The job may exist: sent again only as the policy says, and then flagged.
-                if not self._send_again(
-                    job, failure, attempt, "job", "batchpoll.job.create_retried"
-                ):
-                    return None
-            else:
-                retriable = failure.sent_nothing and (
-                    failure.kind is FailureKind.RATE_LIMITED
-                    or (failure.kind is FailureKind.TRANSIENT and attempt <= 2)
-                )
-                if not retriable:
-                    self._finish(job, Status.ERROR, error=failure.error)
-                    return None
+            if verdict is Verdict.END:
+                self._finish(job, Status.ERROR, error=failure.error)
+                return None
+            if not self._send_again(job, failure, verdict, "job", "batchpoll.job.create_retried"):
+                return None
             if self._past_deadline(job):
                 self._finish(job, Status.ERROR, error=failure.error)
                 return None
@@ -129,26 +125,19 @@ class Engine(EngineCore):
         """A slot of ``max_concurrent_creates`` for a create."""
         return contextlib.nullcontext() if self._in_doubt is None else self._in_doubt.slot()
 
-    def _send_again(self, job: Job, failure: Failure, attempts: int, what: str, event: str) -> bool:
-        """A create, or a continuation (the create of a chain's next response), failed after
-        it may have reached the server: sent again only as the create policy says, at most
-        ``_AMBIGUOUS_TRIES`` attempts in all, and flagged (``event`` logged); otherwise the job
-        ends ``create_uncertain``. False: it ended."""
-        if attempts < _AMBIGUOUS_TRIES and self._retries_ambiguous(failure):
+    def _send_again(
+        self, job: Record, failure: Failure, verdict: Verdict, what: str, event: str
+    ) -> bool:
+        """Whether a failed create or continuation (``what``) goes again (``_resend``); a
+        resend after a failure that may have reached the server is flagged (``event``
+        logged), an uncertain one ends the job. False: it ended."""
+        if verdict is Verdict.RESEND:
             job.retried_ambiguous = True
             log.info(event, job=job.key, error=failure.error.type)
-            return True
-        message = (
-            f"{failure.error.type}: {failure.error.message} (the {what} may exist on the "
-            "server; not sent again, so that it is never created twice)"
-        )
-        self._finish(job, Status.ERROR, error=ErrorInfo(ErrorCode.CREATE_UNCERTAIN, message))
-        return False
-
-    def _retries_ambiguous(self, failure: Failure) -> bool:
-        """Whether a create that failed after it may have reached the server is sent again."""
-        mode = self.poll.ambiguous_creates
-        return mode == "retry" or (mode == "auto" and failure.answered)
+        elif verdict is Verdict.UNCERTAIN:
+            self._finish(job, Status.ERROR, error=uncertain(failure, what))
+            return False
+        return True
 
     async def _scheduler(self) -> None:
         while True:
@@ -177,22 +166,35 @@ class Engine(EngineCore):
                 self._slots.release()
                 continue
             self._tg_start(self._run_due, job, ticket)
+            # Let the step start before asking for the next token: queued for one meanwhile,
+            # the scheduler would stop the step from chaining to the next due job.
+            await asyncio.sleep(0)
 
-    async def _run_due(self, job: Job, ticket: Ticket) -> None:
+    async def _run_due(self, job: Record, ticket: Ticket) -> None:
+        """The step of a due job; then, while a token is free at once and another job is
+        due, that one's step in the same task (up to ``_STEPS_PER_TASK``): a task per check
+        was the largest cost of a check when thousands are due."""
         try:
-            await self._step(job, ticket)
-        except Exception as exc:  # a bug must not take the other jobs down
-            log.exception("batchpoll.job.internal_error", job=job.key)
-            self._finish(
-                job,
-                Status.ERROR,
-                error=ErrorInfo(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}"),
-            )
+            for _ in range(_STEPS_PER_TASK):
+                try:
+                    await self._step(job, ticket)
+                except Exception as exc:  # a bug must not take the other jobs down
+                    log.exception("batchpoll.job.internal_error", job=job.key)
+                    self._finish(
+                        job,
+                        Status.ERROR,
+                        error=ErrorInfo(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}"),
+                    )
+                ticket.release()  # no-op when the request used it
+                following = self._take_due_now()
+                if following is None:
+                    return
+                job, ticket = following
         finally:
-            ticket.release()  # no-op when the request used it
+            ticket.release()
             self._slots.release()
 
-    async def _step(self, job: Job, ticket: Ticket) -> None:
+    async def _step(self, job: Record, ticket: Ticket) -> None:
         if job.done():
             return
         if job.action == SUBMIT:
@@ -218,7 +220,7 @@ class Engine(EngineCore):
         self._observe(job, snapshot)
         await self._conclude(job, snapshot)
 
-    def _observe(self, job: Job, snapshot: Snapshot) -> None:
+    def _observe(self, job: Record, snapshot: Snapshot) -> None:
         job.error_streak = 0
         job.retry_after_s = None
         if snapshot.usage is not None and job.usage_due:  # once per server object
@@ -229,7 +231,7 @@ class Engine(EngineCore):
             if snapshot.status == "requires_action" and not job.kind.chained:
                 self._learn_action_window(snapshot.expires_at - self.clock.wall())
 
-    async def _conclude(self, job: Job, snapshot: Snapshot) -> None:
+    async def _conclude(self, job: Record, snapshot: Snapshot) -> None:
         """Act on a fresh snapshot: finish, answer tool calls, or schedule the next check."""
         if snapshot.terminal:
             if snapshot.status == "completed" and job.kind.needs_fetch(snapshot):
@@ -252,7 +254,7 @@ class Engine(EngineCore):
         # A push that came while this check was under way: look again at once.
         self._schedule(job, 0.0 if job.hinted else None)
 
-    async def _answer(self, job: Job, snapshot: Snapshot) -> None:
+    async def _answer(self, job: Record, snapshot: Snapshot) -> None:
         """A round of tool calls: run them all, then send every output in one request."""
         limit = self.tool_settings.max_rounds
         error = None
@@ -278,7 +280,7 @@ class Engine(EngineCore):
             job.params = job.kind.prepare({"model": snapshot.model}, self._tool_specs)
         await self._submit(job)
 
-    async def _submit(self, job: Job, *, paid: Ticket | None = None) -> None:
+    async def _submit(self, job: Record, *, paid: Ticket | None = None) -> None:
         job.action = SUBMIT
         outputs, ids, params = job.outputs, job.ids, job.params
         # A continuation creates the chain's next response: it holds a slot of
@@ -303,12 +305,13 @@ class Engine(EngineCore):
             return
         except Exception as exc:
             failure = self._on_failure(exc, job)
-            maybe_created = failure.kind is FailureKind.TRANSIENT and not failure.sent_nothing
-            if job.kind.chained and maybe_created:
-                attempts = job.error_streak + 1
-                event = "batchpoll.job.continuation_retried"
-                if not self._send_again(job, failure, attempts, "continuation", event):
-                    return
+            if job.kind.chained:  # the next response may exist: as a create would be
+                mode = self.poll.ambiguous_creates
+                verdict = after_create_failure(failure, job.error_streak + 1, mode)
+                if verdict in (Verdict.RESEND, Verdict.UNCERTAIN):
+                    event = "batchpoll.job.continuation_retried"
+                    if not self._send_again(job, failure, verdict, "continuation", event):
+                        return
             self._retry_or_end(job, failure, urgent=True)
             return
         finally:
@@ -319,12 +322,12 @@ class Engine(EngineCore):
         if new_ids != job.ids:
             self._rekey(job, new_ids)
         job.action, job.outputs = CHECK, ()
-        job.origin_at, job.checks_since_origin, job.resumed = self.clock.now(), 0, True
+        job.restart_origin(self.clock.now())
         job.last_age = 0.0
         self._observe(job, snapshot)
         await self._conclude(job, snapshot)
 
-    async def _fetch(self, job: Job, *, paid: Ticket | None = None) -> None:
+    async def _fetch(self, job: Record, *, paid: Ticket | None = None) -> None:
         job.action = FETCH
         try:
             reply = await self._request(
@@ -335,7 +338,7 @@ class Engine(EngineCore):
             return
         self._finish(job, Status.COMPLETED, output_text=reply.value)
 
-    async def _cancel(self, job: Job) -> None:
+    async def _cancel(self, job: Record) -> None:
         """Best effort, one attempt: the job is ending anyway."""
         try:
             await self._request(job, Priority.CANCEL, lambda: job.kind.cancel(self.client, job.ids))
@@ -343,7 +346,7 @@ class Engine(EngineCore):
             failure = self._on_failure(exc, job)
             log.info("batchpoll.job.cancel_failed", job=job.key, error=failure.error.type)
 
-    async def _time_out(self, job: Job) -> None:
+    async def _time_out(self, job: Record) -> None:
         model = self._planner.model(job)
         if model is not None:
             model.observe(self.clock.now() - job.origin_at)  # right-censored: still running
@@ -356,7 +359,7 @@ class Engine(EngineCore):
             error=ErrorInfo(ErrorCode.TIMED_OUT, f"no result within {timeout} s"),
         )
 
-    def _retry_or_end(self, job: Job, failure: Failure, *, urgent: bool = False) -> None:
+    def _retry_or_end(self, job: Record, failure: Failure, *, urgent: bool = False) -> None:
         if failure.kind is FailureKind.JOB and job.action == SUBMIT and job.kind.chained:
             # A refused continuation (400 previous_response_not_found, 404, ...) stays refused:
             # the response it continues is finished and will not change.
