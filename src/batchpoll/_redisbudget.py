@@ -149,6 +149,20 @@ class RedisBudget(Budget):
 
     # --- public ---------------------------------------------------------------------------
 
+    def try_acquire(self, priority: Priority = Priority.CHECK) -> Ticket | None:
+        """A booking already held whose time has come, if nobody waits; else None (never the
+        local bucket: every grant is Redis's)."""
+        if any(self._waiting) or not self._held:
+            return None
+        now = asyncio.get_running_loop().time()
+        self._drop_stale(now)
+        if not self._held or self._held[0][0] > now:
+            return None
+        _, lease = heapq.heappop(self._held)
+        self._granted[priority] += 1
+        self._wake()  # the pump books again when half the batch is spent
+        return RedisTicket(self, lease, now)
+
     async def acquire(self, priority: Priority = Priority.CHECK) -> Ticket:
         loop = asyncio.get_running_loop()
         if self._pump_task is None or self._pump_task.done():

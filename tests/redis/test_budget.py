@@ -157,3 +157,21 @@ async def test_a_poller_runs_its_jobs_on_a_redis_budget(redis_url: str, name: st
     assert shared.stats().granted >= 12  # creates and checks went through Redis
     # About one round trip a grant, plus the releases flushed while nothing else was asked.
     assert shared.round_trips <= 2 * shared.stats().granted
+
+
+async def test_try_acquire_grants_only_what_redis_booked(redis_url: str, name: str) -> None:
+    b = budget(redis_url, name)
+    assert b.try_acquire() is None  # a new budget: nothing booked, and no local token either
+    (await b.acquire()).release()  # past the birth pause
+    assert b.try_acquire() is None
+    await b._call("grant", 0, 2, 0)  # what the pump does for two waiting checks
+    assert len(b._held) == 2
+    got = []
+    for _ in range(40):
+        ticket = b.try_acquire()
+        if ticket is not None:
+            got.append(ticket)
+            ticket.release()
+        await asyncio.sleep(0.01)
+    assert len(got) == 2  # each at its booked time, then none: the next needs a script run
+    await b.aclose()
