@@ -40,7 +40,8 @@ class Poller(Engine):
     sent with every Responses request and they answer every round of tool calls;
     ``budgets`` adds budgets per request class (``"create"``, ``"check"``, ``"submit"``,
     ``"fetch"``, ``"cancel"``) that those requests take a token from as well.
-    ``webhooks=WebhookSettings(...)``: events are pushed for background responses (see
+    ``hooks``: instrumentation (``batchpoll.Hooks``: requests charged, retries, 429s, jobs
+    finished). ``webhooks=WebhookSettings(...)``: events are pushed for background responses (see
     ``notify_done`` and ``batchpoll.webhooks``), so those are polled only as a safety net.
     ``max_in_flight``: each create waits while that many jobs are live (created, tracked or
     being created, and not done); ``track`` never waits but counts.
@@ -173,6 +174,8 @@ class Poller(Engine):
         self._ensure_open()
 
         async def one() -> Reply[T]:
+            if self._hooks is not None:
+                self._hooks.request_charged(priority, None)
             return Reply(await call(), _NO_HEADERS)
 
         attempt = 0
@@ -210,7 +213,7 @@ class Poller(Engine):
             # A long kind's schedule comes from its prior even for a job created elsewhere
             # (its age counts from now: the learned model sees it as younger than it is).
             job.klass = sys.intern(f"{kind.name}:tracked")
-        self._register(job)
+        self._push.register(job, self.clock.now())
         job.checks_since_origin = 1  # not just created: no first-check delay
         job.due = self.clock.now()
         self._heap.push(job, job.due)
@@ -249,9 +252,9 @@ class Poller(Engine):
             rate_rpm=b.rate_rpm,
             target_rpm=b.target_rpm,
             by_status=dict(self._by_status),
-            hints=self._n["hints"],
-            hints_matched=self._n["hints_matched"],
-            hints_pending=len(self._pending_hints),
+            hints=self._push.hints,
+            hints_matched=self._push.matched,
+            hints_pending=self._push.pending,
             tokens=None if self.tokens is None else self.tokens.stats(),
             heap_entries=self._heap.entries,
             heap_live=len(self._heap),

@@ -76,7 +76,7 @@ class Engine(EngineCore):
         self._n["created"] += 1
         log.debug("batchpoll.job.created", job=job.key, kind=kind.name, **ids)
         self._observe(job, snapshot)
-        hinted = self._register(job)  # an event may have beaten this reply
+        hinted = self._push.register(job, self.clock.now())  # an event may beat the reply
         if snapshot.terminal:
             self._tg_start(self._conclude, job, snapshot)
         else:
@@ -320,7 +320,7 @@ class Engine(EngineCore):
         new_ids, snapshot = reply.value
         job.rounds += 1
         if new_ids != job.ids:
-            self._rekey(job, new_ids)
+            self._push.rekey(job, new_ids, self.clock.now())
         job.action, job.outputs = CHECK, ()
         job.restart_origin(self.clock.now())
         job.last_age = 0.0
@@ -386,6 +386,8 @@ class Engine(EngineCore):
         log.info(
             "batchpoll.job.retry", job=job.key, error=failure.error.type, streak=job.error_streak
         )
+        if self._hooks is not None:
+            self._hooks.retried(job.key, failure.error, job.error_streak)
         if urgent:  # a tool-output submit: the run expires if we wait long
             self._schedule_urgent(job, min(self._next_delay(job, self.clock.now()), 1.0))
         else:
