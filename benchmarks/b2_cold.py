@@ -116,10 +116,10 @@ def references(scenario: Scenario, lag: float, draws_n: int = 20_000) -> dict[st
     else:  # one λ for every class, each class its own optimal schedule: sweep λ, interpolate
         points = []
         for lam in np.geomspace(0.1, 64.0, 25):
-            rs = [evaluate_times(optimal(g, float(lam)).times, d) for g, d in zip(grids, per)]
+            rs = [evaluate_times(optimal(g, float(lam)).times, d) for g, d in zip(grids, per, strict=True)]
             points.append((np.mean([r.lag_mean for r in rs]), np.mean([r.checks for r in rs])))
         points.sort()
-        lags, checks = zip(*points)
+        lags, checks = zip(*points, strict=True)
         opt = float(np.interp(lag, lags, checks))
     return {"seed_checks": seed.checks, "seed_lag_mean_s": seed.lag_mean, "optimum_checks": opt}
 

@@ -357,6 +357,14 @@ class EngineCore:
             )
             self._wake.set()
 
+    def _replan(self) -> None:
+        """Refresh the classes due one and move their waiting jobs (``_replan``)."""
+        if self._planner.refresh(self._live, self._heap, self._load(), self._is_pushed):
+            self._wake.set()
+
+    def _is_pushed(self, job: Job) -> bool:
+        return self._push_key(job) is not None
+
     def _pick_due(self, now: float) -> Job | None:
         """The due job to spend a token on: earliest due, or, while checks queue up, the one
         most likely to be done (a check that finds a job still running is a request taken

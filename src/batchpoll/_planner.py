@@ -9,15 +9,19 @@ numbers (``tests/core/test_planner.py``), like ``_policy``'s arithmetic undernea
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
 from ._actionwindow import ActionWindow
+from ._classes import PROBE_LAG_FACTOR, Explore, kind_wide
+from ._heap import DueHeap
 from ._hints import WebhookSettings
 from ._job import CHECK, Job
 from ._learn import DurationModel
 from ._policy import JobTiming, PollSettings, next_check_delay
+from ._replan import Refresh, move
+from ._survival import bin_of
 from .kinds import JobKind, Snapshot
 
 __all__ = ["Load", "Planner", "saturated"]
@@ -55,6 +59,10 @@ def saturated(now: float, head_due: float | None) -> bool:
     return head_due is not None and now - head_due > _SATURATED_LAG_S
 
 
+def _creation_order(job: Job) -> tuple[float, str]:
+    return job.created_at, job.key
+
+
 class Planner:
     """The learned schedule of one poller. ``tools``: whether the poller answers tool calls
     (only then can a run wait for them, and expire)."""
@@ -73,6 +81,9 @@ class Planner:
         self._webhooks = webhooks
         self._uniform = uniform
         self._models: dict[str, DurationModel] = {}
+        self._refresh: dict[str, Refresh] = {}  # by class key
+        self._due: set[str] = set()  # classes due a refresh
+        self._explore = Explore()
         self._kind_polls: dict[Any, PollSettings] = {}  # by KindTiming (kinds with their own)
 
     def poll_of(self, kind: JobKind) -> PollSettings:
@@ -126,37 +137,124 @@ class Planner:
         key = f"{job.klass}|resumed" if job.resumed else job.klass
         model = self._models.get(key)
         if model is None:
-            poll = self.poll_of(job.kind)
-            timing = getattr(job.kind, "timing", None)
-            prior = {} if timing is None else {"prior_sigma": timing.prior_sigma}
-            model = self._models[key] = DurationModel(
-                prior_median_s=poll.first_check_s if timing is None else timing.prior_median_s,
-                lag_weight=poll.lag_weight,
-                min_interval_s=poll.min_interval_s,
-                **prior,
-            )
+            model = self._models[key] = self._new_model(job, key)
         return model
+
+    def _new_model(self, job: Job, key: str) -> DurationModel:
+        """A class's model, shrunk toward its kind-wide one (``_classes``)."""
+        poll = self.poll_of(job.kind)
+        timing = getattr(job.kind, "timing", None)
+        parent = None
+        kind_key = kind_wide(key)
+        if kind_key != key:
+            parent = self._models.get(kind_key)
+            if parent is None:
+                parent = self._models[kind_key] = self._new_model(job, kind_key)
+        return DurationModel(
+            prior_median_s=poll.first_check_s if timing is None else timing.prior_median_s,
+            prior_sigma=0.8 if timing is None else timing.prior_sigma,
+            lag_weight=poll.lag_weight,
+            min_interval_s=poll.min_interval_s,
+            max_interval_s=poll.max_interval_s,
+            parent=parent,
+        )
 
     def planned_age(self, job: Job, load: Load) -> float | None:
         model = self.model(job)
         if model is None or job.error_streak:
             return None
         weight = None
-        if load.creates_waiting:
+        if self._explore.probe(job, model):  # a cold class's probe (_classes)
+            weight = model.lag_weight * PROBE_LAG_FACTOR
+        elif load.creates_waiting:
             # New work is waiting for the budget: a check that finds the job still running
             # delays a create, so lag is worth less than usual.
             weight = self.poll_of(job.kind).busy_lag_weight
         return model.next_age(job.last_age, weight)
 
-    def learn(self, job: Job, snapshot: Snapshot, age: float, *, hinted: bool = False) -> None:
+    def refresh(
+        self,
+        live: Iterable[Job],
+        heap: DueHeap[Job],
+        load: Load,
+        pushed: Callable[[Job], bool],
+    ) -> int:
+        """Refresh the classes due one (their running jobs right-censored) and re-plan the
+        waiting jobs of each whose model moved (``_replan``). Returns the jobs moved."""
+        due, self._due = self._due, set()
+        if not due:
+            return 0
+        # A kind-wide model learns from every job of its kind: refreshed with any of them.
+        due |= {kind_wide(key) for key in due}
+        running: dict[str, dict[int, float]] = {key: {} for key in due}
+        in_flight: dict[str, int] = dict.fromkeys(due, 0)
+        jobs = []
+        for job in live:
+            if job.klass is None:
+                continue
+            key = self._key(job)
+            parent = kind_wide(key)
+            if key not in due and parent not in due:
+                continue
+            jobs.append(job)
+            if job.action == CHECK:
+                b = bin_of(job.last_age)
+                for k in (key, parent) if parent != key else (key,):
+                    if k in due:
+                        bins = running[k]
+                        bins[b] = bins.get(b, 0.0) + 1.0
+                        in_flight[k] += 1
+        moved_keys = set()
+        # Kind-wide models first (a class's prior is its kind's estimate); a fixed order, so
+        # that a run is the same run whatever the hash seed.
+        for key in sorted(due, key=lambda k: (k != kind_wide(k), k)):
+            model = self._models.get(key)
+            if model is not None and model.refit(running[key]):
+                moved_keys.add(key)
+            refresh = self._refresh.get(key)
+            if refresh is not None:
+                refresh.done(in_flight[key])
+        if not moved_keys:
+            return 0
+        now = load.now
+
+        def planned_due(job: Job) -> float | None:
+            if self._key(job) not in moved_keys or (self._webhooks is not None and pushed(job)):
+                return None
+            age = self.planned_age(job, load)
+            return None if age is None else job.origin_at + age
+
+        def due_of(job: Job) -> float:
+            return now + self.next_delay(job, load, pushed=False)
+
+        # In creation order: the jitter's random draws must not follow a set's order.
+        jobs.sort(key=_creation_order)
+        return move(jobs, heap, now, planned_due, due_of)
+
+    @staticmethod
+    def _key(job: Job) -> str:
+        return f"{job.klass}|resumed" if job.resumed else str(job.klass)
+
+    def learn(self, job: Job, snapshot: Snapshot, age: float, *, hinted: bool = False) -> bool:
         """A check that sees a change (done, or asking for tools) brackets the duration.
         Not a check a push asked for: its time depends on the duration itself, and such
-        intervals would bias the model (it only learns from checks made blind)."""
+        intervals would bias the model (it only learns from checks made blind). True when
+        the class is due a refresh (the engine then calls ``refresh``)."""
+        model = self.model(job)
+        if model is None:
+            job.last_age = age
+            return False
         if (snapshot.terminal or snapshot.status == "requires_action") and not hinted:
-            model = self.model(job)
-            if model is not None:
-                model.observe(job.last_age, age)
+            model.observe(job.last_age, age)
         job.last_age = age
+        key = self._key(job)
+        refresh = self._refresh.get(key)
+        if refresh is None:
+            refresh = self._refresh[key] = Refresh()
+        if refresh.seen():
+            self._due.add(key)
+            return True
+        return False
 
     def learn_action_window(self, remaining_s: float) -> float | None:
         """A run asked for tools with ``remaining_s`` until it expires. Returns the check gap

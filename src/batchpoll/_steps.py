@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._budget import Priority, Ticket
+from ._classes import class_of
 from ._engine import _EARLY_S, _URGENT_DUE, EngineCore
 from ._failures import ErrorCode, Failure, FailureKind
 from ._job import CHECK, FETCH, SUBMIT, Job
@@ -65,7 +66,7 @@ class Engine(EngineCore):
         # not from when the create started waiting for a token.
         now = self.clock.now()
         job.created_at = job.origin_at = now
-        job.klass = f"{kind.name}:{params.get('assistant_id') or params.get('model') or '-'}"
+        job.klass = class_of(kind.name, params)
         timeout_s = self._planner.poll_of(kind).timeout_s
         if timeout_s is not None:
             job.deadline = now + timeout_s
@@ -214,7 +215,8 @@ class Engine(EngineCore):
         job.checks_since_origin += 1
         self._n["checks"] += 1
         snapshot = reply.value
-        self._planner.learn(job, snapshot, self.clock.now() - job.origin_at, hinted=hinted)
+        if self._planner.learn(job, snapshot, self.clock.now() - job.origin_at, hinted=hinted):
+            self._replan()  # the class is due a refresh (_replan)
         self._observe(job, snapshot)
         await self._conclude(job, snapshot)
 

@@ -149,14 +149,14 @@ class ResponsesStore:
         function = called_function(tools, config.tool_name)
         if background:
             parallel = body.get("parallel_tool_calls") is not False
-            model = body.get("model")
+            named = body.get("model")
             draws = draw(
                 config,
                 "response",
                 seq,
                 tools=function is not None,
                 parallel=parallel,
-                model=model if isinstance(model, str) else None,
+                model=named if isinstance(named, str) else None,
             )
             timing = Timing(now, config.queue_delay_s, None, None, 0.0, requeue=True)
         else:
