@@ -116,7 +116,10 @@ def references(scenario: Scenario, lag: float, draws_n: int = 20_000) -> dict[st
     else:  # one λ for every class, each class its own optimal schedule: sweep λ, interpolate
         points = []
         for lam in np.geomspace(0.1, 64.0, 25):
-            rs = [evaluate_times(optimal(g, float(lam)).times, d) for g, d in zip(grids, per, strict=True)]
+            rs = [
+                evaluate_times(optimal(g, float(lam)).times, d)
+                for g, d in zip(grids, per, strict=True)
+            ]
             points.append((np.mean([r.lag_mean for r in rs]), np.mean([r.checks for r in rs])))
         points.sort()
         lags, checks = zip(*points, strict=True)
@@ -177,9 +180,7 @@ def main(argv: list[str] | None = None) -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
     )
     rows = [
-        measure(s, args.n, args.seed)
-        for s in SCENARIOS
-        if args.only is None or args.only in s.name
+        measure(s, args.n, args.seed) for s in SCENARIOS if args.only is None or args.only in s.name
     ]
     print(json.dumps(rows, indent=2) if args.json else markdown(rows))
 
