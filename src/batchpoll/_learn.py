@@ -22,9 +22,9 @@ from collections import deque
 from ._survival import (
     EDGES,
     Schedule,
-    bin_of,
     cdf_at,
     cumulative_of,
+    finished_bins,
     fit_turnbull,
     lognormal_prior,
 )
@@ -68,11 +68,14 @@ def fit_lognormal(
     prior_weight: float,
     iterations: int = 25,
     start: tuple[float, float] | None = None,
+    weights: list[float] | None = None,
 ) -> tuple[float, float]:
-    """(mu, sigma) of log-durations from ``(lo_s, hi_s)`` intervals (``hi_s`` may be inf).
+    """(mu, sigma) of log-durations from ``(lo_s, hi_s)`` intervals (``hi_s`` may be inf),
+    each counted ``weights[i]`` times (default once).
 
     The prior acts as ``prior_weight`` exact observations spread as N(prior_mu, prior_sigma).
     """
+    w = weights if weights is not None else [1.0] * len(intervals)
     logs = [
         (
             math.log(max(lo, 1e-3)) if lo > 0 else -math.inf,
@@ -81,14 +84,14 @@ def fit_lognormal(
         for lo, hi in intervals
     ]
     mu, sigma = start if start is not None else (prior_mu, prior_sigma)
-    n = len(logs) + prior_weight
+    n = sum(w) + prior_weight
     for _ in range(iterations):
         s1 = prior_weight * prior_mu
         s2 = prior_weight * (prior_sigma**2 + prior_mu**2)
-        for lo, hi in logs:
+        for (lo, hi), wi in zip(logs, w, strict=True):
             m1, m2 = _truncated_moments(mu, sigma, lo, hi)
-            s1 += m1
-            s2 += m2
+            s1 += wi * m1
+            s2 += wi * m2
         new_mu = s1 / n
         new_sigma = math.sqrt(max(s2 / n - new_mu * new_mu, 1e-4))
         done = abs(new_mu - mu) < 1e-5 and abs(new_sigma - sigma) < 1e-5
@@ -139,6 +142,10 @@ def optimal_schedule(
     return Schedule(tuple(grid), tuple(following))
 
 
+def _upper(bin_index: int) -> float:
+    return EDGES[bin_index + 1] if bin_index + 1 < len(EDGES) else math.inf
+
+
 class DurationModel:
     """The durations of one job class, learned online from interval-censored observations.
 
@@ -156,12 +163,14 @@ class DurationModel:
         "_cumulative",
         "_fresh",
         "_intervals",
+        "_prior_ln",
         "_running",
         "_schedule",
         "lag_weight",
         "max_interval_s",
         "min_interval_s",
         "min_observations",
+        "mu",
         "observed",
         "p",
         "parent",
@@ -169,6 +178,7 @@ class DurationModel:
         "prior_weight",
         "refit_every",
         "refits",
+        "sigma",
     )
 
     def __init__(
@@ -186,6 +196,8 @@ class DurationModel:
         parent: DurationModel | None = None,
     ) -> None:
         self.prior = lognormal_prior(prior_median_s, prior_sigma)
+        self.mu, self.sigma = math.log(prior_median_s), prior_sigma  # the lognormal fit
+        self._prior_ln = (self.mu, self.sigma)
         self.prior_weight = prior_weight
         self.parent = parent
         self.p = list(self.prior)
@@ -219,7 +231,7 @@ class DurationModel:
         it was given up). True when this refit the model and moved it."""
         if hi_s < lo_s:
             lo_s, hi_s = hi_s, lo_s
-        self._intervals.append((bin_of(max(lo_s, 0.0)), bin_of(hi_s)))
+        self._intervals.append(finished_bins(max(lo_s, 0.0), hi_s))
         if hi_s < math.inf:
             self.observed += 1
             if self.parent is not None:
@@ -242,11 +254,27 @@ class DurationModel:
         finished: dict[tuple[int, int], float] = {}
         for key in self._intervals:
             finished[key] = finished.get(key, 0.0) + 1.0
-        prior = self.prior
+        # The shape beyond what the checks have seen comes from a lognormal fitted to the
+        # same observations (censored ones included): the Turnbull estimate says nothing
+        # there, and a fixed prior's tail would tell jobs still running at 14 s that they
+        # all end by 16 s. Its own prior: the kind-wide fit once trained (shrinkage).
         parent = self.parent
+        prior_mu, prior_sigma = self._prior_ln
         if parent is not None and parent.trained:
-            prior = parent.p
-        p = fit_turnbull(finished, self._running, prior, self.prior_weight, start=self.p)
+            prior_mu, prior_sigma = parent.mu, parent.sigma
+        intervals = [(EDGES[lo], _upper(hi)) for lo, hi in finished]
+        intervals += [(EDGES[lo], math.inf) for lo in self._running]
+        weights = [*finished.values(), *self._running.values()]
+        self.mu, self.sigma = fit_lognormal(
+            intervals,
+            prior_mu,
+            prior_sigma,
+            self.prior_weight,
+            start=(self.mu, self.sigma),
+            weights=weights,
+        )
+        prior = lognormal_prior(math.exp(self.mu), self.sigma)
+        p = fit_turnbull(finished, self._running, prior, self.prior_weight)
         cumulative = cumulative_of(p)
         moved = max(abs(a - b) for a, b in zip(cumulative, self._cumulative, strict=True)) > 0.02
         self.p = p

@@ -21,7 +21,7 @@ from ._job import CHECK, Job
 from ._learn import DurationModel
 from ._policy import JobTiming, PollSettings, next_check_delay
 from ._replan import Refresh, move
-from ._survival import bin_of
+from ._survival import edge_of
 from .kinds import JobKind, Snapshot
 
 __all__ = ["Load", "Planner", "saturated"]
@@ -198,7 +198,7 @@ class Planner:
                 continue
             jobs.append(job)
             if job.action == CHECK:
-                b = bin_of(job.last_age)
+                b = edge_of(job.last_age)
                 for k in (key, parent) if parent != key else (key,):
                     if k in due:
                         bins = running[k]

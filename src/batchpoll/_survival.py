@@ -16,8 +16,12 @@ The estimate is Turnbull's self-consistency EM for interval-censored data, plus 
     p_j <- (w0·q_j + p_j · Σ_i w_i·[j in I_i] / P(I_i)) / (w0 + Σ_i w_i)
 
 Each step is O(bins + distinct intervals): the inner sum is a difference array over bins and
-P(I_i) a prefix sum. Its fixed points are the maximum of the (prior-penalised) likelihood; a
-light [1, 2, 1] smoothing afterwards keeps the DP from aiming at the edges of spikes.
+P(I_i) a prefix sum. Its fixed points are the maximum of the (prior-penalised) likelihood.
+Within an interval the likelihood cannot tell where the mass lies, so EM keeps the shape it
+starts from there: it starts from the prior (never from the last estimate, whose shape is an
+accident of the order things were seen), and the model makes that prior a lognormal fitted to
+the same observations, so what lies beyond the oldest job still running is extrapolated
+smoothly, not piled up at one age.
 
 ``optimal_schedule`` is the same backward induction as for the lognormal (``_learn``), over
 the grid's edges: with F the mass below an edge and PE its partial mean (each bin's mass at
@@ -39,6 +43,8 @@ __all__ = [
     "Schedule",
     "bin_of",
     "cdf_at",
+    "edge_of",
+    "finished_bins",
     "fit_turnbull",
     "lognormal_prior",
     "optimal_schedule",
@@ -88,6 +94,26 @@ def bin_of(t_s: float) -> int:
         return BINS - 1
     k = 1 + math.ceil(math.log(t_s / FIRST_S) / _LOG_RATIO - 1e-9)
     return min(max(k - 1, 0), BINS - 1)
+
+
+def edge_of(t_s: float) -> int:
+    """The index of the edge nearest to age ``t_s`` (on the log scale). Observations are
+    placed on edges: a job seen running at ``lo`` and done at ``hi`` ended in the bins
+    ``edge_of(lo) .. edge_of(hi) - 1``, one still running at ``lo`` in ``edge_of(lo) ..``.
+    (With the bins that hold the ages instead, a finished and a censored job checked at the
+    same age would share a bin, and the estimate would pile mass there.)"""
+    if t_s < FIRST_S * 0.5:
+        return 0
+    if t_s == math.inf:
+        return BINS - 1
+    k = 1 + round(math.log(t_s / FIRST_S) / _LOG_RATIO)
+    return min(max(k, 0), BINS - 1)
+
+
+def finished_bins(lo_s: float, hi_s: float) -> tuple[int, int]:
+    """The bins (inclusive) a job seen running at ``lo_s`` and done at ``hi_s`` ended in."""
+    lo = edge_of(lo_s)
+    return lo, max(lo, edge_of(hi_s) - 1)
 
 
 def lognormal_prior(median_s: float, sigma: float) -> list[float]:
@@ -148,9 +174,8 @@ def fit_turnbull(
         p = new
         if change < tolerance:
             break
-    smooth = [(p[max(j - 1, 0)] + 2 * p[j] + p[min(j + 1, BINS - 1)]) / 4 for j in range(BINS)]
-    norm = sum(smooth)
-    return [x / norm for x in smooth]
+    norm = sum(p)
+    return [x / norm for x in p]
 
 
 def cdf_at(cumulative: Sequence[float], t_s: float) -> float:
