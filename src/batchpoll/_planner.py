@@ -84,6 +84,7 @@ class Planner:
         self._refresh: dict[str, Refresh] = {}  # by class key
         self._due: set[str] = set()  # classes due a refresh
         self._explore = Explore()
+        self._memo: tuple[Job, float] | None = None
         self._kind_polls: dict[Any, PollSettings] = {}  # by KindTiming (kinds with their own)
 
     def poll_of(self, kind: JobKind) -> PollSettings:
@@ -160,6 +161,9 @@ class Planner:
         )
 
     def planned_age(self, job: Job, load: Load) -> float | None:
+        memo = self._memo
+        if memo is not None and memo[0] is job:  # just computed by a refresh
+            return memo[1]
         model = self.model(job)
         if model is None or job.error_streak:
             return None
@@ -218,18 +222,32 @@ class Planner:
             return 0
         now = load.now
 
+        # The plan each moved class now follows (a probe's is its own, asked per job).
+        weight = self.poll.busy_lag_weight if load.creates_waiting else None
+        plans = {key: (m, m.schedule(weight)) for key in moved_keys if (m := self._models[key])}
+        webhooks = self._webhooks is not None
+
         def planned_due(job: Job) -> float | None:
-            if self._key(job) not in moved_keys or (self._webhooks is not None and pushed(job)):
+            plan = plans.get(self._key(job))
+            if plan is None or (webhooks and pushed(job)):
                 return None
-            age = self.planned_age(job, load)
-            return None if age is None else job.origin_at + age
+            model, schedule = plan
+            if not model.trained:
+                age = self.planned_age(job, load)
+                return None if age is None else job.origin_at + age
+            age = schedule.next_age(job.last_age)
+            self._memo = (job, age)  # next_delay, asked next for this job, reuses it
+            return job.origin_at + age
 
         def due_of(job: Job) -> float:
             return now + self.next_delay(job, load, pushed=False)
 
         # In creation order: the jitter's random draws must not follow a set's order.
         jobs.sort(key=_creation_order)
-        return move(jobs, heap, now, planned_due, due_of)
+        try:
+            return move(jobs, heap, now, planned_due, due_of)
+        finally:
+            self._memo = None
 
     @staticmethod
     def _key(job: Job) -> str:
