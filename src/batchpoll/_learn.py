@@ -142,6 +142,12 @@ def optimal_schedule(
     return Schedule(tuple(grid), tuple(following))
 
 
+# What the lognormal fit weighs in the nonparametric estimate, in observations: enough to
+# smooth out the noise of a 256-job window where the data look lognormal, little against
+# the hundreds a mixture's gap is seen by. (Set from B2; see docs/schedule.md.)
+SHAPE_WEIGHT = 32.0
+
+
 def _upper(bin_index: int) -> float:
     return EDGES[bin_index + 1] if bin_index + 1 < len(EDGES) else math.inf
 
@@ -274,7 +280,7 @@ class DurationModel:
             weights=weights,
         )
         prior = lognormal_prior(math.exp(self.mu), self.sigma)
-        p = fit_turnbull(finished, self._running, prior, self.prior_weight)
+        p = fit_turnbull(finished, self._running, prior, SHAPE_WEIGHT)
         cumulative = cumulative_of(p)
         moved = max(abs(a - b) for a, b in zip(cumulative, self._cumulative, strict=True)) > 0.02
         self.p = p
