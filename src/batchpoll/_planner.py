@@ -168,7 +168,8 @@ class Planner:
         if model is None or job.error_streak:
             return None
         weight = None
-        if self._explore.probe(job, model):  # a cold class's probe (_classes)
+        long_kind = getattr(job.kind, "timing", None) is not None  # batches: no probes
+        if not long_kind and self._explore.probe(job, model):  # a cold class's probe
             weight = model.lag_weight * PROBE_LAG_FACTOR
         elif load.creates_waiting:
             # New work is waiting for the budget: a check that finds the job still running

@@ -16,7 +16,8 @@ the smaller of its checks at the last refresh and its jobs in flight. Early on t
 every few checks (the first finishes teach the most); in a long run with ``n`` jobs in
 flight it is at most once per ``SHARE × n`` checks, so a refresh's O(n) pass costs O(1/SHARE)
 per check amortised, whatever ``n``. A job whose new due time is within ``TOLERANCE`` of
-its old one (relative to the wait) is left where it is.
+its old one (relative to the wait) is left where it is, and so is one already due (the
+scheduler may be holding a token for it: postponed, the token would go unused).
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ def move(
     moved = 0
     for job in jobs:
         if job.heap_seq < 0 or job.action != CHECK or job.hinted or job.error_streak:
+            continue
+        if job.due <= now:  # already due: the scheduler may hold a token for it
             continue
         planned = planned_due(job)
         if planned is None:
