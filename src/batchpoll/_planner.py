@@ -21,6 +21,7 @@ from ._job import CHECK, Job
 from ._learn import DurationModel
 from ._policy import JobTiming, PollSettings, next_check_delay
 from ._replan import Refresh, move
+from ._retention import retention_gap
 from ._survival import edge_of
 from .kinds import JobKind, Snapshot
 
@@ -110,7 +111,7 @@ class Planner:
         to_expiry = None if job.expires_at is None else job.expires_at - load.wall
         now = load.now
         timing = JobTiming(
-            max_gap_s=self.action_gap(job),
+            max_gap_s=self.max_gap(job),
             age_s=now - job.origin_at,
             checks=job.checks_since_origin,
             resumed=job.resumed,
@@ -297,6 +298,12 @@ class Planner:
         if model is None or not model.trained:
             return None
         return model.chance_done(job.last_age, now - job.origin_at)
+
+    def max_gap(self, job: Job) -> float | None:
+        """The longest check gap ``job`` can afford: its run's action window, or the
+        retention of a response that was not stored (``_retention``)."""
+        gaps = [g for g in (self.action_gap(job), retention_gap(job.kind.name, job.params)) if g]
+        return min(gaps) if gaps else None
 
     def action_gap(self, job: Job) -> float | None:
         """The cap on a job's check gap that keeps a tool run from expiring (``_actionwindow``):

@@ -145,3 +145,21 @@ def test_a_refresh_moves_cold_planned_jobs_to_what_the_model_learned() -> None:
     assert moved >= 400
     assert max(j.due for j in jobs[PROBES:]) < cold[0]
     assert min(j.due for j in jobs[PROBES:]) >= 1.0
+
+
+def test_a_response_not_stored_is_checked_within_its_retention() -> None:
+    from batchpoll._retention import retention_gap
+
+    assert retention_gap("responses", {"model": "m"}) == 300.0
+    assert retention_gap("responses", {"model": "m", "store": True}) is None
+    assert retention_gap("assistants", {}) is None
+    poll = PollSettings(max_interval_s=3600.0, strategy="backoff")
+    planner = Planner(poll, tools=False, webhooks=None, uniform=random.Random(1).random)
+    load = Load(
+        now=5000.0, wall=0.0, head_due=None, on_server=1, rate_per_s=10.0, creates_waiting=False
+    )
+    old = job(0)
+    old.checks_since_origin = 20  # backoff: 30 % of a 5,000 s age would be 1,500 s
+    assert planner.next_delay(old, load, pushed=False) <= 300.0
+    old.params = {"store": True}
+    assert planner.next_delay(old, load, pushed=False) > 1000.0
