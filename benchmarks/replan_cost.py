@@ -14,40 +14,26 @@ from __future__ import annotations
 import argparse
 import random
 import time
-from typing import Any
 
 from batchpoll._heap import DueHeap
-from batchpoll._job import Job
 from batchpoll._planner import Load, Planner
 from batchpoll._policy import PollSettings
+from batchpoll._record import Record
 from batchpoll.kinds import ResponsesJobs
 
 
-class _Pending:
-    def done(self) -> bool:
-        return False
-
-
-def setup(n: int, seed: int = 1) -> tuple[Planner, DueHeap[Job], list[Job], Load]:
+def setup(n: int, seed: int = 1) -> tuple[Planner, DueHeap[Record], list[Record], Load]:
     uniform = random.Random(seed).random
     planner = Planner(PollSettings(), tools=False, webhooks=None, uniform=uniform)
     kind = ResponsesJobs()
-    heap: DueHeap[Job] = DueHeap()
+    heap: DueHeap[Record] = DueHeap()
     rng = random.Random(seed)
     load = Load(
         now=5.0, wall=0.0, head_due=None, on_server=n, rate_per_s=1e6, creates_waiting=False
     )
     jobs = []
     for i in range(n):
-        pending: Any = _Pending()
-        job = Job(
-            f"job-{i}",
-            kind,
-            {"response_id": f"r{i}"},
-            created_at=0.0,
-            deadline=None,
-            future=pending,
-        )
+        job = Record(f"job-{i}", kind, {"response_id": f"r{i}"}, created_at=0.0)
         job.klass = "responses:m"
         job.last_age = 4.0 + rng.random()
         jobs.append(job)

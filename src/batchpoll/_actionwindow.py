@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ._heap import DueHeap
-from ._job import CHECK, Job
+from ._record import CHECK, Record
 
 __all__ = ["GAP_SHARE", "ActionWindow", "pull_forward"]
 
@@ -50,7 +50,7 @@ class ActionWindow:
         return gap is not None and since_last_check_s >= gap
 
 
-def pull_forward(jobs: Iterable[Job], heap: DueHeap[Job], gap_s: float) -> int:
+def pull_forward(jobs: Iterable[Record], heap: DueHeap[Record], gap_s: float) -> int:
     """The window was just learned: checks of runs planned further out than ``gap_s`` after
     their last check move to that moment (their old entries go stale). Returns how many moved.
     O(log n) each, once per poller: the window only grows afterwards, and the gap with it."""

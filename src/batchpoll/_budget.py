@@ -1,4 +1,4 @@
-"""One shared request budget: a token bucket (aiolimiter) behind priority classes.
+"""One shared request budget: a leaky bucket (``_leaky``) behind priority classes.
 
 Every HTTP attempt batchpoll makes takes one token first. Waiters queue by priority class, and
 one pump task (not a sleeping task per waiter) takes each token from the bucket as it becomes
@@ -30,22 +30,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 
-from aiolimiter import AsyncLimiter
-
 from ._errors import ConfigurationError
 from ._headers import parse_rate_limit_headers
+from ._leaky import LeakyBucket
 from ._log import log
 from ._window import ArrivalWindow, Ticket
 
 __all__ = ["Budget", "BudgetSettings", "BudgetStats", "Priority", "Ticket"]
 
 
-# aiolimiter computes its next wake-up as a float; under a loop clock that is quantized (the
-# virtual clocks tests use), "level + 1 <= max_rate" can stay false by 1e-16 at the very
-# instant it should turn true, and the waker re-arms for the same instant forever. A capacity
-# larger by a negligible epsilon absorbs that rounding without changing the rate.
-_EPS = 1e-9
-# For the same reason, every wait of the pump lasts at least this long: a virtual clock that
+# Every wait of the pump lasts at least this long: a quantized virtual clock (as tests use) that
 # rounds its time never reaches a timer set 1e-14 s ahead (the pump would spin on it), and
 # treating such a remainder as "over" would grant early (a request a microsecond inside a
 # server's second). A wait of one tick always moves time on.
@@ -118,7 +112,7 @@ class Budget:
         self.name = name
         self._target_per_s = self.settings.target_per_s
         self._rate_per_s = self._target_per_s
-        self._limiter = self._make_limiter()
+        self._bucket = LeakyBucket(self.settings.burst, self._rate_per_s)
         # One FIFO per class: the pump serves the most urgent non-empty one (or a create's turn).
         self._queues: tuple[deque[asyncio.Future[Ticket]], ...] = tuple(deque() for _ in Priority)
         # Share of the tokens that waiting creates may take from checks and fetches now (0:
@@ -141,29 +135,30 @@ class Budget:
             on_release=self._on_release,
         )
 
-    def _make_limiter(self) -> AsyncLimiter:
-        burst = self.settings.burst + _EPS
-        return AsyncLimiter(burst, burst / self._rate_per_s)
-
     # --- public ---------------------------------------------------------------------------
+
+    def try_acquire(self, priority: Priority = Priority.CHECK) -> Ticket | None:
+        """A token now if one is free and nobody waits (so no one can be more urgent), else
+        None: the caller that can do something else meanwhile need not queue."""
+        now = asyncio.get_running_loop().time()
+        if (
+            now >= self._paused_until
+            and not any(self._waiting)
+            and self._window.wait_s(now) <= 0
+            and self._bucket.try_take(now)
+        ):
+            self._granted[priority] += 1
+            return self._window.grant(now)
+        return None
 
     async def acquire(self, priority: Priority = Priority.CHECK) -> Ticket:
         """Wait for one token. Release the ticket when the reply is in (or the attempt ended),
         so the window knows the request was counted. Cancel-safe: a cancelled waiter gives
         its place up."""
+        ticket = self.try_acquire(priority)
+        if ticket is not None:
+            return ticket
         loop = asyncio.get_running_loop()
-        now = loop.time()
-        if (
-            not any(self._waiting)
-            and now >= self._paused_until
-            and self._window.wait_s(now) <= 0
-            and self._limiter.has_capacity()
-        ):
-            # Fast path: nobody waits and the bucket has room, so no one can be more urgent.
-            # aiolimiter's acquire does not suspend when it has capacity.
-            await self._limiter.acquire()
-            self._granted[priority] += 1
-            return self._window.grant(now)
         if self._pump_task is None or self._pump_task.done():
             self._wakeup = asyncio.Event()
             self._pump_task = loop.create_task(self._pump(), name=f"batchpoll-budget-{self.name}")
@@ -267,11 +262,7 @@ class Budget:
     def _set_rate(self, per_s: float, now: float) -> None:
         if abs(per_s - self._rate_per_s) > 1e-12:
             self._rate_per_s = per_s
-            # Change the drip rate of the same bucket: a fresh bucket would start empty and
-            # let one extra request out at once, enough to cross a server's 1 s window.
-            limiter = self._limiter
-            limiter.time_period = limiter.max_rate / per_s
-            limiter._rate_per_sec = per_s
+            self._bucket.set_rate(per_s, now)  # the same bucket: see _leaky
         self._last_change = now
 
     def _recover(self, now: float) -> None:
@@ -347,10 +338,16 @@ class Budget:
                 await asyncio.sleep(max(self._paused_until - now, _MIN_WAIT_S))
                 continue
             self._recover(now)
-            await self._limiter.acquire()
-            await self._window_room()  # hold the token until the server's second has room
-            if loop.time() < self._paused_until:
-                continue  # a 429 arrived while we waited: this token is not spent
+            wait = self._bucket.wait_s(now)
+            if wait > 0:
+                await asyncio.sleep(max(wait, _MIN_WAIT_S))
+                continue
+            await self._window_room()  # until the server's second has room
+            now = loop.time()
+            if now < self._paused_until or self._most_urgent() is None:
+                continue  # a 429 arrived while we waited, or the waiter left
+            if not self._bucket.try_take(now):
+                continue  # a grant without waiting took it (nobody was queued a moment)
             fut = self._pop_waiter()
             if fut is not None:
-                fut.set_result(self._window.grant(loop.time()))
+                fut.set_result(self._window.grant(now))

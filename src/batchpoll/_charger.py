@@ -13,8 +13,7 @@ tokens pauses only that model's tokens: checks cost none, and they go on.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from ._budget import Budget, Priority, Ticket
@@ -58,20 +57,6 @@ class Charger:
         extra = self._class_budgets.get(CLASS_OF[priority])
         return [self.budget] if extra is None else [self.budget, extra]
 
-    @contextlib.asynccontextmanager
-    async def charged(self, priority: Priority, paid: Ticket | None = None) -> AsyncIterator[None]:
-        """One HTTP attempt: a token from every budget of its class (``paid``: the main
-        budget's is already held), each ticket released when the attempt ends, reply or not."""
-        tickets = [] if paid is None else [paid]
-        try:
-            for b in self.budgets_for(priority)[len(tickets) :]:
-                tickets.append(await b.acquire(priority))
-            self.requests += 1
-            yield
-        finally:
-            for ticket in tickets:
-                ticket.release()
-
     async def request(
         self,
         priority: Priority,
@@ -81,18 +66,31 @@ class Charger:
         body: Mapping[str, Any] | None = None,
         model: str | None = None,
     ) -> Reply[T]:
-        """One attempt. ``body``: the request's prompt-carrying body, charged its estimated
-        tokens (``RequestTooLargeError`` when they exceed the model's whole limit);
-        ``model``: the job's model, whose token headers a reply without ``body`` teaches."""
+        """One attempt: a token from every budget of its class (``paid``: the main budget's
+        is already held), each ticket released when the attempt ends, reply or not.
+        ``body``: the request's prompt-carrying body, charged its estimated tokens
+        (``RequestTooLargeError`` when they exceed the model's whole limit); ``model``: the
+        job's model, whose token headers a reply without ``body`` teaches."""
         grant: TokenGrant | None = None
         if body is not None and self.tokens is not None:
             model = str(body.get("model") or "-")
             grant = await self.tokens.reserve(model, estimate_tokens(body), priority)
+        # No context manager, no list: this runs once per check, the hottest path there is.
+        extra = self._class_budgets.get(CLASS_OF[priority]) if self._class_budgets else None
         try:
-            async with self.charged(priority, paid):
-                if grant is not None:
-                    grant.sending()
-                reply = await call()
+            ticket = paid if paid is not None else await self.budget.acquire(priority)
+        except BaseException:
+            if grant is not None:
+                grant.refund()
+            raise
+        extra_ticket: Ticket | None = None
+        try:
+            if extra is not None:
+                extra_ticket = await extra.acquire(priority)
+            self.requests += 1
+            if grant is not None:
+                grant.sending()
+            reply = await call()
         except Exception as exc:
             if grant is not None:
                 failure = classify(exc)
@@ -101,12 +99,19 @@ class Charger:
                 else:  # answered (or maybe sent): the server may have counted it
                     grant.settle(headers=failure.headers)
             raise
-        for b in self.budgets_for(priority):
-            b.on_headers(reply.headers)
+        finally:
+            ticket.release()
+            if extra_ticket is not None:
+                extra_ticket.release()
+        headers = reply.headers
+        if headers:
+            self.budget.on_headers(headers)
+            if extra is not None:
+                extra.on_headers(headers)
         if grant is not None:
-            grant.settle(headers=reply.headers)
+            grant.settle(headers=headers)
         elif model is not None and self.tokens is not None:
-            self.tokens.on_headers(model, reply.headers)
+            self.tokens.on_headers(model, headers)
         return reply
 
     def on_failure(self, exc: Exception, *, model: str | None = None) -> Failure:

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 from ._estimate import request_texts
 
 if TYPE_CHECKING:
-    from ._job import Job
     from ._learn import DurationModel
+    from ._record import Record
 
 __all__ = ["PROBES", "PROBE_LAG_FACTOR", "Explore", "class_of", "kind_wide", "size_bucket"]
 
@@ -76,10 +76,10 @@ class Explore:
     __slots__ = ("_calls", "_probes")
 
     def __init__(self) -> None:
-        self._probes: dict[int, dict[int, Job]] = {}  # by id() of the class's model, id(job)
+        self._probes: dict[int, dict[int, Record]] = {}  # by id() of the class's model, id(job)
         self._calls = 0
 
-    def probe(self, job: Job, model: DurationModel) -> bool:
+    def probe(self, job: Record, model: DurationModel) -> bool:
         """Whether ``job`` is (now made) one of its cold class's probes."""
         key = id(model)
         if model.trained:

@@ -27,11 +27,12 @@ from ._headers import poll_after_hint_s
 from ._heap import DueHeap
 from ._hints import PendingHints, WebhookSettings
 from ._indoubt import InDoubt
-from ._job import CHECK, Job
+from ._live import LiveJobs
 from ._log import log
 from ._outcome import ErrorInfo, Outcome, Status
 from ._planner import Load, Planner, saturated
 from ._policy import PollSettings
+from ._record import CHECK, Record
 from ._stats import PollerStats
 from ._tokens import TokenBudget, TokenSettings
 from ._tools import ToolSettings
@@ -104,7 +105,7 @@ class EngineCore:
         self.tool_settings = tool_settings or ToolSettings()
         self._uniform = random.Random(seed).random
         self._max_concurrency = max_concurrency
-        self._heap: DueHeap[Job] = DueHeap()
+        self._heap: DueHeap[Record] = DueHeap()
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()  # the scheduler and the running steps
         self._running = False
@@ -112,7 +113,7 @@ class EngineCore:
         self._slots = asyncio.Semaphore(max_concurrency)
         self._fatal: AuthenticationFailedError | QuotaExhaustedError | None = None
         self._closed = False
-        self._live: set[Job] = set()
+        self._live = LiveJobs()
         self._max_in_flight = max_in_flight
         # Creates between their token request and their reply: the ones a crash leaves in doubt.
         self._in_doubt = None if max_concurrent_creates is None else InDoubt(max_concurrent_creates)
@@ -125,7 +126,7 @@ class EngineCore:
         self.webhooks = webhooks
         hint_settings = webhooks or WebhookSettings()
         self._pending_hints = PendingHints(hint_settings.pending_ttl_s, hint_settings.max_pending)
-        self._by_push_key: dict[str, Job] = {}
+        self._by_push_key: dict[str, Record] = {}
         self._creating = 0  # live jobs whose create has not been answered yet
         self._planner = Planner(
             self.poll, tools=bool(self.tools), webhooks=webhooks, uniform=self._uniform
@@ -155,26 +156,20 @@ class EngineCore:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _new_job(self, kind: JobKind, ids: Ids, key: str | None) -> Job:
+    def _new_job(self, kind: JobKind, ids: Ids, key: str | None) -> Record:
         self._seq += 1
         now = self.clock.now()
         timeout = self._planner.poll_of(kind).timeout_s
-        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        job = Job(
-            key if key is not None else f"job-{self._seq}",
-            kind,
-            ids,
-            created_at=now,
-            deadline=now + timeout if timeout is not None else None,
-            future=future,
-        )
+        job = Record(key if key is not None else f"job-{self._seq}", kind, ids, created_at=now)
+        if timeout is not None:
+            job.deadline = now + timeout
         self._live.add(job)
         self._idle.clear()
         return job
 
     def _finish(
         self,
-        job: Job,
+        job: Record,
         status: Status,
         *,
         output_text: str | None = None,
@@ -200,7 +195,7 @@ class EngineCore:
             retried_ambiguous_create=job.retried_ambiguous,
             result=result,
         )
-        job._future.set_result(outcome)
+        job.resolve(outcome)
         self._live.discard(job)
         self._room.set()
         key = self._push_key(job)
@@ -223,10 +218,10 @@ class EngineCore:
         for job in list(self._live):
             self._finish(job, Status.ERROR, error=error)
 
-    def _past_deadline(self, job: Job) -> bool:
+    def _past_deadline(self, job: Record) -> bool:
         return job.deadline is not None and self.clock.now() >= job.deadline
 
-    def _on_failure(self, exc: Exception, job: Job | None = None) -> Failure:
+    def _on_failure(self, exc: Exception, job: Record | None = None) -> Failure:
         """A failed attempt: the budgets react (``Charger``); a rejected key or an exhausted
         quota stops everything, since no request can succeed."""
         model = None if job is None else job.model
@@ -243,7 +238,7 @@ class EngineCore:
 
     async def _request(
         self,
-        job: Job,
+        job: Record,
         priority: Priority,
         call: Callable[[], Awaitable[Reply[T]]],
         *,
@@ -263,12 +258,12 @@ class EngineCore:
 
     # --- internals: push hints ----------------------------------------------------------
 
-    def _push_key(self, job: Job) -> str | None:
+    def _push_key(self, job: Record) -> str | None:
         """The server id that OpenAI's events name for this job, when its kind has events."""
         key_of = getattr(job.kind, "webhook_key", None)
         return None if key_of is None else cast("str | None", key_of(job.ids))
 
-    def _register(self, job: Job) -> bool:
+    def _register(self, job: Record) -> bool:
         """Index a job that now has its server ids; True when a hint was already waiting."""
         key = self._push_key(job)
         if key is None:
@@ -281,7 +276,7 @@ class EngineCore:
             return True
         return False
 
-    def _rekey(self, job: Job, ids: Ids) -> None:
+    def _rekey(self, job: Record, ids: Ids) -> None:
         """The job continues as a new server object (the next response of a chain)."""
         old = self._push_key(job)
         if old is not None and self._by_push_key.get(old) is job:
@@ -310,7 +305,7 @@ class EngineCore:
 
     # --- internals: the scheduler -------------------------------------------------------
 
-    def _schedule(self, job: Job, delay: float | None = None) -> None:
+    def _schedule(self, job: Record, delay: float | None = None) -> None:
         now = self.clock.now()
         if delay is None:
             delay = self._next_delay(job, now)
@@ -321,7 +316,7 @@ class EngineCore:
         if head is None or due < head:
             self._wake.set()
 
-    def _schedule_urgent(self, job: Job, delay: float) -> None:
+    def _schedule_urgent(self, job: Record, delay: float) -> None:
         """A retried tool-output submit: due after its backoff, then ahead of every check (a
         submit behind a backlog of late checks would let the run expire)."""
 
@@ -344,7 +339,7 @@ class EngineCore:
             creates_waiting=self.budget.waiting(Priority.CREATE) > 0,
         )
 
-    def _next_delay(self, job: Job, now: float) -> float:
+    def _next_delay(self, job: Record, now: float) -> float:
         pushed = self._push_key(job) is not None
         return self._planner.next_delay(job, self._load(now), pushed=pushed)
 
@@ -362,16 +357,16 @@ class EngineCore:
         if self._planner.refresh(self._live, self._heap, self._load(), self._is_pushed):
             self._wake.set()
 
-    def _is_pushed(self, job: Job) -> bool:
+    def _is_pushed(self, job: Record) -> bool:
         return self._push_key(job) is not None
 
-    def _pick_due(self, now: float) -> Job | None:
+    def _pick_due(self, now: float) -> Record | None:
         """The due job to spend a token on: earliest due, or, while checks queue up, the one
         most likely to be done (a check that finds a job still running is a request taken
         from another)."""
         if not saturated(now, self._heap.next_due()):
             return self._heap.pop_due(now)
-        best: Job | None = None
+        best: Record | None = None
         best_score = -1.0
         for _, job in self._heap.peek_due(now, _PICK_AMONG):
             score = self._planner.chance_done(job, now)

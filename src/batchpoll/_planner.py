@@ -17,9 +17,9 @@ from ._actionwindow import ActionWindow
 from ._classes import PROBE_LAG_FACTOR, Explore, kind_wide
 from ._heap import DueHeap
 from ._hints import WebhookSettings
-from ._job import CHECK, Job
 from ._learn import DurationModel
 from ._policy import JobTiming, PollSettings, next_check_delay
+from ._record import CHECK, Record
 from ._replan import Refresh, move
 from ._retention import retention_gap
 from ._survival import edge_of
@@ -60,10 +60,6 @@ def saturated(now: float, head_due: float | None) -> bool:
     return head_due is not None and now - head_due > _SATURATED_LAG_S
 
 
-def _creation_order(job: Job) -> tuple[float, str]:
-    return job.created_at, job.key
-
-
 class Planner:
     """The learned schedule of one poller. ``tools``: whether the poller answers tool calls
     (only then can a run wait for them, and expire)."""
@@ -85,7 +81,7 @@ class Planner:
         self._refresh: dict[str, Refresh] = {}  # by class key
         self._due: set[str] = set()  # classes due a refresh
         self._explore = Explore()
-        self._memo: tuple[Job, float] | None = None
+        self._memo: tuple[Record, float] | None = None
         self._kind_polls: dict[Any, PollSettings] = {}  # by KindTiming (kinds with their own)
 
     def poll_of(self, kind: JobKind) -> PollSettings:
@@ -99,7 +95,7 @@ class Planner:
             settings = self._kind_polls[timing] = timing.poll(self.poll)
         return cast(PollSettings, settings)
 
-    def next_delay(self, job: Job, load: Load, *, pushed: bool) -> float:
+    def next_delay(self, job: Record, load: Load, *, pushed: bool) -> float:
         """Seconds until ``job``'s next check. ``pushed``: its kind has events (webhooks on),
         so it is polled only as a safety net."""
         poll = self.poll_of(job.kind)
@@ -131,7 +127,7 @@ class Planner:
             fair = self.poll.fair_share * load.on_server / max(load.rate_per_s, 1e-9)
         return next_check_delay(timing, poll, self._uniform, fair_spacing_s=fair)
 
-    def model(self, job: Job) -> DurationModel | None:
+    def model(self, job: Record) -> DurationModel | None:
         """The duration model of ``job``'s class (a resumed job's age is not its duration:
         those learn apart); None when the schedule is not learned."""
         if job.klass is None or self.poll.strategy != "learned":
@@ -142,7 +138,7 @@ class Planner:
             model = self._models[key] = self._new_model(job, key)
         return model
 
-    def _new_model(self, job: Job, key: str) -> DurationModel:
+    def _new_model(self, job: Record, key: str) -> DurationModel:
         """A class's model, shrunk toward its kind-wide one (``_classes``)."""
         poll = self.poll_of(job.kind)
         timing = getattr(job.kind, "timing", None)
@@ -161,7 +157,7 @@ class Planner:
             parent=parent,
         )
 
-    def planned_age(self, job: Job, load: Load) -> float | None:
+    def planned_age(self, job: Record, load: Load) -> float | None:
         memo = self._memo
         if memo is not None and memo[0] is job:  # just computed by a refresh
             return memo[1]
@@ -180,10 +176,10 @@ class Planner:
 
     def refresh(
         self,
-        live: Iterable[Job],
-        heap: DueHeap[Job],
+        live: Iterable[Record],
+        heap: DueHeap[Record],
         load: Load,
-        pushed: Callable[[Job], bool],
+        pushed: Callable[[Record], bool],
     ) -> int:
         """Refresh the classes due one (their running jobs right-censored) and re-plan the
         waiting jobs of each whose model moved (``_replan``). Returns the jobs moved."""
@@ -229,7 +225,7 @@ class Planner:
         plans = {key: (m, m.schedule(weight)) for key in moved_keys if (m := self._models[key])}
         webhooks = self._webhooks is not None
 
-        def planned_due(job: Job) -> float | None:
+        def planned_due(job: Record) -> float | None:
             plan = plans.get(self._key(job))
             if plan is None or (webhooks and pushed(job)):
                 return None
@@ -241,21 +237,21 @@ class Planner:
             self._memo = (job, age)  # next_delay, asked next for this job, reuses it
             return job.origin_at + age
 
-        def due_of(job: Job) -> float:
+        def due_of(job: Record) -> float:
             return now + self.next_delay(job, load, pushed=False)
 
-        # In creation order: the jitter's random draws must not follow a set's order.
-        jobs.sort(key=_creation_order)
+        # (The live jobs come in a fixed order, their creation's: the jitter's random draws
+        # follow it, so a run is the same run.)
         try:
             return move(jobs, heap, now, planned_due, due_of)
         finally:
             self._memo = None
 
     @staticmethod
-    def _key(job: Job) -> str:
+    def _key(job: Record) -> str:
         return f"{job.klass}|resumed" if job.resumed else str(job.klass)
 
-    def learn(self, job: Job, snapshot: Snapshot, age: float, *, hinted: bool = False) -> bool:
+    def learn(self, job: Record, snapshot: Snapshot, age: float, *, hinted: bool = False) -> bool:
         """A check that sees a change (done, or asking for tools) brackets the duration.
         Not a check a push asked for: its time depends on the duration itself, and such
         intervals would bias the model (it only learns from checks made blind). True when
@@ -285,7 +281,7 @@ class Planner:
         gap = self.actions.max_gap_s()
         return gap if not known and gap is not None and self._tools else None
 
-    def chance_done(self, job: Job, now: float) -> float | None:
+    def chance_done(self, job: Record, now: float) -> float | None:
         """How likely a check of ``job`` now finds something to act on (for ordering);
         None when nothing is known (no trained model for its class)."""
         if job.action != CHECK or job.hinted:
@@ -299,13 +295,13 @@ class Planner:
             return None
         return model.chance_done(job.last_age, now - job.origin_at)
 
-    def max_gap(self, job: Job) -> float | None:
+    def max_gap(self, job: Record) -> float | None:
         """The longest check gap ``job`` can afford: its run's action window, or the
         retention of a response that was not stored (``_retention``)."""
         gaps = [g for g in (self.action_gap(job), retention_gap(job.kind.name, job.params)) if g]
         return min(gaps) if gaps else None
 
-    def action_gap(self, job: Job) -> float | None:
+    def action_gap(self, job: Record) -> float | None:
         """The cap on a job's check gap that keeps a tool run from expiring (``_actionwindow``):
         for runs that may ask for tools (not chains: a completed response does not expire)."""
         if job.kind.chained or not self._tools:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -16,7 +17,7 @@ from ._outcome import ErrorInfo, Outcome
 from ._policy import retry_delay
 from ._stats import PollerStats
 from ._steps import Engine
-from .kinds import BatchJobs, FineTuningJobs, Ids, JobKind, VectorStoreFileBatches
+from .kinds import BatchJobs, FineTuningJobs, Ids, JobKind, Reply, VectorStoreFileBatches
 
 __all__ = ["Poller"]
 
@@ -25,6 +26,7 @@ T = TypeVar("T")
 BATCHES: JobKind = BatchJobs()
 FINE_TUNING: JobKind = FineTuningJobs()
 FILE_BATCHES: JobKind = VectorStoreFileBatches()
+_NO_HEADERS: Mapping[str, str] = {}
 
 
 class Poller(Engine):
@@ -151,7 +153,7 @@ class Poller(Engine):
         A rejected create (400, ...) gives a job that is already done with an ``error``
         outcome. Raises ``AuthenticationFailedError`` when the key is rejected.
         """
-        return await self._create(kind, params, key)
+        return Job(await self._create(kind, params, key))
 
     async def request(
         self,
@@ -169,11 +171,14 @@ class Poller(Engine):
         does; any other error is raised to the caller as the SDK raised it.
         """
         self._ensure_open()
+
+        async def one() -> Reply[T]:
+            return Reply(await call(), _NO_HEADERS)
+
         attempt = 0
         while True:
             try:
-                async with self.charger.charged(priority):
-                    return await call()
+                return (await self.charger.request(priority, one)).value
             except Exception as exc:
                 kind = self._on_failure(exc).kind
                 if kind is FailureKind.FATAL and self._fatal is not None:
@@ -204,13 +209,13 @@ class Poller(Engine):
         if getattr(kind, "timing", None) is not None:
             # A long kind's schedule comes from its prior even for a job created elsewhere
             # (its age counts from now: the learned model sees it as younger than it is).
-            job.klass = f"{kind.name}:tracked"
+            job.klass = sys.intern(f"{kind.name}:tracked")
         self._register(job)
         job.checks_since_origin = 1  # not just created: no first-check delay
         job.due = self.clock.now()
         self._heap.push(job, job.due)
         self._wake.set()
-        return job
+        return Job(job)
 
     def notify_done(self, server_id: str) -> bool:
         """A hint that the job with this server id (a response id) is probably done, e.g. from

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ._heap import DueHeap
-from ._job import CHECK, Job
+from ._record import CHECK, Record
 
 __all__ = ["MIN_NEW", "SHARE", "TOLERANCE", "Refresh", "move"]
 
@@ -57,11 +57,11 @@ class Refresh:
 
 
 def move(
-    jobs: Iterable[Job],
-    heap: DueHeap[Job],
+    jobs: Iterable[Record],
+    heap: DueHeap[Record],
     now: float,
-    planned_due: Callable[[Job], float | None],
-    due_of: Callable[[Job], float],
+    planned_due: Callable[[Record], float | None],
+    due_of: Callable[[Record], float],
 ) -> int:
     """Push every waiting check among ``jobs`` whose planned due time moved; returns how
     many moved. ``planned_due``: the cheap estimate (origin + the plan's next age; None: not

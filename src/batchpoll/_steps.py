@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,10 +20,10 @@ from ._budget import Priority, Ticket
 from ._classes import class_of
 from ._engine import _EARLY_S, _URGENT_DUE, EngineCore
 from ._failures import ErrorCode, Failure, FailureKind
-from ._job import CHECK, FETCH, SUBMIT, Job
 from ._log import log
 from ._outcome import ErrorInfo, Status
 from ._policy import retry_delay
+from ._record import CHECK, FETCH, SUBMIT, Record
 from ._tokens import RequestTooLargeError
 from ._tools import ToolCallFailed, run_tool_calls
 from .kinds import Ids, JobKind, Reply, Snapshot
@@ -32,12 +33,14 @@ __all__ = ["Engine"]
 # A create whose failure left it ambiguous is sent again at most this many times in all (a
 # server failing 20 % of requests fails four in a row for 0.16 % of the jobs).
 _AMBIGUOUS_TRIES = 4
+# Due steps one task runs back to back before it lets the scheduler look again.
+_STEPS_PER_TASK = 32
 
 
 class Engine(EngineCore):
     """The machinery under ``Poller``: the scheduler task and the steps of a job."""
 
-    async def _create(self, kind: JobKind, params: Mapping[str, Any], key: str | None) -> Job:
+    async def _create(self, kind: JobKind, params: Mapping[str, Any], key: str | None) -> Record:
         self._ensure_open()
         params = kind.prepare(params, self._tool_specs)  # misuse raises before anything is sent
         await self._wait_for_room()  # max_in_flight
@@ -66,7 +69,8 @@ class Engine(EngineCore):
         # not from when the create started waiting for a token.
         now = self.clock.now()
         job.created_at = job.origin_at = now
-        job.klass = class_of(kind.name, params)
+        # One string per class, not per job (sys.intern): a job's memory is mostly its record.
+        job.klass = sys.intern(class_of(kind.name, params))
         timeout_s = self._planner.poll_of(kind).timeout_s
         if timeout_s is not None:
             job.deadline = now + timeout_s
@@ -81,7 +85,7 @@ class Engine(EngineCore):
         return job
 
     async def _send_create(
-        self, job: Job, kind: JobKind, params: Mapping[str, Any]
+        self, job: Record, kind: JobKind, params: Mapping[str, Any]
     ) -> Reply[tuple[Ids, Snapshot]] | None:
         """The create request, retried only when it certainly had no effect (429, refused
         connection): after a 5xx, a timeout or a dropped reply the job may exist, and a retry
@@ -130,7 +134,9 @@ class Engine(EngineCore):
         """A slot of ``max_concurrent_creates`` for a create."""
         return contextlib.nullcontext() if self._in_doubt is None else self._in_doubt.slot()
 
-    def _send_again(self, job: Job, failure: Failure, attempts: int, what: str, event: str) -> bool:
+    def _send_again(
+        self, job: Record, failure: Failure, attempts: int, what: str, event: str
+    ) -> bool:
         """A create, or a continuation (the create of a chain's next response), failed after
         it may have reached the server: sent again only as the create policy says, at most
         ``_AMBIGUOUS_TRIES`` attempts in all, and flagged (``event`` logged); otherwise the job
@@ -179,21 +185,48 @@ class Engine(EngineCore):
                 continue
             self._tg_start(self._run_due, job, ticket)
 
-    async def _run_due(self, job: Job, ticket: Ticket) -> None:
+    async def _run_due(self, job: Record, ticket: Ticket) -> None:
+        """The step of a due job; then, while a token is free at once and another job is
+        due, that one's step in the same task (up to ``_STEPS_PER_TASK``): a task per check
+        was the largest cost of a check when thousands are due."""
         try:
-            await self._step(job, ticket)
-        except Exception as exc:  # a bug must not take the other jobs down
-            log.exception("batchpoll.job.internal_error", job=job.key)
-            self._finish(
-                job,
-                Status.ERROR,
-                error=ErrorInfo(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}"),
-            )
+            for _ in range(_STEPS_PER_TASK):
+                try:
+                    await self._step(job, ticket)
+                except Exception as exc:  # a bug must not take the other jobs down
+                    log.exception("batchpoll.job.internal_error", job=job.key)
+                    self._finish(
+                        job,
+                        Status.ERROR,
+                        error=ErrorInfo(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}"),
+                    )
+                ticket.release()  # no-op when the request used it
+                following = self._take_due_now()
+                if following is None:
+                    return
+                job, ticket = following
         finally:
-            ticket.release()  # no-op when the request used it
+            ticket.release()
             self._slots.release()
 
-    async def _step(self, job: Job, ticket: Ticket) -> None:
+    def _take_due_now(self) -> tuple[Record, Ticket] | None:
+        """The next due job with a token granted without waiting, or None (then the
+        scheduler, which may be queued for a token, serves the rest)."""
+        due = self._heap.next_due()
+        now = self.clock.now()
+        if due is None or due > now + _EARLY_S:
+            return None
+        priority = Priority.SUBMIT if due == _URGENT_DUE else Priority.CHECK
+        ticket = self.budget.try_acquire(priority)
+        if ticket is None:
+            return None
+        job = self._pick_due(now + _EARLY_S)
+        if job is None:
+            ticket.release()
+            return None
+        return job, ticket
+
+    async def _step(self, job: Record, ticket: Ticket) -> None:
         if job.done():
             return
         if job.action == SUBMIT:
@@ -220,7 +253,7 @@ class Engine(EngineCore):
         self._observe(job, snapshot)
         await self._conclude(job, snapshot)
 
-    def _observe(self, job: Job, snapshot: Snapshot) -> None:
+    def _observe(self, job: Record, snapshot: Snapshot) -> None:
         job.error_streak = 0
         job.retry_after_s = None
         if snapshot.usage is not None and job.usage_due:  # once per server object
@@ -231,7 +264,7 @@ class Engine(EngineCore):
             if snapshot.status == "requires_action" and not job.kind.chained:
                 self._learn_action_window(snapshot.expires_at - self.clock.wall())
 
-    async def _conclude(self, job: Job, snapshot: Snapshot) -> None:
+    async def _conclude(self, job: Record, snapshot: Snapshot) -> None:
         """Act on a fresh snapshot: finish, answer tool calls, or schedule the next check."""
         if snapshot.terminal:
             if snapshot.status == "completed" and job.kind.needs_fetch(snapshot):
@@ -254,7 +287,7 @@ class Engine(EngineCore):
         # A push that came while this check was under way: look again at once.
         self._schedule(job, 0.0 if job.hinted else None)
 
-    async def _answer(self, job: Job, snapshot: Snapshot) -> None:
+    async def _answer(self, job: Record, snapshot: Snapshot) -> None:
         """A round of tool calls: run them all, then send every output in one request."""
         limit = self.tool_settings.max_rounds
         error = None
@@ -280,7 +313,7 @@ class Engine(EngineCore):
             job.params = job.kind.prepare({"model": snapshot.model}, self._tool_specs)
         await self._submit(job)
 
-    async def _submit(self, job: Job, *, paid: Ticket | None = None) -> None:
+    async def _submit(self, job: Record, *, paid: Ticket | None = None) -> None:
         job.action = SUBMIT
         outputs, ids, params = job.outputs, job.ids, job.params
         # A continuation creates the chain's next response: it holds a slot of
@@ -326,7 +359,7 @@ class Engine(EngineCore):
         self._observe(job, snapshot)
         await self._conclude(job, snapshot)
 
-    async def _fetch(self, job: Job, *, paid: Ticket | None = None) -> None:
+    async def _fetch(self, job: Record, *, paid: Ticket | None = None) -> None:
         job.action = FETCH
         try:
             reply = await self._request(
@@ -337,7 +370,7 @@ class Engine(EngineCore):
             return
         self._finish(job, Status.COMPLETED, output_text=reply.value)
 
-    async def _cancel(self, job: Job) -> None:
+    async def _cancel(self, job: Record) -> None:
         """Best effort, one attempt: the job is ending anyway."""
         try:
             await self._request(job, Priority.CANCEL, lambda: job.kind.cancel(self.client, job.ids))
@@ -345,7 +378,7 @@ class Engine(EngineCore):
             failure = self._on_failure(exc, job)
             log.info("batchpoll.job.cancel_failed", job=job.key, error=failure.error.type)
 
-    async def _time_out(self, job: Job) -> None:
+    async def _time_out(self, job: Record) -> None:
         model = self._planner.model(job)
         if model is not None:
             model.observe(self.clock.now() - job.origin_at)  # right-censored: still running
@@ -358,7 +391,7 @@ class Engine(EngineCore):
             error=ErrorInfo(ErrorCode.TIMED_OUT, f"no result within {timeout} s"),
         )
 
-    def _retry_or_end(self, job: Job, failure: Failure, *, urgent: bool = False) -> None:
+    def _retry_or_end(self, job: Record, failure: Failure, *, urgent: bool = False) -> None:
         if failure.kind is FailureKind.JOB and job.action == SUBMIT and job.kind.chained:
             # A refused continuation (400 previous_response_not_found, 404, ...) stays refused:
             # the response it continues is finished and will not change.

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 
 from batchpoll import PollSettings
-from batchpoll._job import Job
 from batchpoll._planner import Load, Planner, saturated
+from batchpoll._record import Record
 from batchpoll.kinds import AssistantsRuns, ResponsesJobs
 
 
@@ -23,19 +22,8 @@ def load(**kw: float | int | bool | None) -> Load:
     return Load(**{**base, **kw})  # type: ignore[arg-type]
 
 
-def job(kind: object = None, **state: float) -> Job:
-    loop = asyncio.new_event_loop()
-    try:
-        j = Job(
-            "k",
-            kind or ResponsesJobs(),  # type: ignore[arg-type]
-            {"response_id": "resp_1"},
-            created_at=0.0,
-            deadline=None,
-            future=loop.create_future(),
-        )
-    finally:
-        loop.close()
+def job(kind: object = None, **state: float) -> Record:
+    j = Record("k", kind or ResponsesJobs(), {"response_id": "resp_1"}, created_at=0.0)  # type: ignore[arg-type]
     for name, value in state.items():
         setattr(j, name, value)
     return j

@@ -3,39 +3,28 @@
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, cast
 
 from batchpoll._classes import PROBES, Explore, class_of, kind_wide, size_bucket
 from batchpoll._heap import DueHeap
-from batchpoll._job import Job
 from batchpoll._learn import DurationModel
 from batchpoll._planner import Load, Planner
 from batchpoll._policy import PollSettings
+from batchpoll._record import Record
 from batchpoll._replan import MIN_NEW, Refresh, move
 from batchpoll.kinds import ResponsesJobs
 
 KIND = ResponsesJobs()
 
 
-class _Pending:
-    def __init__(self) -> None:
-        self.ended = False
-
-    def done(self) -> bool:
-        return self.ended
-
-
-def job(i: int, due: float | None = None) -> Job:
-    pending: Any = _Pending()
-    j = Job(
-        f"job-{i}", KIND, {"response_id": f"r{i}"}, created_at=0.0, deadline=None, future=pending
-    )
+def job(i: int) -> Record:
+    j = Record(f"job-{i}", KIND, {"response_id": f"r{i}"}, created_at=0.0)
     j.klass = "responses:m"
     return j
 
 
 def test_move_pushes_only_jobs_whose_plan_moved() -> None:
-    heap: DueHeap[Job] = DueHeap()
+    heap: DueHeap[Record] = DueHeap()
     jobs = [job(i) for i in range(3)]
     for j, due in zip(jobs, (10.0, 10.0, 10.0), strict=True):
         heap.push(j, due)
@@ -53,7 +42,7 @@ def test_move_pushes_only_jobs_whose_plan_moved() -> None:
 def test_a_job_whose_plan_has_passed_is_not_pushed_back_again_and_again() -> None:
     # The plan says "check at 2.7 s" at 4 s; the policy's floor gives 4.25 s. A job already
     # due at 4.1 s stays: moving it to now + floor at every refresh would starve it.
-    heap: DueHeap[Job] = DueHeap()
+    heap: DueHeap[Record] = DueHeap()
     j = job(0)
     heap.push(j, 4.1)
     j.due = 4.1
@@ -62,7 +51,7 @@ def test_a_job_whose_plan_has_passed_is_not_pushed_back_again_and_again() -> Non
 
 
 def test_waiting_submits_and_retries_are_not_moved() -> None:
-    heap: DueHeap[Job] = DueHeap()
+    heap: DueHeap[Record] = DueHeap()
     a, b = job(0), job(1)
     a.error_streak = 1
     b.action = "submit"
@@ -101,7 +90,7 @@ def test_ten_thousand_cold_jobs_make_at_most_probes_probes() -> None:
     probes = [j for j in jobs if explore.probe(j, model)]
     assert len(probes) == PROBES
     assert all(explore.probe(j, model) for j in probes)  # a probe stays one
-    probes[0]._future.ended = True  # type: ignore[attr-defined]
+    probes[0].outcome = cast(Any, "ended")  # any outcome: the job ended
     later = [j for j in jobs[PROBES:] if explore.probe(j, model)]
     assert len(later) == 1  # an ended probe is replaced, once
     for _ in range(model.min_observations):
@@ -120,7 +109,7 @@ def test_classes_and_their_kind() -> None:
 
 def test_a_refresh_moves_cold_planned_jobs_to_what_the_model_learned() -> None:
     planner = Planner(PollSettings(), tools=False, webhooks=None, uniform=random.Random(1).random)
-    heap: DueHeap[Job] = DueHeap()
+    heap: DueHeap[Record] = DueHeap()
     load = Load(
         now=0.0, wall=0.0, head_due=None, on_server=500, rate_per_s=100.0, creates_waiting=False
     )
