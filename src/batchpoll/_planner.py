@@ -22,7 +22,7 @@ from ._policy import JobTiming, PollSettings, next_check_delay
 from ._record import CHECK, Record
 from ._replan import Refresh, move
 from ._retention import retention_gap
-from ._survival import edge_of
+from ._survival import Schedule, edge_of
 from .kinds import JobKind, Snapshot
 
 __all__ = ["Load", "Planner", "saturated"]
@@ -190,15 +190,19 @@ class Planner:
         due |= {kind_wide(key) for key in due}
         running: dict[str, dict[int, float]] = {key: {} for key in due}
         in_flight: dict[str, int] = dict.fromkeys(due, 0)
-        jobs = []
+        jobs_of: dict[str, list[Record]] = {}
         for job in live:
-            if job.klass is None:
+            klass = job.klass
+            if klass is None:
                 continue
-            key = self._key(job)
+            key = f"{klass}|resumed" if job.resumed else klass
             parent = kind_wide(key)
             if key not in due and parent not in due:
                 continue
-            jobs.append(job)
+            group = jobs_of.get(key)
+            if group is None:
+                group = jobs_of[key] = []
+            group.append(job)
             if job.action == CHECK:
                 b = edge_of(job.last_age)
                 for k in (key, parent) if parent != key else (key,):
@@ -220,32 +224,40 @@ class Planner:
             return 0
         now = load.now
 
-        # The plan each moved class now follows (a probe's is its own, asked per job).
+        # The plan each moved class now follows (a probe's is its own, asked per job). A
+        # moved kind-wide model moves the plans of its classes too (it is their prior).
         weight = self.poll.busy_lag_weight if load.creates_waiting else None
-        plans = {key: (m, m.schedule(weight)) for key in moved_keys if (m := self._models[key])}
         webhooks = self._webhooks is not None
-
-        def planned_due(job: Record) -> float | None:
-            plan = plans.get(self._key(job))
-            if plan is None or (webhooks and pushed(job)):
-                return None
-            model, schedule = plan
-            if not model.trained:
-                age = self.planned_age(job, load)
-                return None if age is None else job.origin_at + age
-            age = schedule.next_age(job.last_age)
-            self._memo = (job, age)  # next_delay, asked next for this job, reuses it
-            return job.origin_at + age
 
         def due_of(job: Record) -> float:
             return now + self.next_delay(job, load, pushed=False)
 
-        # (The live jobs come in a fixed order, their creation's: the jitter's random draws
-        # follow it, so a run is the same run.)
-        try:
-            return move(jobs, heap, now, planned_due, due_of)
-        finally:
-            self._memo = None
+        moved = 0
+        for key in sorted(jobs_of):  # (the live jobs come in creation order: a fixed order)
+            if key not in moved_keys and kind_wide(key) not in moved_keys:
+                continue
+            model = self._models.get(key)
+            if model is None:
+                continue
+            schedule = model.schedule(weight)
+
+            def planned_due(
+                job: Record, model: DurationModel = model, schedule: Schedule = schedule
+            ) -> float | None:
+                if webhooks and pushed(job):
+                    return None
+                if not model.trained:
+                    age = self.planned_age(job, load)
+                    return None if age is None else job.origin_at + age
+                age = schedule.next_age(job.last_age)
+                self._memo = (job, age)  # next_delay, asked next for this job, reuses it
+                return job.origin_at + age
+
+            try:
+                moved += move(jobs_of[key], heap, now, planned_due, due_of)
+            finally:
+                self._memo = None
+        return moved
 
     @staticmethod
     def _key(job: Record) -> str:
@@ -298,8 +310,11 @@ class Planner:
     def max_gap(self, job: Record) -> float | None:
         """The longest check gap ``job`` can afford: its run's action window, or the
         retention of a response that was not stored (``_retention``)."""
-        gaps = [g for g in (self.action_gap(job), retention_gap(job.kind.name, job.params)) if g]
-        return min(gaps) if gaps else None
+        action = self.action_gap(job)
+        kept = retention_gap(job.kind.name, job.params)
+        if action is None or kept is None:
+            return kept if action is None else action
+        return min(action, kept)
 
     def action_gap(self, job: Record) -> float | None:
         """The cap on a job's check gap that keeps a tool run from expiring (``_actionwindow``):
