@@ -354,7 +354,9 @@ class EngineCore:
 
     def _replan(self) -> None:
         """Refresh the classes due one and move their waiting jobs (``_replan``)."""
-        if self._planner.refresh(self._live, self._heap, self._load(), self._is_pushed):
+        moved = self._planner.refresh(self._live, self._heap, self._load(), self._is_pushed)
+        if moved:
+            log.debug("batchpoll.schedule.replanned", moved=moved)
             self._wake.set()
 
     def _is_pushed(self, job: Record) -> bool:
