@@ -39,6 +39,7 @@ class _Side:
         "chain",
         "error_streak",
         "expires_at",
+        "first_origin_at",
         "hinted",
         "klass",
         "model",
@@ -52,6 +53,7 @@ class _Side:
         "rounds",
         "usage",
         "usage_due",
+        "waiter",
     )
 
     def __init__(self) -> None:
@@ -64,6 +66,7 @@ _DEFAULTS: dict[str, Any] = {
     "chain": None,  # a chained kind's server ids, first to latest
     "error_streak": 0,  # consecutive transient failures of its last request
     "expires_at": None,  # a run's expires_at (Unix time)
+    "first_origin_at": None,  # its creation, once a submit moved origin_at on
     "hinted": False,  # a push said "done" and no check has looked since
     "klass": None,  # duration class for the learned schedule (a created job's); None: unknown age
     "model": None,  # a metered job's model: its replies teach its tokens
@@ -77,6 +80,7 @@ _DEFAULTS: dict[str, Any] = {
     "rounds": 0,  # rounds of tool calls answered
     "usage": None,  # summed over the server objects seen finished
     "usage_due": True,  # the current server object's usage is not counted yet
+    "waiter": None,  # the future of the outcome, once someone awaits it
 }
 
 
@@ -85,9 +89,12 @@ class _OnSide(Generic[T]):
 
     __slots__ = ("_default", "_name")
 
+    def __init__(self, name: str | None = None) -> None:
+        self._name = name or ""
+
     def __set_name__(self, owner: type, name: str) -> None:
-        self._name = name
-        self._default = _DEFAULTS[name]
+        self._name = self._name or name
+        self._default = _DEFAULTS[self._name]
 
     def __get__(self, record: Record, owner: type | None = None) -> T:
         side = record._side
@@ -112,10 +119,8 @@ class Record:
         "_next",
         "_prev",
         "_side",
-        "_waiter",
         "checks",
         "checks_since_origin",
-        "created_at",
         "deadline",
         "due",
         "heap_seq",
@@ -131,6 +136,7 @@ class Record:
     chain: _OnSide[list[str] | None] = _OnSide()
     error_streak: _OnSide[int] = _OnSide()
     expires_at: _OnSide[float | None] = _OnSide()
+    first_origin_at: _OnSide[float | None] = _OnSide()
     hinted: _OnSide[bool] = _OnSide()
     klass: _OnSide[str | None] = _OnSide()
     model: _OnSide[str | None] = _OnSide()
@@ -144,18 +150,17 @@ class Record:
     rounds: _OnSide[int] = _OnSide()
     usage: _OnSide[Usage | None] = _OnSide()
     usage_due: _OnSide[bool] = _OnSide()
+    _waiter: _OnSide[asyncio.Future[Outcome] | None] = _OnSide("waiter")
 
     def __init__(self, key: str, kind: JobKind, ids: Ids, *, created_at: float) -> None:
         self.key = key
         self.kind = kind
         self.ids = ids
-        self.created_at = created_at
         self.origin_at = created_at  # creation, or the last tool-output submit
         self.deadline: float | None = None
         self._side: _Side | None = None
         self._prev: Record | None = None  # links of the poller's live jobs (_live.LiveJobs)
         self._next: Record | None = None
-        self._waiter: asyncio.Future[Outcome] | None = None
         self.outcome: Outcome | None = None
         self.heap_seq = -1
         self.due = 0.0  # of its live heap entry (when heap_seq >= 0)
@@ -163,6 +168,17 @@ class Record:
         self.checks_since_origin = 0
         self.requests = 0
         self.last_age = 0.0  # age (from origin_at) at the last check that saw the job running
+
+    @property
+    def created_at(self) -> float:
+        first = self.first_origin_at
+        return self.origin_at if first is None else first
+
+    def restart_origin(self, now: float) -> None:
+        """A tool-output submit: its age and checks count from ``now`` again."""
+        if self.first_origin_at is None:
+            self.first_origin_at = self.origin_at
+        self.origin_at, self.checks_since_origin, self.resumed = now, 0, True
 
     @property
     def ids(self) -> Ids:
@@ -186,14 +202,16 @@ class Record:
     def resolve(self, outcome: Outcome) -> None:
         """The job ended: its outcome, to whoever awaits it."""
         self.outcome = outcome
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(outcome)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(outcome)
 
     def waiter(self) -> asyncio.Future[Outcome]:
         """The future of the outcome (made on first use: most records are never awaited one
         by one)."""
-        if self._waiter is None:
-            self._waiter = asyncio.get_running_loop().create_future()
+        waiter = self._waiter
+        if waiter is None:
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
             if self.outcome is not None:
-                self._waiter.set_result(self.outcome)
-        return self._waiter
+                waiter.set_result(self.outcome)
+        return waiter

@@ -68,7 +68,7 @@ class Engine(EngineCore):
         # The job exists from now on: its first check, age and deadline count from here,
         # not from when the create started waiting for a token.
         now = self.clock.now()
-        job.created_at = job.origin_at = now
+        job.origin_at = now
         # One string per class, not per job (sys.intern): a job's memory is mostly its record.
         job.klass = sys.intern(class_of(kind.name, params))
         timeout_s = self._planner.poll_of(kind).timeout_s
@@ -184,6 +184,9 @@ class Engine(EngineCore):
                 self._slots.release()
                 continue
             self._tg_start(self._run_due, job, ticket)
+            # Let the step start before asking for the next token: queued for one meanwhile,
+            # the scheduler would stop the step from chaining to the next due job.
+            await asyncio.sleep(0)
 
     async def _run_due(self, job: Record, ticket: Ticket) -> None:
         """The step of a due job; then, while a token is free at once and another job is
@@ -354,7 +357,7 @@ class Engine(EngineCore):
         if new_ids != job.ids:
             self._rekey(job, new_ids)
         job.action, job.outputs = CHECK, ()
-        job.origin_at, job.checks_since_origin, job.resumed = self.clock.now(), 0, True
+        job.restart_origin(self.clock.now())
         job.last_age = 0.0
         self._observe(job, snapshot)
         await self._conclude(job, snapshot)

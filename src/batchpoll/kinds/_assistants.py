@@ -15,12 +15,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from openai import AsyncOpenAI
-from openai.types.beta.threads import Run
 
-from .._failures import ErrorCode
-from .._outcome import ErrorInfo, Usage
 from .._toolspec import Tool
-from ._base import Ids, Reply, Snapshot, ToolCall
+from ._base import Ids, Reply, Snapshot
+from ._json import read, run_snapshot
 
 __all__ = ["AssistantsRuns"]
 
@@ -31,37 +29,6 @@ def _quiet() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         yield
-
-
-def _snapshot(run: Run) -> Snapshot:
-    calls: tuple[ToolCall, ...] = ()
-    if run.status == "requires_action" and run.required_action is not None:
-        calls = tuple(
-            ToolCall(c.id, c.function.name, c.function.arguments)
-            for c in run.required_action.submit_tool_outputs.tool_calls
-        )
-    error = None
-    if run.last_error is not None:
-        error = ErrorInfo(run.last_error.code, run.last_error.message)
-    elif run.status == "incomplete" and run.incomplete_details is not None:
-        error = ErrorInfo(ErrorCode.INCOMPLETE, str(run.incomplete_details.reason))
-    elif run.status == "expired":
-        error = ErrorInfo(ErrorCode.EXPIRED, "the run expired before it finished")
-    finished = run.completed_at or run.failed_at or run.cancelled_at
-    usage = None
-    if run.usage is not None:
-        u = run.usage
-        usage = Usage(u.prompt_tokens, u.completion_tokens, u.total_tokens)
-    return Snapshot(
-        status=run.status,
-        tool_calls=calls,
-        error=error,
-        expires_at=float(run.expires_at) if run.expires_at else None,
-        started_at=float(run.started_at) if run.started_at else None,
-        finished_at=float(finished) if finished else None,
-        usage=usage,
-        model=run.model,
-    )
 
 
 class AssistantsRuns:
@@ -94,15 +61,15 @@ class AssistantsRuns:
                 raw = await client.beta.threads.runs.with_raw_response.create(**params)
             else:
                 raw = await client.beta.threads.with_raw_response.create_and_run(**params)
-        run = raw.parse()
-        return Reply(({"thread_id": run.thread_id, "run_id": run.id}, _snapshot(run)), raw.headers)
+        run, snapshot = read(raw, run_snapshot)
+        return Reply(({"thread_id": run["thread_id"], "run_id": run["id"]}, snapshot), raw.headers)
 
     async def check(self, client: AsyncOpenAI, ids: Ids) -> Reply[Snapshot]:
         with _quiet():
             raw = await client.beta.threads.runs.with_raw_response.retrieve(
                 ids["run_id"], thread_id=ids["thread_id"]
             )
-        return Reply(_snapshot(raw.parse()), raw.headers)
+        return Reply(read(raw, run_snapshot)[1], raw.headers)
 
     def needs_fetch(self, snapshot: Snapshot) -> bool:
         return snapshot.status == "completed"
@@ -135,11 +102,11 @@ class AssistantsRuns:
                 thread_id=ids["thread_id"],
                 tool_outputs=[{"tool_call_id": cid, "output": out} for cid, out in outputs],
             )
-        return Reply((ids, _snapshot(raw.parse())), raw.headers)
+        return Reply((ids, read(raw, run_snapshot)[1]), raw.headers)
 
     async def cancel(self, client: AsyncOpenAI, ids: Ids) -> Reply[Snapshot]:
         with _quiet():
             raw = await client.beta.threads.runs.with_raw_response.cancel(
                 ids["run_id"], thread_id=ids["thread_id"]
             )
-        return Reply(_snapshot(raw.parse()), raw.headers)
+        return Reply(read(raw, run_snapshot)[1], raw.headers)

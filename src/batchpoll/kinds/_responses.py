@@ -15,49 +15,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from openai import AsyncOpenAI
-from openai.types.responses import Response
 
 from .._errors import ConfigurationError
-from .._failures import ErrorCode
-from .._outcome import ErrorInfo, Usage
 from .._toolspec import Tool
-from ._base import Ids, Reply, Snapshot, ToolCall
+from ._base import Ids, Reply, Snapshot
+from ._json import read, response_snapshot
 
 __all__ = ["ResponsesJobs"]
 
 # Params that belong to one request of the chain, not to the job: the continuation sends its
 # own input and link to the previous response.
 _PER_REQUEST = ("input", "previous_response_id", "background", "stream", "conversation")
-
-
-def _snapshot(resp: Response) -> Snapshot:
-    status = resp.status or "queued"
-    error = None
-    if resp.error is not None:
-        error = ErrorInfo(str(resp.error.code), resp.error.message)
-    elif status == "incomplete" and resp.incomplete_details is not None:
-        error = ErrorInfo(ErrorCode.INCOMPLETE, str(resp.incomplete_details.reason))
-    completed_at = resp.completed_at
-    usage = None
-    if resp.usage is not None:
-        u = resp.usage
-        usage = Usage(u.input_tokens, u.output_tokens, u.total_tokens)
-    calls: tuple[ToolCall, ...] = ()
-    if status == "completed":
-        calls = tuple(
-            ToolCall(item.call_id, item.name, item.arguments)
-            for item in resp.output
-            if item.type == "function_call"
-        )
-    return Snapshot(
-        status="requires_action" if calls else status,
-        tool_calls=calls,
-        error=error,
-        output_text=resp.output_text if status == "completed" and not calls else None,
-        finished_at=float(completed_at) if completed_at is not None else None,
-        usage=usage,
-        model=resp.model,
-    )
 
 
 def _function_names(tools: Any) -> set[str]:
@@ -103,12 +71,12 @@ class ResponsesJobs:
         self, client: AsyncOpenAI, params: Mapping[str, Any]
     ) -> Reply[tuple[Ids, Snapshot]]:
         raw = await client.responses.with_raw_response.create(**{**params, "background": True})
-        resp = raw.parse()
-        return Reply(({"response_id": resp.id}, _snapshot(resp)), raw.headers)
+        resp, snapshot = read(raw, response_snapshot)
+        return Reply(({"response_id": resp["id"]}, snapshot), raw.headers)
 
     async def check(self, client: AsyncOpenAI, ids: Ids) -> Reply[Snapshot]:
         raw = await client.responses.with_raw_response.retrieve(ids["response_id"])
-        return Reply(_snapshot(raw.parse()), raw.headers)
+        return Reply(read(raw, response_snapshot)[1], raw.headers)
 
     def needs_fetch(self, snapshot: Snapshot) -> bool:
         return False
@@ -148,9 +116,9 @@ class ResponsesJobs:
     ) -> Reply[tuple[Ids, Snapshot]]:
         body = self.continuation(ids, outputs, params)
         raw = await client.responses.with_raw_response.create(**body)
-        resp = raw.parse()
-        return Reply(({"response_id": resp.id}, _snapshot(resp)), raw.headers)
+        resp, snapshot = read(raw, response_snapshot)
+        return Reply(({"response_id": resp["id"]}, snapshot), raw.headers)
 
     async def cancel(self, client: AsyncOpenAI, ids: Ids) -> Reply[Snapshot]:
         raw = await client.responses.with_raw_response.cancel(ids["response_id"])
-        return Reply(_snapshot(raw.parse()), raw.headers)
+        return Reply(read(raw, response_snapshot)[1], raw.headers)
