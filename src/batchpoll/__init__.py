@@ -20,6 +20,7 @@ from ._failures import classify as classify_failure
 from ._hints import WebhookSettings
 from ._job import Job
 from ._log import log as logger
+from ._options import PollerOptions
 from ._outcome import ErrorInfo, Outcome, Status, Usage
 from ._policy import PollSettings
 from ._poller import Poller
@@ -51,6 +52,7 @@ __all__ = [
     "PollSettings",
     "Poller",
     "PollerClosedError",
+    "PollerOptions",
     "PollerStats",
     "Priority",
     "QuotaExhaustedError",

@@ -382,6 +382,23 @@ class EngineCore:
             self._heap.discard(best)
         return best
 
+    def _take_due_now(self) -> tuple[Record, Ticket] | None:
+        """The next due job with a token granted without waiting, or None (then the
+        scheduler, which may be queued for a token, serves the rest)."""
+        due = self._heap.next_due()
+        now = self.clock.now()
+        if due is None or due > now + _EARLY_S:
+            return None
+        priority = Priority.SUBMIT if due == _URGENT_DUE else Priority.CHECK
+        ticket = self.budget.try_acquire(priority)
+        if ticket is None:
+            return None
+        job = self._pick_due(now + _EARLY_S)
+        if job is None:
+            ticket.release()
+            return None
+        return job, ticket
+
     def _on_server(self) -> int:
         """Jobs that exist on the server, so need checks (not those still waiting to be
         created: a bulk job's thousand queued creates must not space out the checks)."""

@@ -24,15 +24,13 @@ from ._log import log
 from ._outcome import ErrorInfo, Status
 from ._policy import retry_delay
 from ._record import CHECK, FETCH, SUBMIT, Record
+from ._resend import Verdict, after_create_failure, uncertain
 from ._tokens import RequestTooLargeError
 from ._tools import ToolCallFailed, run_tool_calls
 from .kinds import Ids, JobKind, Reply, Snapshot
 
 __all__ = ["Engine"]
 
-# A create whose failure left it ambiguous is sent again at most this many times in all (a
-# server failing 20 % of requests fails four in a row for 0.16 % of the jobs).
-_AMBIGUOUS_TRIES = 4
 # Due steps one task runs back to back before it lets the scheduler look again.
 _STEPS_PER_TASK = 32
 
@@ -106,24 +104,16 @@ class Engine(EngineCore):
             except Exception as exc:
                 failure = self._on_failure(exc, job)
             attempt += 1
-            if failure.kind is FailureKind.FATAL:
+            verdict = after_create_failure(failure, attempt, self.poll.ambiguous_creates)
+            if verdict is Verdict.FATAL:
                 self._finish(job, Status.ERROR, error=failure.error)
                 assert self._fatal is not None
                 raise self._fatal from None
-            if failure.kind is FailureKind.TRANSIENT and not failure.sent_nothing:
-                # The job may exist: sent again only as the policy says, and then flagged.
-                if not self._send_again(
-                    job, failure, attempt, "job", "batchpoll.job.create_retried"
-                ):
-                    return None
-            else:
-                retriable = failure.sent_nothing and (
-                    failure.kind is FailureKind.RATE_LIMITED
-                    or (failure.kind is FailureKind.TRANSIENT and attempt <= 2)
-                )
-                if not retriable:
-                    self._finish(job, Status.ERROR, error=failure.error)
-                    return None
+            if verdict is Verdict.END:
+                self._finish(job, Status.ERROR, error=failure.error)
+                return None
+            if not self._send_again(job, failure, verdict, "job", "batchpoll.job.create_retried"):
+                return None
             if self._past_deadline(job):
                 self._finish(job, Status.ERROR, error=failure.error)
                 return None
@@ -135,27 +125,18 @@ class Engine(EngineCore):
         return contextlib.nullcontext() if self._in_doubt is None else self._in_doubt.slot()
 
     def _send_again(
-        self, job: Record, failure: Failure, attempts: int, what: str, event: str
+        self, job: Record, failure: Failure, verdict: Verdict, what: str, event: str
     ) -> bool:
-        """A create, or a continuation (the create of a chain's next response), failed after
-        it may have reached the server: sent again only as the create policy says, at most
-        ``_AMBIGUOUS_TRIES`` attempts in all, and flagged (``event`` logged); otherwise the job
-        ends ``create_uncertain``. False: it ended."""
-        if attempts < _AMBIGUOUS_TRIES and self._retries_ambiguous(failure):
+        """Whether a failed create or continuation (``what``) goes again (``_resend``); a
+        resend after a failure that may have reached the server is flagged (``event``
+        logged), an uncertain one ends the job. False: it ended."""
+        if verdict is Verdict.RESEND:
             job.retried_ambiguous = True
             log.info(event, job=job.key, error=failure.error.type)
-            return True
-        message = (
-            f"{failure.error.type}: {failure.error.message} (the {what} may exist on the "
-            "server; not sent again, so that it is never created twice)"
-        )
-        self._finish(job, Status.ERROR, error=ErrorInfo(ErrorCode.CREATE_UNCERTAIN, message))
-        return False
-
-    def _retries_ambiguous(self, failure: Failure) -> bool:
-        """Whether a create that failed after it may have reached the server is sent again."""
-        mode = self.poll.ambiguous_creates
-        return mode == "retry" or (mode == "auto" and failure.answered)
+        elif verdict is Verdict.UNCERTAIN:
+            self._finish(job, Status.ERROR, error=uncertain(failure, what))
+            return False
+        return True
 
     async def _scheduler(self) -> None:
         while True:
@@ -211,23 +192,6 @@ class Engine(EngineCore):
         finally:
             ticket.release()
             self._slots.release()
-
-    def _take_due_now(self) -> tuple[Record, Ticket] | None:
-        """The next due job with a token granted without waiting, or None (then the
-        scheduler, which may be queued for a token, serves the rest)."""
-        due = self._heap.next_due()
-        now = self.clock.now()
-        if due is None or due > now + _EARLY_S:
-            return None
-        priority = Priority.SUBMIT if due == _URGENT_DUE else Priority.CHECK
-        ticket = self.budget.try_acquire(priority)
-        if ticket is None:
-            return None
-        job = self._pick_due(now + _EARLY_S)
-        if job is None:
-            ticket.release()
-            return None
-        return job, ticket
 
     async def _step(self, job: Record, ticket: Ticket) -> None:
         if job.done():
@@ -341,12 +305,13 @@ class Engine(EngineCore):
             return
         except Exception as exc:
             failure = self._on_failure(exc, job)
-            maybe_created = failure.kind is FailureKind.TRANSIENT and not failure.sent_nothing
-            if job.kind.chained and maybe_created:
-                attempts = job.error_streak + 1
-                event = "batchpoll.job.continuation_retried"
-                if not self._send_again(job, failure, attempts, "continuation", event):
-                    return
+            if job.kind.chained:  # the next response may exist: as a create would be
+                mode = self.poll.ambiguous_creates
+                verdict = after_create_failure(failure, job.error_streak + 1, mode)
+                if verdict in (Verdict.RESEND, Verdict.UNCERTAIN):
+                    event = "batchpoll.job.continuation_retried"
+                    if not self._send_again(job, failure, verdict, "continuation", event):
+                        return
             self._retry_or_end(job, failure, urgent=True)
             return
         finally:

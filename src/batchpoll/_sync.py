@@ -13,19 +13,23 @@ import contextlib
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar, Unpack
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from openai import AsyncOpenAI
 
+from ._budget import Priority
 from ._errors import PollerClosedError
 from ._job import Job
+from ._options import PollerOptions
 from ._outcome import Outcome
 from ._poller import Poller
 from ._stats import PollerStats
 from .kinds import Ids, JobKind
 
 __all__ = ["SyncJob", "SyncPoller"]
+
+T = TypeVar("T")
 
 
 class SyncJob:
@@ -50,11 +54,13 @@ class SyncJob:
 
 
 class SyncPoller:
-    """``Poller`` for code without an event loop. Takes the same keyword arguments."""
+    """``Poller`` for code without an event loop: the same arguments and methods, each
+    blocking until the loop thread has done it (a create until its reply is in; a job's
+    outcome with ``SyncJob.result()``)."""
 
-    def __init__(self, client: AsyncOpenAI, **poller_kwargs: Any) -> None:
+    def __init__(self, client: AsyncOpenAI, **options: Unpack[PollerOptions]) -> None:
         self._client = client
-        self._kwargs = poller_kwargs
+        self._kwargs = options
         self._stack: contextlib.ExitStack | None = None
         self._portal: BlockingPortal | None = None
         self._poller: Poller | None = None
@@ -113,8 +119,72 @@ class SyncPoller:
     def track_response(self, response_id: str, *, key: str | None = None) -> SyncJob:
         return self._submit(lambda p: p.track_response(response_id, key=key))
 
-    def track(self, kind: JobKind, ids: Ids, *, key: str | None = None) -> SyncJob:
-        return self._submit(lambda p: p.track(kind, ids, key=key))
+    def track(
+        self,
+        kind: JobKind,
+        ids: Ids,
+        *,
+        key: str | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> SyncJob:
+        return self._submit(lambda p: p.track(kind, ids, key=key, params=params))
+
+    def create_batch(self, *, key: str | None = None, **params: Any) -> SyncJob:
+        return self._submit(lambda p: p.create_batch(key=key, **params))
+
+    def track_batch(self, batch_id: str, *, key: str | None = None) -> SyncJob:
+        return self._submit(lambda p: p.track_batch(batch_id, key=key))
+
+    def create_fine_tuning_job(self, *, key: str | None = None, **params: Any) -> SyncJob:
+        return self._submit(lambda p: p.create_fine_tuning_job(key=key, **params))
+
+    def track_fine_tuning_job(self, job_id: str, *, key: str | None = None) -> SyncJob:
+        return self._submit(lambda p: p.track_fine_tuning_job(job_id, key=key))
+
+    def create_vector_store_file_batch(
+        self, vector_store_id: str, *, key: str | None = None, **params: Any
+    ) -> SyncJob:
+        return self._submit(
+            lambda p: p.create_vector_store_file_batch(vector_store_id, key=key, **params)
+        )
+
+    def track_vector_store_file_batch(
+        self, vector_store_id: str, batch_id: str, *, key: str | None = None
+    ) -> SyncJob:
+        return self._submit(
+            lambda p: p.track_vector_store_file_batch(vector_store_id, batch_id, key=key)
+        )
+
+    def notify_done(self, server_id: str) -> bool:
+        """``Poller.notify_done``: a hint that the job with this server id is done."""
+        portal, poller = self._parts()
+        return portal.call(poller.notify_done, server_id)
+
+    def request(
+        self,
+        call: Callable[[], Awaitable[T]],
+        *,
+        priority: Priority = Priority.CREATE,
+        retries: int = 0,
+    ) -> T:
+        """``Poller.request``: ``call`` (one async SDK request, e.g. with ``poller.client``)
+        through the shared budget, on the loop thread; blocks until it is answered."""
+        portal, poller = self._parts()
+
+        async def run() -> T:
+            return await poller.request(call, priority=priority, retries=retries)
+
+        return portal.call(run)
+
+    def join(self) -> None:
+        """Block until every tracked job has an outcome."""
+        portal, poller = self._parts()
+        portal.call(poller.join)
+
+    @property
+    def client(self) -> AsyncOpenAI:
+        """The poller's client (``max_retries=0``), for ``request`` calls."""
+        return self._parts()[1].client
 
     def as_completed(self, jobs: Iterable[SyncJob]) -> Iterator[Outcome]:
         """Outcomes in the order the jobs finish."""

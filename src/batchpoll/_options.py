@@ -1,0 +1,35 @@
+"""``PollerOptions``: the keyword arguments of ``Poller`` as one typed dict, so that
+``SyncPoller(client, **options)`` is checked against the same names and types
+(``tests/core/test_sync_parity.py`` keeps the two in step)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TypedDict
+
+from ._budget import Budget
+from ._clock import Clock
+from ._hints import WebhookSettings
+from ._policy import PollSettings
+from ._tokens import TokenBudget
+from ._tools import ToolSettings
+from ._toolspec import ToolsArg
+
+__all__ = ["PollerOptions"]
+
+
+class PollerOptions(TypedDict, total=False):
+    rpm: float | None
+    budget: Budget | None
+    budgets: Mapping[str, Budget] | None
+    tpm: float | None
+    tokens: TokenBudget | None
+    tools: ToolsArg | None
+    poll: PollSettings | None
+    tool_settings: ToolSettings | None
+    max_concurrency: int
+    max_in_flight: int | None
+    max_concurrent_creates: int | None
+    clock: Clock | None
+    seed: int | None
+    webhooks: WebhookSettings | None
