@@ -323,6 +323,16 @@ class EngineCore:
             )
             self._wake.set()
 
+    def _replan(self) -> None:
+        """Refresh the classes due one and move their waiting jobs (``_replan``)."""
+        moved = self._planner.refresh(self._live, self._heap, self._load(), self._is_pushed)
+        if moved:
+            log.debug("batchpoll.schedule.replanned", moved=moved)
+            self._wake.set()
+
+    def _is_pushed(self, job: Record) -> bool:
+        return self._push_key(job) is not None
+
     def _pick_due(self, now: float) -> Record | None:
         """The due job to spend a token on: earliest due, or, while checks queue up, the one
         most likely to be done (a check that finds a job still running is a request taken

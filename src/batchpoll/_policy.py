@@ -26,8 +26,8 @@ class PollSettings:
 
     ``strategy="learned"`` (the default) learns the duration distribution of each job class
     online and checks at the ages that minimise ``checks + lag_weight × lag`` (see
-    docs/schedule.md). Until a class has enough finished jobs, and with
-    ``strategy="backoff"``, it checks ``first_check_s`` after creation (a check right after
+    docs/schedule.md; a cold class is explored by a few probes and re-planned as it learns).
+    With ``strategy="backoff"`` it checks ``first_check_s`` after creation (a check right after
     create always says ``queued``), then every ``growth`` × the job's age, clamped to
     ``[min_interval_s, max_interval_s]``: a geometric backoff whose step follows the job's own
     age, so short and long jobs both get a few checks, not dozens.

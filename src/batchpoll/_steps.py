@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._budget import Priority, Ticket
+from ._classes import class_of
 from ._engine import _EARLY_S, _URGENT_DUE, EngineCore
 from ._failures import ErrorCode, Failure, FailureKind
 from ._log import log
@@ -67,9 +68,7 @@ class Engine(EngineCore):
         now = self.clock.now()
         job.origin_at = now
         # One string per class, not per job (sys.intern): a job's memory is mostly its record.
-        job.klass = sys.intern(
-            f"{kind.name}:{params.get('assistant_id') or params.get('model') or '-'}"
-        )
+        job.klass = sys.intern(class_of(kind.name, params))
         timeout_s = self._planner.poll_of(kind).timeout_s
         if timeout_s is not None:
             job.deadline = now + timeout_s
@@ -216,7 +215,8 @@ class Engine(EngineCore):
         job.checks_since_origin += 1
         self._n["checks"] += 1
         snapshot = reply.value
-        self._planner.learn(job, snapshot, self.clock.now() - job.origin_at, hinted=hinted)
+        if self._planner.learn(job, snapshot, self.clock.now() - job.origin_at, hinted=hinted):
+            self._replan()  # the class is due a refresh (_replan)
         self._observe(job, snapshot)
         await self._conclude(job, snapshot)
 
