@@ -331,7 +331,7 @@ class EngineCore:
             self._wake.set()
 
     def _is_pushed(self, job: Record) -> bool:
-        return self._push_key(job) is not None
+        return self.webhooks is not None and push_key(job) is not None
 
     def _pick_due(self, now: float) -> Record | None:
         """The due job to spend a token on: earliest due, or, while checks queue up, the one
