@@ -104,16 +104,17 @@ class Planner:
             safety = self._webhooks.safety_interval_s
             if poll is not self.poll:  # a long kind's net is no tighter than its longest gap
                 safety = max(safety, poll.max_interval_s)
-        to_expiry = None if job.expires_at is None else job.expires_at - load.wall
+        x = job.extras
+        to_expiry = None if x.expires_at is None else x.expires_at - load.wall
         now = load.now
         timing = JobTiming(
             max_gap_s=self.max_gap(job),
             age_s=now - job.origin_at,
             checks=job.checks_since_origin,
-            resumed=job.resumed,
-            error_streak=job.error_streak,
-            poll_after_s=job.poll_after_s,
-            retry_after_s=job.retry_after_s,
+            resumed=x.resumed,
+            error_streak=x.error_streak,
+            poll_after_s=x.poll_after_s,
+            retry_after_s=x.retry_after_s,
             to_deadline_s=None if job.deadline is None else job.deadline - now,
             to_expiry_s=to_expiry,
             planned_age_s=None if safety is not None else self.planned_age(job, load),
@@ -130,9 +131,11 @@ class Planner:
     def model(self, job: Record) -> DurationModel | None:
         """The duration model of ``job``'s class (a resumed job's age is not its duration:
         those learn apart); None when the schedule is not learned."""
-        if job.klass is None or self.poll.strategy != "learned":
+        x = job.extras
+        klass = x.klass
+        if klass is None or self.poll.strategy != "learned":
             return None
-        key = f"{job.klass}|resumed" if job.resumed else job.klass
+        key = f"{klass}|resumed" if x.resumed else klass
         model = self._models.get(key)
         if model is None:
             model = self._models[key] = self._new_model(job, key)
@@ -162,7 +165,7 @@ class Planner:
         if memo is not None and memo[0] is job:  # just computed by a refresh
             return memo[1]
         model = self.model(job)
-        if model is None or job.error_streak:
+        if model is None or job.extras.error_streak:
             return None
         weight = None
         long_kind = getattr(job.kind, "timing", None) is not None  # batches: no probes
@@ -192,10 +195,11 @@ class Planner:
         in_flight: dict[str, int] = dict.fromkeys(due, 0)
         jobs_of: dict[str, list[Record]] = {}
         for job in live:
-            klass = job.klass
+            x = job.extras
+            klass = x.klass
             if klass is None:
                 continue
-            key = f"{klass}|resumed" if job.resumed else klass
+            key = f"{klass}|resumed" if x.resumed else klass
             parent = kind_wide(key)
             if key not in due and parent not in due:
                 continue
@@ -203,7 +207,7 @@ class Planner:
             if group is None:
                 group = jobs_of[key] = []
             group.append(job)
-            if job.action == CHECK:
+            if x.action == CHECK:
                 b = edge_of(job.last_age)
                 for k in (key, parent) if parent != key else (key,):
                     if k in due:
@@ -261,7 +265,8 @@ class Planner:
 
     @staticmethod
     def _key(job: Record) -> str:
-        return f"{job.klass}|resumed" if job.resumed else str(job.klass)
+        x = job.extras
+        return f"{x.klass}|resumed" if x.resumed else str(x.klass)
 
     def learn(self, job: Record, snapshot: Snapshot, age: float, *, hinted: bool = False) -> bool:
         """A check that sees a change (done, or asking for tools) brackets the duration.
@@ -296,7 +301,8 @@ class Planner:
     def chance_done(self, job: Record, now: float) -> float | None:
         """How likely a check of ``job`` now finds something to act on (for ordering);
         None when nothing is known (no trained model for its class)."""
-        if job.action != CHECK or job.hinted:
+        x = job.extras
+        if x.action != CHECK or x.hinted:
             return 2.0  # a retried submit or fetch, or a pushed "done": necessary work
         if self.action_gap(job) is not None and self.actions.at_risk(
             now - job.origin_at - job.last_age
@@ -311,7 +317,7 @@ class Planner:
         """The longest check gap ``job`` can afford: its run's action window, or the
         retention of a response that was not stored (``_retention``)."""
         action = self.action_gap(job)
-        kept = retention_gap(job.kind.name, job.params)
+        kept = retention_gap(job.kind.name, job.extras.params)
         if action is None or kept is None:
             return kept if action is None else action
         return min(action, kept)

@@ -94,9 +94,11 @@ class PollSettings:
             raise ConfigurationError("need 0 < retry_base_s <= retry_max_s")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class JobTiming:
-    """What the policy needs to know about one job, as plain numbers (seconds)."""
+    """What the policy needs to know about one job, as plain numbers (seconds). Built once
+    per check and per re-planned job, so not frozen: a frozen dataclass sets each of its
+    fields through ``object.__setattr__``, several times slower (treat it as immutable)."""
 
     age_s: float  # since creation, or since the last tool-output submit
     checks: int  # checks since that same origin

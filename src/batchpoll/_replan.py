@@ -68,7 +68,10 @@ def move(
     planned by the model), ``due_of``: the full policy's due time, asked only for movers."""
     moved = 0
     for job in jobs:
-        if job.heap_seq < 0 or job.action != CHECK or job.hinted or job.error_streak:
+        if job.heap_seq < 0:
+            continue
+        x = job.extras
+        if x.action != CHECK or x.hinted or x.error_streak:
             continue
         if job.due <= now:  # already due: the scheduler may hold a token for it
             continue
