@@ -3,10 +3,13 @@
 **Classes.** A class is what predicts a duration: the kind; the model or assistant; an
 input-size bucket (a 40,000-character prompt takes longer than a 400-character one); and the
 tool round (the part of a run after its tool outputs were submitted learns apart: ``|resumed``
-on the key, added by the planner). Jobs are keyed ``kind:model`` plus ``#s<k>`` when their
-input has at least ``2^k × 1,000`` characters (k = 1..5). A class's model uses its kind-wide
-model (``kind_wide``: the same key without model and bucket) as its prior once that one is
-trained, so a class with a handful of finishes borrows from all of its kind (shrinkage).
+on the key, added by the planner); and the user's ``duration_hint_s`` when given (``#h<k>``: a
+hint of about 2^k s, which is also the class's prior: a hinted class does not borrow from the
+kind-wide model, the user's word stands until its own finishes say more). Jobs are keyed
+``kind:model`` plus ``#s<k>`` when their input has at least ``2^k × 1,000`` characters
+(k = 1..5). A class's model uses its kind-wide model (``kind_wide``: the same key without
+model and bucket) as its prior once that one is trained, so a class with a handful of
+finishes borrows from all of its kind (shrinkage).
 
 **Exploration while cold.** In a bulk run every job is created before anything has finished.
 If all of them waited for the cold prior's plan, what the first finishes teach would come
@@ -21,6 +24,7 @@ observations). Every other job waits on the model's plan and is re-planned as it
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -30,12 +34,22 @@ if TYPE_CHECKING:
     from ._learn import DurationModel
     from ._record import Record
 
-__all__ = ["PROBES", "PROBE_LAG_FACTOR", "Explore", "class_of", "kind_wide", "size_bucket"]
+__all__ = [
+    "PROBES",
+    "PROBE_LAG_FACTOR",
+    "Explore",
+    "class_of",
+    "hint_prior_s",
+    "kind_wide",
+    "size_bucket",
+]
 
 PROBES = 12
 PROBE_LAG_FACTOR = 8.0
 _SIZE_STEP_CHARS = 1_000
 _SIZE_BUCKETS = 5
+# Hints are classed by powers of two from 1/16 s to 2^20 s (12 days).
+_HINT_MIN, _HINT_MAX = -4, 20
 
 
 def size_bucket(chars: int) -> int:
@@ -46,13 +60,25 @@ def size_bucket(chars: int) -> int:
     return k
 
 
-def class_of(kind_name: str, params: Mapping[str, Any]) -> str:
-    """The class key of a job created with ``params``."""
+def class_of(kind_name: str, params: Mapping[str, Any], hint_s: float | None = None) -> str:
+    """The class key of a job created with ``params`` (``hint_s``: the user's
+    ``duration_hint_s``, rounded to a power of two: ``#h<k>``)."""
     model = params.get("assistant_id") or params.get("model") or "-"
     key = f"{kind_name}:{model}"
     chars = sum(len(text) for text in request_texts(params))
     bucket = size_bucket(chars)
-    return f"{key}#s{bucket}" if bucket else key
+    key = f"{key}#s{bucket}" if bucket else key
+    if hint_s is not None:
+        key += f"#h{min(_HINT_MAX, max(_HINT_MIN, round(math.log2(hint_s))))}"
+    return key
+
+
+def hint_prior_s(key: str) -> float | None:
+    """The prior median a hinted class starts from (its rounded hint); None for a class
+    without a hint, and for the part after a tool round (the hint was for the whole job)."""
+    base, bar, _ = key.partition("|")
+    _, hashed, k = base.rpartition("#h")
+    return 2.0 ** int(k) if hashed and not bar else None
 
 
 _KIND_WIDE: dict[str, str] = {}

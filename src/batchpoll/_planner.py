@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from ._actionwindow import ActionWindow
-from ._classes import PROBE_LAG_FACTOR, Explore, kind_wide
+from ._classes import PROBE_LAG_FACTOR, Explore, hint_prior_s, kind_wide
 from ._heap import DueHeap
 from ._hints import WebhookSettings
 from ._learn import DurationModel
@@ -147,6 +147,14 @@ class Planner:
         timing = getattr(job.kind, "timing", None)
         parent = None
         kind_key = kind_wide(key)
+        hinted = hint_prior_s(key)
+        if hinted is not None:  # the user's hint is the prior, not the kind's estimate
+            return DurationModel(
+                prior_median_s=hinted,
+                lag_weight=poll.lag_weight,
+                min_interval_s=poll.min_interval_s,
+                max_interval_s=poll.max_interval_s,
+            )
         if kind_key != key:
             parent = self._models.get(kind_key)
             if parent is None:

@@ -19,6 +19,7 @@ from typing import Any
 from ._budget import Priority, Ticket
 from ._classes import class_of
 from ._engine import _EARLY_S, _URGENT_DUE, EngineCore
+from ._errors import ConfigurationError
 from ._failures import ErrorCode, Failure, FailureKind
 from ._log import log
 from ._outcome import ErrorInfo, Status
@@ -38,8 +39,16 @@ _STEPS_PER_TASK = 32
 class Engine(EngineCore):
     """The machinery under ``Poller``: the scheduler task and the steps of a job."""
 
-    async def _create(self, kind: JobKind, params: Mapping[str, Any], key: str | None) -> Record:
+    async def _create(
+        self,
+        kind: JobKind,
+        params: Mapping[str, Any],
+        key: str | None,
+        hint_s: float | None = None,
+    ) -> Record:
         self._ensure_open()
+        if hint_s is not None and not hint_s > 0:
+            raise ConfigurationError(f"duration_hint_s must be > 0, got {hint_s!r}")
         params = kind.prepare(params, self._tool_specs)  # misuse raises before anything is sent
         await self._wait_for_room()  # max_in_flight
         job = self._new_job(kind, {}, key)
@@ -68,7 +77,7 @@ class Engine(EngineCore):
         now = self.clock.now()
         job.origin_at = now
         # One string per class, not per job (sys.intern): a job's memory is mostly its record.
-        job.klass = sys.intern(class_of(kind.name, params))
+        job.klass = sys.intern(class_of(kind.name, params, hint_s))
         timeout_s = self._planner.poll_of(kind).timeout_s
         if timeout_s is not None:
             job.deadline = now + timeout_s
