@@ -27,9 +27,9 @@ def _responses(full: bool, before: list[Section]) -> list[Section]:
 
 
 def _b2(full: bool, before: list[Section]) -> list[Section]:
-    from . import b2_policy
+    from . import b2_cold, b2_policy
 
-    return [b2_policy.run(draws=20_000)]
+    return [b2_policy.run(draws=20_000), b2_cold.run()]
 
 
 def _b3(full: bool, before: list[Section]) -> list[Section]:

@@ -18,6 +18,7 @@ from ._errors import (
 from ._failures import ErrorCode, Failure, FailureKind, Sent, http_code
 from ._failures import classify as classify_failure
 from ._hints import WebhookSettings
+from ._hooks import Hooks
 from ._job import Job
 from ._log import log as logger
 from ._options import PollerOptions
@@ -46,6 +47,7 @@ __all__ = [
     "ErrorInfo",
     "Failure",
     "FailureKind",
+    "Hooks",
     "Job",
     "KindTiming",
     "LoopClock",

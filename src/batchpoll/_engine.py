@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import Any, TypeVar, cast
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from typing import Any, TypeVar
 
 from openai import AsyncOpenAI
 
@@ -25,13 +25,15 @@ from ._errors import (
 from ._failures import Failure, FailureKind
 from ._headers import poll_after_hint_s
 from ._heap import DueHeap
-from ._hints import PendingHints, WebhookSettings
+from ._hints import WebhookSettings
+from ._hooks import Hooks, fan_out
 from ._indoubt import InDoubt
 from ._live import LiveJobs
 from ._log import log
 from ._outcome import ErrorInfo, Outcome, Status
 from ._planner import Load, Planner, saturated
 from ._policy import PollSettings
+from ._pushindex import PushIndex, push_key
 from ._record import CHECK, Record
 from ._stats import PollerStats
 from ._tokens import TokenBudget, TokenSettings
@@ -76,6 +78,7 @@ class EngineCore:
         clock: Clock | None = None,
         seed: int | None = None,
         webhooks: WebhookSettings | None = None,
+        hooks: Sequence[Hooks] | None = None,
     ) -> None:
         if budget is None:
             if rpm is None:
@@ -120,13 +123,13 @@ class EngineCore:
         self._room = asyncio.Event()  # set when a live job ends: a waiting create may go
         self._idle = asyncio.Event()
         self._idle.set()
-        self._n = {"created": 0, "done": 0, "checks": 0, "hints": 0, "hints_matched": 0}
+        self._n = {"created": 0, "done": 0, "checks": 0}
         self._by_status: dict[str, int] = {}
         self._seq = 0
         self.webhooks = webhooks
+        self._hooks = fan_out(hooks)  # None when nobody listens: nothing to call per request
         hint_settings = webhooks or WebhookSettings()
-        self._pending_hints = PendingHints(hint_settings.pending_ttl_s, hint_settings.max_pending)
-        self._by_push_key: dict[str, Record] = {}
+        self._push = PushIndex(hint_settings)
         self._creating = 0  # live jobs whose create has not been answered yet
         self._planner = Planner(
             self.poll, tools=bool(self.tools), webhooks=webhooks, uniform=self._uniform
@@ -196,11 +199,11 @@ class EngineCore:
             result=result,
         )
         job.resolve(outcome)
+        if self._hooks is not None:
+            self._hooks.job_finished(outcome)
         self._live.discard(job)
         self._room.set()
-        key = self._push_key(job)
-        if key is not None and self._by_push_key.get(key) is job:
-            del self._by_push_key[key]
+        self._push.forget(job)
         self._n["done"] += 1
         self._by_status[status.value] = self._by_status.get(status.value, 0) + 1
         log.info(
@@ -226,6 +229,8 @@ class EngineCore:
         quota stops everything, since no request can succeed."""
         model = None if job is None else job.model
         failure = self.charger.on_failure(exc, model=model)
+        if failure.kind is FailureKind.RATE_LIMITED and self._hooks is not None:
+            self._hooks.throttled(failure.limit or "requests", failure.retry_after_s)
         if failure.kind is FailureKind.FATAL and self._fatal is None:
             message = failure.error.message
             if failure.error.type == "insufficient_quota":
@@ -250,6 +255,8 @@ class EngineCore:
 
         async def attempt() -> Reply[T]:  # counted once it has its tokens and its turn
             job.requests += 1
+            if self._hooks is not None:
+                self._hooks.request_charged(priority, job.key)
             return await call()
 
         reply = await self.charger.request(priority, attempt, paid=paid, body=body, model=job.model)
@@ -258,46 +265,10 @@ class EngineCore:
 
     # --- internals: push hints ----------------------------------------------------------
 
-    def _push_key(self, job: Record) -> str | None:
-        """The server id that OpenAI's events name for this job, when its kind has events."""
-        key_of = getattr(job.kind, "webhook_key", None)
-        return None if key_of is None else cast("str | None", key_of(job.ids))
-
-    def _register(self, job: Record) -> bool:
-        """Index a job that now has its server ids; True when a hint was already waiting."""
-        key = self._push_key(job)
-        if key is None:
-            return False
-        self._by_push_key[key] = job
-        if self._pending_hints.take(key, self.clock.now()):
-            job.hinted = True
-            self._n["hints_matched"] += 1
-            log.debug("batchpoll.webhook.matched_late", job=job.key)
-            return True
-        return False
-
-    def _rekey(self, job: Record, ids: Ids) -> None:
-        """The job continues as a new server object (the next response of a chain)."""
-        old = self._push_key(job)
-        if old is not None and self._by_push_key.get(old) is job:
-            del self._by_push_key[old]
-        job.ids = ids
-        if job.chain is not None:
-            job.chain.append("/".join(ids.values()))
-        job.usage_due = True
-        if self._register(job):
-            job.hinted = True
-
     def _hint(self, server_id: str) -> bool:
-        self._n["hints"] += 1
-        job = self._by_push_key.get(server_id)
+        job = self._push.hint(server_id, self.clock.now())
         if job is None:
-            self._pending_hints.add(server_id, self.clock.now())
             return False
-        if job.done():
-            return False
-        self._n["hints_matched"] += 1
-        job.hinted = True
         if job.heap_seq >= 0 and job.action == CHECK:
             self._schedule(job, 0.0)
         # Else a check is under way: if it still sees the job running, the next one is at once.
@@ -340,7 +311,7 @@ class EngineCore:
         )
 
     def _next_delay(self, job: Record, now: float) -> float:
-        pushed = self._push_key(job) is not None
+        pushed = self.webhooks is not None and push_key(job) is not None
         return self._planner.next_delay(job, self._load(now), pushed=pushed)
 
     def _learn_action_window(self, remaining_s: float) -> None:
@@ -351,6 +322,16 @@ class EngineCore:
                 "batchpoll.schedule.action_window", window_s=round(gap / GAP_SHARE, 1), moved=moved
             )
             self._wake.set()
+
+    def _replan(self) -> None:
+        """Refresh the classes due one and move their waiting jobs (``_replan``)."""
+        moved = self._planner.refresh(self._live, self._heap, self._load(), self._is_pushed)
+        if moved:
+            log.debug("batchpoll.schedule.replanned", moved=moved)
+            self._wake.set()
+
+    def _is_pushed(self, job: Record) -> bool:
+        return self.webhooks is not None and push_key(job) is not None
 
     def _pick_due(self, now: float) -> Record | None:
         """The due job to spend a token on: earliest due, or, while checks queue up, the one

@@ -1,15 +1,16 @@
-"""A schedule that learns: an online duration model and the check times it implies.
+"""A schedule that learns: an online duration model per job class, and its check times.
 
-Durations are modelled as lognormal per job class (kind + assistant or model). What a check
-sees is interval-censored: the job finished somewhere between the last check that saw it
-running and the first that saw it done; a job that never finished is right-censored. The fit
-is a maximum-likelihood estimate for such intervals (EM on the log scale: each interval is
-replaced by the conditional moments of a truncated normal), over a bounded window of recent
-observations plus a weak prior, so memory stays constant however many jobs pass.
+What a check sees is interval-censored: the job finished somewhere between the last check
+that saw it running and the first that saw it done; a job still running is right-censored.
+``DurationModel`` keeps a bounded window of such observations (constant memory however many
+jobs pass) and estimates the distribution nonparametrically (``_survival``: Turnbull's EM on
+a log grid, with a prior), so a mixture of short and long jobs is what it fits, not one
+lognormal; its schedule is ``_survival``'s DP over that estimate.
 
-From the fitted distribution, ``optimal_schedule`` computes by dynamic programming the check
-ages that minimise ``E[checks] + lag_weight × E[detection lag]`` (DESIGN.md §5). Everything
-here is pure: no clock, no I/O.
+The lognormal pieces stay here as plain numbers with closed forms: ``fit_lognormal`` (EM on
+the log scale: each interval replaced by the conditional moments of a truncated normal) and
+``optimal_schedule`` (the DP of DESIGN.md §5 for a known lognormal), for tests and
+benchmarks. Everything here is pure: no clock, no I/O.
 """
 
 from __future__ import annotations
@@ -17,7 +18,17 @@ from __future__ import annotations
 import bisect
 import math
 from collections import deque
-from dataclasses import dataclass
+
+from ._survival import (
+    EDGES,
+    Schedule,
+    cdf_at,
+    cumulative_of,
+    finished_bins,
+    fit_turnbull,
+    lognormal_prior,
+)
+from ._survival import optimal_schedule as survival_schedule
 
 __all__ = ["DurationModel", "Schedule", "fit_lognormal", "optimal_schedule"]
 
@@ -57,11 +68,14 @@ def fit_lognormal(
     prior_weight: float,
     iterations: int = 25,
     start: tuple[float, float] | None = None,
+    weights: list[float] | None = None,
 ) -> tuple[float, float]:
-    """(mu, sigma) of log-durations from ``(lo_s, hi_s)`` intervals (``hi_s`` may be inf).
+    """(mu, sigma) of log-durations from ``(lo_s, hi_s)`` intervals (``hi_s`` may be inf),
+    each counted ``weights[i]`` times (default once).
 
     The prior acts as ``prior_weight`` exact observations spread as N(prior_mu, prior_sigma).
     """
+    w = weights if weights is not None else [1.0] * len(intervals)
     logs = [
         (
             math.log(max(lo, 1e-3)) if lo > 0 else -math.inf,
@@ -70,14 +84,14 @@ def fit_lognormal(
         for lo, hi in intervals
     ]
     mu, sigma = start if start is not None else (prior_mu, prior_sigma)
-    n = len(logs) + prior_weight
+    n = sum(w) + prior_weight
     for _ in range(iterations):
         s1 = prior_weight * prior_mu
         s2 = prior_weight * (prior_sigma**2 + prior_mu**2)
-        for lo, hi in logs:
+        for (lo, hi), wi in zip(logs, w, strict=True):
             m1, m2 = _truncated_moments(mu, sigma, lo, hi)
-            s1 += m1
-            s2 += m2
+            s1 += wi * m1
+            s2 += wi * m2
         new_mu = s1 / n
         new_sigma = math.sqrt(max(s2 / n - new_mu * new_mu, 1e-4))
         done = abs(new_mu - mu) < 1e-5 and abs(new_sigma - sigma) < 1e-5
@@ -85,29 +99,6 @@ def fit_lognormal(
         if done:
             break
     return mu, sigma
-
-
-@dataclass(frozen=True, slots=True)
-class Schedule:
-    """Optimal check ages for one distribution: after a check at ``ages[i]`` that saw the
-    job running, the next check is at ``ages[following[i]]``."""
-
-    ages: tuple[float, ...]
-    following: tuple[int, ...]
-
-    def next_age(self, age_s: float) -> float:
-        """Age of the next check, given the last one (or creation) at ``age_s``."""
-        i = max(0, bisect.bisect_right(self.ages, age_s + 1e-9) - 1)
-        nxt = self.ages[self.following[i]]
-        if nxt - age_s < 0.03 * age_s and self.following[i] < len(self.ages) - 1:
-            # The check came a hair before a planned age (jitter, an early wake-up): it was
-            # that planned check, so the next one is the plan's step after it.
-            nxt = self.ages[self.following[self.following[i]]]
-        if nxt <= age_s:  # past the grid: keep the last step's proportion
-            last = self.ages[-1]
-            prev = self.ages[self.following[-2]] if len(self.ages) > 1 else last
-            return age_s * max(1.05, last / max(prev, 1e-9))
-        return nxt
 
 
 def optimal_schedule(
@@ -151,26 +142,48 @@ def optimal_schedule(
     return Schedule(tuple(grid), tuple(following))
 
 
-class DurationModel:
-    """Online lognormal fit for one job class, from interval-censored observations.
+# What the lognormal fit weighs in the nonparametric estimate, in observations: enough to
+# smooth out the noise of a 256-job window where the data look lognormal, little against
+# the hundreds a mixture's gap is seen by. (Set from B2; see docs/schedule.md.)
+SHAPE_WEIGHT = 32.0
 
-    Keeps the ``window`` most recent observations (constant memory) and refits after every
-    ``refit_every`` new ones; ``schedule`` is recomputed only when the fit moved noticeably.
+
+def _upper(bin_index: int) -> float:
+    return EDGES[bin_index + 1] if bin_index + 1 < len(EDGES) else math.inf
+
+
+class DurationModel:
+    """The durations of one job class, learned online from interval-censored observations.
+
+    The estimate is ``_survival``'s nonparametric one over the ``window`` most recent
+    finished jobs, the class's jobs still running (handed in by ``refit(running=...)``:
+    they are what a bulk run's first seconds are made of) and a prior worth
+    ``prior_weight`` observations: a lognormal (``prior_median_s``, ``prior_sigma``), or
+    ``parent``'s estimate once the parent (the kind-wide model) is trained, so a small class
+    borrows strength from its kind. It refits after every ``refit_every`` new finishes
+    (sooner while few are known); the DP schedule is recomputed lazily, once per refit that
+    moved the estimate.
     """
 
     __slots__ = (
+        "_cumulative",
         "_fresh",
         "_intervals",
+        "_prior_ln",
+        "_running",
         "_schedule",
         "lag_weight",
+        "max_interval_s",
         "min_interval_s",
         "min_observations",
         "mu",
         "observed",
-        "prior_mu",
-        "prior_sigma",
+        "p",
+        "parent",
+        "prior",
         "prior_weight",
         "refit_every",
+        "refits",
         "sigma",
     )
 
@@ -179,25 +192,33 @@ class DurationModel:
         *,
         prior_median_s: float = 6.0,
         prior_sigma: float = 0.8,
-        prior_weight: float = 3.0,
+        prior_weight: float = 1.0,
         window: int = 256,
         refit_every: int = 32,
         min_observations: int = 8,
         lag_weight: float = 2.0,
         min_interval_s: float = 0.1,
+        max_interval_s: float = 30.0,
+        parent: DurationModel | None = None,
     ) -> None:
-        self.prior_mu = math.log(prior_median_s)
-        self.prior_sigma = prior_sigma
+        self.prior = lognormal_prior(prior_median_s, prior_sigma)
+        self.mu, self.sigma = math.log(prior_median_s), prior_sigma  # the lognormal fit
+        self._prior_ln = (self.mu, self.sigma)
         self.prior_weight = prior_weight
-        self.mu, self.sigma = self.prior_mu, prior_sigma
-        self._intervals: deque[tuple[float, float]] = deque(maxlen=window)
+        self.parent = parent
+        self.p = list(self.prior)
+        self._cumulative = cumulative_of(self.p)
+        self._intervals: deque[tuple[int, int]] = deque(maxlen=window)
+        self._running: dict[int, float] = {}
         self.refit_every = refit_every
         self.min_observations = min_observations
         self.lag_weight = lag_weight
         self.min_interval_s = min_interval_s
+        self.max_interval_s = max_interval_s
         self.observed = 0
+        self.refits = 0
         self._fresh = 0
-        self._schedule: dict[float, Schedule] | None = None  # by lag weight
+        self._schedule: dict[float, Schedule] = {}  # by lag weight
 
     @property
     def trained(self) -> bool:
@@ -205,47 +226,92 @@ class DurationModel:
 
     @property
     def median_s(self) -> float:
-        return math.exp(self.mu)
+        return self.quantile(0.5)
 
-    def observe(self, lo_s: float, hi_s: float = math.inf) -> None:
-        """The job ended after ``lo_s`` and no later than ``hi_s`` (inf: still unknown)."""
+    def quantile(self, q: float) -> float:
+        k = bisect.bisect_left(self._cumulative, q)
+        return EDGES[min(max(k - 1, 0), len(EDGES) - 1)] if k < len(self._cumulative) else EDGES[-1]
+
+    def observe(self, lo_s: float, hi_s: float = math.inf) -> bool:
+        """The job ended after ``lo_s`` and no later than ``hi_s`` (inf: still running when
+        it was given up). True when this refit the model and moved it."""
         if hi_s < lo_s:
             lo_s, hi_s = hi_s, lo_s
-        self._intervals.append((max(lo_s, 0.0), hi_s))
+        self._intervals.append(finished_bins(max(lo_s, 0.0), hi_s))
         if hi_s < math.inf:
             self.observed += 1
+            if self.parent is not None:
+                self.parent.observe(lo_s, hi_s)
         self._fresh += 1
-        if self._fresh >= self.refit_every or (self.observed == self.min_observations):
-            self.refit()
+        # Refit often while little is known (after 1, 2, 4, 8, ... finishes), then in steps.
+        early = self.observed & (self.observed - 1) == 0 and self.observed <= self.refit_every
+        if self._fresh >= self.refit_every or early:
+            return self.refit()
+        return False
 
-    def refit(self) -> None:
+    def refit(self, running: dict[int, float] | None = None) -> bool:
+        """Refit; ``running``: censored counts by bin of the class's jobs still running
+        (replaces the last ones given). True when the estimate moved materially (its CDF by
+        more than 0.02 anywhere)."""
+        if running is not None:
+            self._running = running
         self._fresh = 0
-        mu, sigma = fit_lognormal(
-            list(self._intervals), self.prior_mu, self.prior_sigma, self.prior_weight
+        self.refits += 1
+        finished: dict[tuple[int, int], float] = {}
+        for key in self._intervals:
+            finished[key] = finished.get(key, 0.0) + 1.0
+        # The shape beyond what the checks have seen comes from a lognormal fitted to the
+        # same observations (censored ones included): the Turnbull estimate says nothing
+        # there, and a fixed prior's tail would tell jobs still running at 14 s that they
+        # all end by 16 s. Its own prior: the kind-wide fit once trained (shrinkage).
+        parent = self.parent
+        prior_mu, prior_sigma = self._prior_ln
+        if parent is not None and parent.trained:
+            prior_mu, prior_sigma = parent.mu, parent.sigma
+        intervals = [(EDGES[lo], _upper(hi)) for lo, hi in finished]
+        intervals += [(EDGES[lo], math.inf) for lo in self._running]
+        weights = [*finished.values(), *self._running.values()]
+        self.mu, self.sigma = fit_lognormal(
+            intervals,
+            prior_mu,
+            prior_sigma,
+            self.prior_weight,
+            start=(self.mu, self.sigma),
+            weights=weights,
         )
-        moved = abs(mu - self.mu) > 0.02 or abs(sigma - self.sigma) > 0.02
-        self.mu, self.sigma = mu, sigma
-        if moved or self._schedule is None:
-            self._schedule = None  # recomputed lazily, at most once per refit
+        prior = lognormal_prior(math.exp(self.mu), self.sigma)
+        p = fit_turnbull(finished, self._running, prior, SHAPE_WEIGHT)
+        cumulative = cumulative_of(p)
+        moved = max(abs(a - b) for a, b in zip(cumulative, self._cumulative, strict=True)) > 0.02
+        self.p = p
+        self._cumulative = cumulative
+        if moved:
+            self._schedule = {}
+        return moved
 
     def cdf(self, t_s: float) -> float:
-        return 0.0 if t_s <= 0 else _Phi((math.log(t_s) - self.mu) / self.sigma)
+        return cdf_at(self._cumulative, t_s)
 
     def chance_done(self, last_s: float, now_s: float) -> float:
         """P(done by ``now_s`` | still running at ``last_s``)."""
-        survive = 1.0 - self.cdf(last_s)
+        before = self.cdf(last_s)
+        survive = 1.0 - before
         if survive <= 1e-12:
             return 1.0
-        return max(0.0, (self.cdf(now_s) - self.cdf(last_s)) / survive)
+        return max(0.0, (self.cdf(now_s) - before) / survive)
 
     def next_age(self, age_s: float, lag_weight: float | None = None) -> float:
         """Age of the next check after one at ``age_s`` (``lag_weight``: override the knob)."""
+        return self.schedule(lag_weight).next_age(age_s)
+
+    def schedule(self, lag_weight: float | None = None) -> Schedule:
         weight = self.lag_weight if lag_weight is None else lag_weight
-        if self._schedule is None:
-            self._schedule = {}
         schedule = self._schedule.get(weight)
         if schedule is None:
-            schedule = self._schedule[weight] = optimal_schedule(
-                self.mu, self.sigma, weight, min_interval_s=self.min_interval_s
+            schedule = self._schedule[weight] = survival_schedule(
+                self.p,
+                weight,
+                min_interval_s=self.min_interval_s,
+                max_interval_s=self.max_interval_s,
             )
-        return schedule.next_age(age_s)
+        return schedule

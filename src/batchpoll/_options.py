@@ -4,12 +4,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TypedDict
 
 from ._budget import Budget
 from ._clock import Clock
 from ._hints import WebhookSettings
+from ._hooks import Hooks
 from ._policy import PollSettings
 from ._tokens import TokenBudget
 from ._tools import ToolSettings
@@ -33,3 +34,4 @@ class PollerOptions(TypedDict, total=False):
     clock: Clock | None
     seed: int | None
     webhooks: WebhookSettings | None
+    hooks: Sequence[Hooks] | None

@@ -9,15 +9,20 @@ numbers (``tests/core/test_planner.py``), like ``_policy``'s arithmetic undernea
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
 from ._actionwindow import ActionWindow
+from ._classes import PROBE_LAG_FACTOR, Explore, hint_prior_s, kind_wide
+from ._heap import DueHeap
 from ._hints import WebhookSettings
 from ._learn import DurationModel
 from ._policy import JobTiming, PollSettings, next_check_delay
 from ._record import CHECK, Record
+from ._replan import Refresh, move
+from ._retention import retention_gap
+from ._survival import Schedule, edge_of
 from .kinds import JobKind, Snapshot
 
 __all__ = ["Load", "Planner", "saturated"]
@@ -73,6 +78,10 @@ class Planner:
         self._webhooks = webhooks
         self._uniform = uniform
         self._models: dict[str, DurationModel] = {}
+        self._refresh: dict[str, Refresh] = {}  # by class key
+        self._due: set[str] = set()  # classes due a refresh
+        self._explore = Explore()
+        self._memo: tuple[Record, float] | None = None
         self._kind_polls: dict[Any, PollSettings] = {}  # by KindTiming (kinds with their own)
 
     def poll_of(self, kind: JobKind) -> PollSettings:
@@ -95,16 +104,17 @@ class Planner:
             safety = self._webhooks.safety_interval_s
             if poll is not self.poll:  # a long kind's net is no tighter than its longest gap
                 safety = max(safety, poll.max_interval_s)
-        to_expiry = None if job.expires_at is None else job.expires_at - load.wall
+        x = job.extras
+        to_expiry = None if x.expires_at is None else x.expires_at - load.wall
         now = load.now
         timing = JobTiming(
-            max_gap_s=self.action_gap(job),
+            max_gap_s=self.max_gap(job),
             age_s=now - job.origin_at,
             checks=job.checks_since_origin,
-            resumed=job.resumed,
-            error_streak=job.error_streak,
-            poll_after_s=job.poll_after_s,
-            retry_after_s=job.retry_after_s,
+            resumed=x.resumed,
+            error_streak=x.error_streak,
+            poll_after_s=x.poll_after_s,
+            retry_after_s=x.retry_after_s,
             to_deadline_s=None if job.deadline is None else job.deadline - now,
             to_expiry_s=to_expiry,
             planned_age_s=None if safety is not None else self.planned_age(job, load),
@@ -121,42 +131,171 @@ class Planner:
     def model(self, job: Record) -> DurationModel | None:
         """The duration model of ``job``'s class (a resumed job's age is not its duration:
         those learn apart); None when the schedule is not learned."""
-        if job.klass is None or self.poll.strategy != "learned":
+        x = job.extras
+        klass = x.klass
+        if klass is None or self.poll.strategy != "learned":
             return None
-        key = f"{job.klass}|resumed" if job.resumed else job.klass
+        key = f"{klass}|resumed" if x.resumed else klass
         model = self._models.get(key)
         if model is None:
-            poll = self.poll_of(job.kind)
-            timing = getattr(job.kind, "timing", None)
-            prior = {} if timing is None else {"prior_sigma": timing.prior_sigma}
-            model = self._models[key] = DurationModel(
-                prior_median_s=poll.first_check_s if timing is None else timing.prior_median_s,
-                lag_weight=poll.lag_weight,
-                min_interval_s=poll.min_interval_s,
-                **prior,
-            )
+            model = self._models[key] = self._new_model(job, key)
         return model
 
+    def _new_model(self, job: Record, key: str) -> DurationModel:
+        """A class's model, shrunk toward its kind-wide one (``_classes``)."""
+        poll = self.poll_of(job.kind)
+        timing = getattr(job.kind, "timing", None)
+        parent = None
+        kind_key = kind_wide(key)
+        hinted = hint_prior_s(key)
+        if hinted is not None:  # the user's hint is the prior, not the kind's estimate
+            return DurationModel(
+                prior_median_s=hinted,
+                lag_weight=poll.lag_weight,
+                min_interval_s=poll.min_interval_s,
+                max_interval_s=poll.max_interval_s,
+            )
+        if kind_key != key:
+            parent = self._models.get(kind_key)
+            if parent is None:
+                parent = self._models[kind_key] = self._new_model(job, kind_key)
+        return DurationModel(
+            prior_median_s=poll.first_check_s if timing is None else timing.prior_median_s,
+            prior_sigma=0.8 if timing is None else timing.prior_sigma,
+            lag_weight=poll.lag_weight,
+            min_interval_s=poll.min_interval_s,
+            max_interval_s=poll.max_interval_s,
+            parent=parent,
+        )
+
     def planned_age(self, job: Record, load: Load) -> float | None:
+        memo = self._memo
+        if memo is not None and memo[0] is job:  # just computed by a refresh
+            return memo[1]
         model = self.model(job)
-        if model is None or job.error_streak:
+        if model is None or job.extras.error_streak:
             return None
         weight = None
-        if load.creates_waiting:
+        long_kind = getattr(job.kind, "timing", None) is not None  # batches: no probes
+        if not long_kind and self._explore.probe(job, model):  # a cold class's probe
+            weight = model.lag_weight * PROBE_LAG_FACTOR
+        elif load.creates_waiting:
             # New work is waiting for the budget: a check that finds the job still running
             # delays a create, so lag is worth less than usual.
             weight = self.poll_of(job.kind).busy_lag_weight
         return model.next_age(job.last_age, weight)
 
-    def learn(self, job: Record, snapshot: Snapshot, age: float, *, hinted: bool = False) -> None:
+    def refresh(
+        self,
+        live: Iterable[Record],
+        heap: DueHeap[Record],
+        load: Load,
+        pushed: Callable[[Record], bool],
+    ) -> int:
+        """Refresh the classes due one (their running jobs right-censored) and re-plan the
+        waiting jobs of each whose model moved (``_replan``). Returns the jobs moved."""
+        due, self._due = self._due, set()
+        if not due:
+            return 0
+        # A kind-wide model learns from every job of its kind: refreshed with any of them.
+        due |= {kind_wide(key) for key in due}
+        running: dict[str, dict[int, float]] = {key: {} for key in due}
+        in_flight: dict[str, int] = dict.fromkeys(due, 0)
+        jobs_of: dict[str, list[Record]] = {}
+        for job in live:
+            x = job.extras
+            klass = x.klass
+            if klass is None:
+                continue
+            key = f"{klass}|resumed" if x.resumed else klass
+            parent = kind_wide(key)
+            if key not in due and parent not in due:
+                continue
+            group = jobs_of.get(key)
+            if group is None:
+                group = jobs_of[key] = []
+            group.append(job)
+            if x.action == CHECK:
+                b = edge_of(job.last_age)
+                for k in (key, parent) if parent != key else (key,):
+                    if k in due:
+                        bins = running[k]
+                        bins[b] = bins.get(b, 0.0) + 1.0
+                        in_flight[k] += 1
+        moved_keys = set()
+        # Kind-wide models first (a class's prior is its kind's estimate); a fixed order, so
+        # that a run is the same run whatever the hash seed.
+        for key in sorted(due, key=lambda k: (k != kind_wide(k), k)):
+            model = self._models.get(key)
+            if model is not None and model.refit(running[key]):
+                moved_keys.add(key)
+            refresh = self._refresh.get(key)
+            if refresh is not None:
+                refresh.done(in_flight[key])
+        if not moved_keys:
+            return 0
+        now = load.now
+
+        # The plan each moved class now follows (a probe's is its own, asked per job). A
+        # moved kind-wide model moves the plans of its classes too (it is their prior).
+        weight = self.poll.busy_lag_weight if load.creates_waiting else None
+        webhooks = self._webhooks is not None
+
+        def due_of(job: Record) -> float:
+            return now + self.next_delay(job, load, pushed=False)
+
+        moved = 0
+        for key in sorted(jobs_of):  # (the live jobs come in creation order: a fixed order)
+            if key not in moved_keys and kind_wide(key) not in moved_keys:
+                continue
+            model = self._models.get(key)
+            if model is None:
+                continue
+            schedule = model.schedule(weight)
+
+            def planned_due(
+                job: Record, model: DurationModel = model, schedule: Schedule = schedule
+            ) -> float | None:
+                if webhooks and pushed(job):
+                    return None
+                if not model.trained:
+                    age = self.planned_age(job, load)
+                    return None if age is None else job.origin_at + age
+                age = schedule.next_age(job.last_age)
+                self._memo = (job, age)  # next_delay, asked next for this job, reuses it
+                return job.origin_at + age
+
+            try:
+                moved += move(jobs_of[key], heap, now, planned_due, due_of)
+            finally:
+                self._memo = None
+        return moved
+
+    @staticmethod
+    def _key(job: Record) -> str:
+        x = job.extras
+        return f"{x.klass}|resumed" if x.resumed else str(x.klass)
+
+    def learn(self, job: Record, snapshot: Snapshot, age: float, *, hinted: bool = False) -> bool:
         """A check that sees a change (done, or asking for tools) brackets the duration.
         Not a check a push asked for: its time depends on the duration itself, and such
-        intervals would bias the model (it only learns from checks made blind)."""
+        intervals would bias the model (it only learns from checks made blind). True when
+        the class is due a refresh (the engine then calls ``refresh``)."""
+        model = self.model(job)
+        if model is None:
+            job.last_age = age
+            return False
         if (snapshot.terminal or snapshot.status == "requires_action") and not hinted:
-            model = self.model(job)
-            if model is not None:
-                model.observe(job.last_age, age)
+            model.observe(job.last_age, age)
         job.last_age = age
+        key = self._key(job)
+        refresh = self._refresh.get(key)
+        if refresh is None:
+            refresh = self._refresh[key] = Refresh()
+        if refresh.seen():
+            self._due.add(key)
+            return True
+        return False
 
     def learn_action_window(self, remaining_s: float) -> float | None:
         """A run asked for tools with ``remaining_s`` until it expires. Returns the check gap
@@ -170,7 +309,8 @@ class Planner:
     def chance_done(self, job: Record, now: float) -> float | None:
         """How likely a check of ``job`` now finds something to act on (for ordering);
         None when nothing is known (no trained model for its class)."""
-        if job.action != CHECK or job.hinted:
+        x = job.extras
+        if x.action != CHECK or x.hinted:
             return 2.0  # a retried submit or fetch, or a pushed "done": necessary work
         if self.action_gap(job) is not None and self.actions.at_risk(
             now - job.origin_at - job.last_age
@@ -180,6 +320,15 @@ class Planner:
         if model is None or not model.trained:
             return None
         return model.chance_done(job.last_age, now - job.origin_at)
+
+    def max_gap(self, job: Record) -> float | None:
+        """The longest check gap ``job`` can afford: its run's action window, or the
+        retention of a response that was not stored (``_retention``)."""
+        action = self.action_gap(job)
+        kept = retention_gap(job.kind.name, job.extras.params)
+        if action is None or kept is None:
+            return kept if action is None else action
+        return min(action, kept)
 
     def action_gap(self, job: Record) -> float | None:
         """The cap on a job's check gap that keeps a tool run from expiring (``_actionwindow``):

@@ -26,8 +26,8 @@ class PollSettings:
 
     ``strategy="learned"`` (the default) learns the duration distribution of each job class
     online and checks at the ages that minimise ``checks + lag_weight × lag`` (see
-    docs/schedule.md). Until a class has enough finished jobs, and with
-    ``strategy="backoff"``, it checks ``first_check_s`` after creation (a check right after
+    docs/schedule.md; a cold class is explored by a few probes and re-planned as it learns).
+    With ``strategy="backoff"`` it checks ``first_check_s`` after creation (a check right after
     create always says ``queued``), then every ``growth`` × the job's age, clamped to
     ``[min_interval_s, max_interval_s]``: a geometric backoff whose step follows the job's own
     age, so short and long jobs both get a few checks, not dozens.
@@ -94,9 +94,11 @@ class PollSettings:
             raise ConfigurationError("need 0 < retry_base_s <= retry_max_s")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class JobTiming:
-    """What the policy needs to know about one job, as plain numbers (seconds)."""
+    """What the policy needs to know about one job, as plain numbers (seconds). Built once
+    per check and per re-planned job, so not frozen: a frozen dataclass sets each of its
+    fields through ``object.__setattr__``, several times slower (treat it as immutable)."""
 
     age_s: float  # since creation, or since the last tool-output submit
     checks: int  # checks since that same origin

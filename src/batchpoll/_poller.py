@@ -40,7 +40,8 @@ class Poller(Engine):
     sent with every Responses request and they answer every round of tool calls;
     ``budgets`` adds budgets per request class (``"create"``, ``"check"``, ``"submit"``,
     ``"fetch"``, ``"cancel"``) that those requests take a token from as well.
-    ``webhooks=WebhookSettings(...)``: events are pushed for background responses (see
+    ``hooks``: instrumentation (``batchpoll.Hooks``: requests charged, retries, 429s, jobs
+    finished). ``webhooks=WebhookSettings(...)``: events are pushed for background responses (see
     ``notify_done`` and ``batchpoll.webhooks``), so those are polled only as a safety net.
     ``max_in_flight``: each create waits while that many jobs are live (created, tracked or
     being created, and not done); ``track`` never waits but counts.
@@ -91,17 +92,21 @@ class Poller(Engine):
 
     # --- submitting work ----------------------------------------------------------------
 
-    async def create_and_run(self, *, key: str | None = None, **params: Any) -> Job:
+    async def create_and_run(
+        self, *, key: str | None = None, duration_hint_s: float | None = None, **params: Any
+    ) -> Job:
         """``threads.create_and_run(**params)`` and track the run (the legacy Assistants API:
         OpenAI sunset it on 2026-08-26; OpenAI-compatible servers still serve it)."""
-        return await self.create(ASSISTANTS, params, key=key)
+        return await self.create(ASSISTANTS, params, key=key, duration_hint_s=duration_hint_s)
 
-    async def create_response(self, *, key: str | None = None, **params: Any) -> Job:
+    async def create_response(
+        self, *, key: str | None = None, duration_hint_s: float | None = None, **params: Any
+    ) -> Job:
         """``responses.create(background=True, **params)`` and track it to the end of its
         chain: each round of ``function_call`` items is answered by the poller's tools in a
         continuation (``previous_response_id``, or the same ``conversation``), until a
         message. The poller's tools are declared on every request of the chain."""
-        return await self.create(RESPONSES, params, key=key)
+        return await self.create(RESPONSES, params, key=key, duration_hint_s=duration_hint_s)
 
     def track_run(self, thread_id: str, run_id: str, *, key: str | None = None) -> Job:
         return self.track(ASSISTANTS, {"thread_id": thread_id, "run_id": run_id}, key=key)
@@ -114,29 +119,41 @@ class Poller(Engine):
     # Each is checked on its kind's own schedule (KindTiming: minutes, not seconds) and ends
     # with its result in ``Outcome.result`` (file ids and counts, the fine-tuned model).
 
-    async def create_batch(self, *, key: str | None = None, **params: Any) -> Job:
+    async def create_batch(
+        self, *, key: str | None = None, duration_hint_s: float | None = None, **params: Any
+    ) -> Job:
         """``batches.create(**params)`` (``input_file_id``, ``endpoint``, ``metadata``; the
         window is 24h) and track the batch: ``result`` has ``output_file_id``,
         ``error_file_id`` and ``request_counts``."""
-        return await self.create(BATCHES, params, key=key)
+        return await self.create(BATCHES, params, key=key, duration_hint_s=duration_hint_s)
 
     def track_batch(self, batch_id: str, *, key: str | None = None) -> Job:
         return self.track(BATCHES, {"batch_id": batch_id}, key=key)
 
-    async def create_fine_tuning_job(self, *, key: str | None = None, **params: Any) -> Job:
+    async def create_fine_tuning_job(
+        self, *, key: str | None = None, duration_hint_s: float | None = None, **params: Any
+    ) -> Job:
         """``fine_tuning.jobs.create(**params)`` and track it (``result["fine_tuned_model"]``)."""
-        return await self.create(FINE_TUNING, params, key=key)
+        return await self.create(FINE_TUNING, params, key=key, duration_hint_s=duration_hint_s)
 
     def track_fine_tuning_job(self, job_id: str, *, key: str | None = None) -> Job:
         return self.track(FINE_TUNING, {"fine_tuning_job_id": job_id}, key=key)
 
     async def create_vector_store_file_batch(
-        self, vector_store_id: str, *, key: str | None = None, **params: Any
+        self,
+        vector_store_id: str,
+        *,
+        key: str | None = None,
+        duration_hint_s: float | None = None,
+        **params: Any,
     ) -> Job:
         """``vector_stores.file_batches.create(vector_store_id, **params)`` and track it
         (``result["file_counts"]``)."""
         return await self.create(
-            FILE_BATCHES, {"vector_store_id": vector_store_id, **params}, key=key
+            FILE_BATCHES,
+            {"vector_store_id": vector_store_id, **params},
+            key=key,
+            duration_hint_s=duration_hint_s,
         )
 
     def track_vector_store_file_batch(
@@ -146,14 +163,21 @@ class Poller(Engine):
         return self.track(FILE_BATCHES, ids, key=key)
 
     async def create(
-        self, kind: JobKind, params: Mapping[str, Any], *, key: str | None = None
+        self,
+        kind: JobKind,
+        params: Mapping[str, Any],
+        *,
+        key: str | None = None,
+        duration_hint_s: float | None = None,
     ) -> Job:
         """Create a job of any kind (one request, lowest priority) and track it.
 
         A rejected create (400, ...) gives a job that is already done with an ``error``
         outcome. Raises ``AuthenticationFailedError`` when the key is rejected.
+        ``duration_hint_s`` (every ``create_*`` takes it): how long you expect the job to
+        take; jobs with similar hints learn their schedule together, from that prior.
         """
-        return Job(await self._create(kind, params, key))
+        return Job(await self._create(kind, params, key, duration_hint_s))
 
     async def request(
         self,
@@ -173,6 +197,8 @@ class Poller(Engine):
         self._ensure_open()
 
         async def one() -> Reply[T]:
+            if self._hooks is not None:
+                self._hooks.request_charged(priority, None)
             return Reply(await call(), _NO_HEADERS)
 
         attempt = 0
@@ -210,7 +236,7 @@ class Poller(Engine):
             # A long kind's schedule comes from its prior even for a job created elsewhere
             # (its age counts from now: the learned model sees it as younger than it is).
             job.klass = sys.intern(f"{kind.name}:tracked")
-        self._register(job)
+        self._push.register(job, self.clock.now())
         job.checks_since_origin = 1  # not just created: no first-check delay
         job.due = self.clock.now()
         self._heap.push(job, job.due)
@@ -249,9 +275,9 @@ class Poller(Engine):
             rate_rpm=b.rate_rpm,
             target_rpm=b.target_rpm,
             by_status=dict(self._by_status),
-            hints=self._n["hints"],
-            hints_matched=self._n["hints_matched"],
-            hints_pending=len(self._pending_hints),
+            hints=self._push.hints,
+            hints_matched=self._push.matched,
+            hints_pending=self._push.pending,
             tokens=None if self.tokens is None else self.tokens.stats(),
             heap_entries=self._heap.entries,
             heap_live=len(self._heap),

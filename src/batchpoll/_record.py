@@ -56,6 +56,26 @@ class _Side:
         "waiter",
     )
 
+    action: str
+    chain: list[str] | None
+    error_streak: int
+    expires_at: float | None
+    first_origin_at: float | None
+    hinted: bool
+    klass: str | None
+    model: str | None
+    outputs: Sequence[tuple[str, str]]
+    params: Mapping[str, Any]
+    poll_after_s: float | None
+    refusals: int
+    resumed: bool
+    retried_ambiguous: bool
+    retry_after_s: float | None
+    rounds: int
+    usage: Usage | None
+    usage_due: bool
+    waiter: asyncio.Future[Outcome] | None
+
     def __init__(self) -> None:
         for name, default in _DEFAULTS.items():
             setattr(self, name, default)
@@ -108,6 +128,9 @@ class _OnSide(Generic[T]):
                 return
             side = record._side = _Side()
         setattr(side, self._name, value)
+
+
+_NO_SIDE = _Side()
 
 
 class Record:
@@ -168,6 +191,14 @@ class Record:
         self.checks_since_origin = 0
         self.requests = 0
         self.last_age = 0.0  # age (from origin_at) at the last check that saw the job running
+
+    @property
+    def extras(self) -> _Side:
+        """The side fields to READ in a loop over many jobs: one lookup, then plain slot
+        reads (a field read through the record costs a Python call). A job without a side
+        record shares the defaults' (never write through this)."""
+        side = self._side
+        return _NO_SIDE if side is None else side
 
     @property
     def created_at(self) -> float:

@@ -17,7 +17,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._budget import Priority, Ticket
+from ._classes import class_of
 from ._engine import _EARLY_S, _URGENT_DUE, EngineCore
+from ._errors import ConfigurationError
 from ._failures import ErrorCode, Failure, FailureKind
 from ._log import log
 from ._outcome import ErrorInfo, Status
@@ -37,8 +39,16 @@ _STEPS_PER_TASK = 32
 class Engine(EngineCore):
     """The machinery under ``Poller``: the scheduler task and the steps of a job."""
 
-    async def _create(self, kind: JobKind, params: Mapping[str, Any], key: str | None) -> Record:
+    async def _create(
+        self,
+        kind: JobKind,
+        params: Mapping[str, Any],
+        key: str | None,
+        hint_s: float | None = None,
+    ) -> Record:
         self._ensure_open()
+        if hint_s is not None and not hint_s > 0:
+            raise ConfigurationError(f"duration_hint_s must be > 0, got {hint_s!r}")
         params = kind.prepare(params, self._tool_specs)  # misuse raises before anything is sent
         await self._wait_for_room()  # max_in_flight
         job = self._new_job(kind, {}, key)
@@ -67,16 +77,14 @@ class Engine(EngineCore):
         now = self.clock.now()
         job.origin_at = now
         # One string per class, not per job (sys.intern): a job's memory is mostly its record.
-        job.klass = sys.intern(
-            f"{kind.name}:{params.get('assistant_id') or params.get('model') or '-'}"
-        )
+        job.klass = sys.intern(class_of(kind.name, params, hint_s))
         timeout_s = self._planner.poll_of(kind).timeout_s
         if timeout_s is not None:
             job.deadline = now + timeout_s
         self._n["created"] += 1
         log.debug("batchpoll.job.created", job=job.key, kind=kind.name, **ids)
         self._observe(job, snapshot)
-        hinted = self._register(job)  # an event may have beaten this reply
+        hinted = self._push.register(job, self.clock.now())  # an event may beat the reply
         if snapshot.terminal:
             self._tg_start(self._conclude, job, snapshot)
         else:
@@ -216,7 +224,8 @@ class Engine(EngineCore):
         job.checks_since_origin += 1
         self._n["checks"] += 1
         snapshot = reply.value
-        self._planner.learn(job, snapshot, self.clock.now() - job.origin_at, hinted=hinted)
+        if self._planner.learn(job, snapshot, self.clock.now() - job.origin_at, hinted=hinted):
+            self._replan()  # the class is due a refresh (_replan)
         self._observe(job, snapshot)
         await self._conclude(job, snapshot)
 
@@ -320,7 +329,7 @@ class Engine(EngineCore):
         new_ids, snapshot = reply.value
         job.rounds += 1
         if new_ids != job.ids:
-            self._rekey(job, new_ids)
+            self._push.rekey(job, new_ids, self.clock.now())
         job.action, job.outputs = CHECK, ()
         job.restart_origin(self.clock.now())
         job.last_age = 0.0
@@ -386,6 +395,8 @@ class Engine(EngineCore):
         log.info(
             "batchpoll.job.retry", job=job.key, error=failure.error.type, streak=job.error_streak
         )
+        if self._hooks is not None:
+            self._hooks.retried(job.key, failure.error, job.error_streak)
         if urgent:  # a tool-output submit: the run expires if we wait long
             self._schedule_urgent(job, min(self._next_delay(job, self.clock.now()), 1.0))
         else:

@@ -102,16 +102,31 @@ class SyncPoller:
 
         return SyncJob(job, portal.start_task_soon(wait))
 
-    def create_and_run(self, *, key: str | None = None, **params: Any) -> SyncJob:
-        return self._submit(lambda p: p.create_and_run(key=key, **params))
+    def create_and_run(
+        self, *, key: str | None = None, duration_hint_s: float | None = None, **params: Any
+    ) -> SyncJob:
+        return self._submit(
+            lambda p: p.create_and_run(key=key, duration_hint_s=duration_hint_s, **params)
+        )
 
-    def create_response(self, *, key: str | None = None, **params: Any) -> SyncJob:
-        return self._submit(lambda p: p.create_response(key=key, **params))
+    def create_response(
+        self, *, key: str | None = None, duration_hint_s: float | None = None, **params: Any
+    ) -> SyncJob:
+        return self._submit(
+            lambda p: p.create_response(key=key, duration_hint_s=duration_hint_s, **params)
+        )
 
     def create(
-        self, kind: JobKind, params: Mapping[str, Any], *, key: str | None = None
+        self,
+        kind: JobKind,
+        params: Mapping[str, Any],
+        *,
+        key: str | None = None,
+        duration_hint_s: float | None = None,
     ) -> SyncJob:
-        return self._submit(lambda p: p.create(kind, params, key=key))
+        return self._submit(
+            lambda p: p.create(kind, params, key=key, duration_hint_s=duration_hint_s)
+        )
 
     def track_run(self, thread_id: str, run_id: str, *, key: str | None = None) -> SyncJob:
         return self._submit(lambda p: p.track_run(thread_id, run_id, key=key))
@@ -129,23 +144,38 @@ class SyncPoller:
     ) -> SyncJob:
         return self._submit(lambda p: p.track(kind, ids, key=key, params=params))
 
-    def create_batch(self, *, key: str | None = None, **params: Any) -> SyncJob:
-        return self._submit(lambda p: p.create_batch(key=key, **params))
+    def create_batch(
+        self, *, key: str | None = None, duration_hint_s: float | None = None, **params: Any
+    ) -> SyncJob:
+        return self._submit(
+            lambda p: p.create_batch(key=key, duration_hint_s=duration_hint_s, **params)
+        )
 
     def track_batch(self, batch_id: str, *, key: str | None = None) -> SyncJob:
         return self._submit(lambda p: p.track_batch(batch_id, key=key))
 
-    def create_fine_tuning_job(self, *, key: str | None = None, **params: Any) -> SyncJob:
-        return self._submit(lambda p: p.create_fine_tuning_job(key=key, **params))
+    def create_fine_tuning_job(
+        self, *, key: str | None = None, duration_hint_s: float | None = None, **params: Any
+    ) -> SyncJob:
+        return self._submit(
+            lambda p: p.create_fine_tuning_job(key=key, duration_hint_s=duration_hint_s, **params)
+        )
 
     def track_fine_tuning_job(self, job_id: str, *, key: str | None = None) -> SyncJob:
         return self._submit(lambda p: p.track_fine_tuning_job(job_id, key=key))
 
     def create_vector_store_file_batch(
-        self, vector_store_id: str, *, key: str | None = None, **params: Any
+        self,
+        vector_store_id: str,
+        *,
+        key: str | None = None,
+        duration_hint_s: float | None = None,
+        **params: Any,
     ) -> SyncJob:
         return self._submit(
-            lambda p: p.create_vector_store_file_batch(vector_store_id, key=key, **params)
+            lambda p: p.create_vector_store_file_batch(
+                vector_store_id, key=key, duration_hint_s=duration_hint_s, **params
+            )
         )
 
     def track_vector_store_file_batch(

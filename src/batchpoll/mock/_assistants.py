@@ -269,7 +269,7 @@ class AssistantsStore:
             id=make_id("run", self._ns(config), seq),
             kind="run",
             seq=seq,
-            draws=draw(config, "run", seq, tools=function is not None),
+            draws=draw(config, "run", seq, tools=function is not None, model=assistant_id),
             timing=Timing(
                 created_at=now,
                 queue_delay_s=config.queue_delay_s,

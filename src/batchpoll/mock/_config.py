@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast, get_args
 
 from .._errors import ConfigurationError
+from ._durations import DurationMix, check_mix, parse_mix
 
 __all__ = [
     "REQUEST_CLASSES",
@@ -87,6 +88,7 @@ class MockConfig:
     # --- job lifecycle ---
     duration_median_s: float = 4.0
     duration_sigma: float = 0.5
+    duration_mix: DurationMix = field(default_factory=dict)  # model -> parts (_durations)
     queue_delay_s: float = 0.5
     fail_rate: float = 0.03
     incomplete_rate: float = 0.0
@@ -148,6 +150,7 @@ class MockConfig:
         object.__setattr__(self, "class_rpm", dict(self.class_rpm))
         object.__setattr__(self, "class_burst", dict(self.class_burst))
         object.__setattr__(self, "model_tpm", dict(self.model_tpm))
+        object.__setattr__(self, "duration_mix", parse_mix(self.duration_mix))
         schedule = tuple(sorted((float(t), int(n)) for t, n in self.rate_schedule))
         object.__setattr__(self, "rate_schedule", schedule)
         object.__setattr__(self, "fault_windows", tuple(self.fault_windows))
@@ -185,6 +188,7 @@ class MockConfig:
             _check_positive_int("rate_schedule rpm", rpm)
         _check_positive("duration_median_s", self.duration_median_s)
         _check_non_negative("duration_sigma", self.duration_sigma)
+        check_mix(self.duration_mix)
         _check_non_negative("queue_delay_s", self.queue_delay_s)
         rates = ("fail_rate", "incomplete_rate", "tool_rate", "tool_repeat_rate")
         for name in (*rates, "parallel_calls_rate"):
@@ -332,6 +336,8 @@ def _parse_value(name: str, raw: Any) -> Any:
         if not isinstance(raw, Mapping):
             raise ConfigurationError("model_tpm must be an object of model -> integer")
         return dict(raw)
+    if name == "duration_mix":
+        return parse_mix(raw)
     if name == "rate_schedule":
         return _parse_schedule(raw)
     if name == "batch_expire_nth":

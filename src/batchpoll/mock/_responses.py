@@ -149,7 +149,15 @@ class ResponsesStore:
         function = called_function(tools, config.tool_name)
         if background:
             parallel = body.get("parallel_tool_calls") is not False
-            draws = draw(config, "response", seq, tools=function is not None, parallel=parallel)
+            named = body.get("model")
+            draws = draw(
+                config,
+                "response",
+                seq,
+                tools=function is not None,
+                parallel=parallel,
+                model=named if isinstance(named, str) else None,
+            )
             timing = Timing(now, config.queue_delay_s, None, None, 0.0, requeue=True)
         else:
             # Answered in the same request: nothing to wait for, nothing that can fail later.

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ._config import MockConfig
+from ._durations import work_time
 
 __all__ = ["TERMINAL", "Draws", "JobRecord", "Snapshot", "Timing", "draw", "observe", "snapshot"]
 
@@ -63,7 +64,13 @@ class Timing:
 
 
 def draw(
-    config: MockConfig, kind: str, seq: int, *, tools: bool = True, parallel: bool = False
+    config: MockConfig,
+    kind: str,
+    seq: int,
+    *,
+    tools: bool = True,
+    parallel: bool = False,
+    model: str | None = None,
 ) -> Draws:
     """The per-job random draws, in a fixed order so each knob moves only its own draw.
 
@@ -71,9 +78,17 @@ def draw(
     draw still happens, so declaring tools does not shift the other draws). ``parallel``: a
     round may ask two calls at once (``parallel_calls_rate``); those draws come from their
     own stream, one per round, so they do not move the work time, outcome or rounds.
+    ``model``: the model or assistant id, for ``duration_mix`` (``_durations``).
     """
     rng = random.Random(f"{config.seed}/{kind}/{seq}")
-    work_s = rng.lognormvariate(math.log(config.duration_median_s), config.duration_sigma)
+    work_s = work_time(
+        rng,
+        config.duration_median_s,
+        config.duration_sigma,
+        mix=config.duration_mix,
+        model=model,
+        part_rng=random.Random(f"{config.seed}/{kind}/{seq}/part"),
+    )
     u_outcome = rng.random()
     u_tool = rng.random()
     outcome: Outcome = "completed"

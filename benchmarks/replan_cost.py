@@ -1,0 +1,74 @@
+"""What a re-plan costs per tracked job (issue #16: at most 5 µs per job per model change).
+
+    .venv/bin/python -m benchmarks.replan_cost [--jobs 100000] [--repeat 5]
+
+``jobs`` responses of one class wait in a ``DueHeap``, each checked once and planned by the
+class's model; the model then learns that jobs end sooner than it thought, and
+``Planner.refresh`` re-plans: the running jobs' censored counts, the refit, the DP, and the
+pushes of the jobs that moved. Timed: the whole refresh, divided by the jobs tracked.
+Wall-clock on a shared machine: the best of ``repeat`` runs is reported, with all of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+
+from batchpoll._heap import DueHeap
+from batchpoll._planner import Load, Planner
+from batchpoll._policy import PollSettings
+from batchpoll._record import Record
+from batchpoll.kinds import ResponsesJobs
+
+
+def setup(n: int, seed: int = 1) -> tuple[Planner, DueHeap[Record], list[Record], Load]:
+    uniform = random.Random(seed).random
+    planner = Planner(PollSettings(), tools=False, webhooks=None, uniform=uniform)
+    kind = ResponsesJobs()
+    heap: DueHeap[Record] = DueHeap()
+    rng = random.Random(seed)
+    load = Load(
+        now=5.0, wall=0.0, head_due=None, on_server=n, rate_per_s=1e6, creates_waiting=False
+    )
+    jobs = []
+    for i in range(n):
+        job = Record(f"job-{i}", kind, {"response_id": f"r{i}"}, created_at=0.0)
+        job.klass = "responses:m"
+        job.last_age = 4.0 + rng.random()
+        jobs.append(job)
+    model = planner.model(jobs[0])
+    assert model is not None
+    for job in jobs:  # planned under the model so far
+        due = 5.0 + planner.next_delay(job, load, pushed=False)
+        heap.push(job, due)
+        job.due = due
+    for _ in range(64):  # then it learns: many ended between 4 and 5 s
+        model.observe(4.0, 5.0)
+    planner._due.add("responses:m")
+    return planner, heap, jobs, load
+
+
+def measure(n: int) -> tuple[float, int]:
+    planner, heap, jobs, load = setup(n)
+    t0 = time.perf_counter()
+    moved = planner.refresh(jobs, heap, load, lambda job: False)
+    return time.perf_counter() - t0, moved
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--jobs", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args(argv)
+    runs = [measure(args.jobs) for _ in range(args.repeat)]
+    best, moved = min(runs)
+    print(
+        f"{args.jobs:,} jobs tracked, {moved:,} moved: refresh {best * 1e3:.1f} ms "
+        f"(best of {args.repeat}; all: {', '.join(f'{r[0] * 1e3:.0f}' for r in runs)} ms), "
+        f"{best / args.jobs * 1e6:.2f} µs per tracked job (target ≤ 5)"
+    )
+
+
+if __name__ == "__main__":
+    main()
