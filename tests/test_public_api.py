@@ -22,3 +22,11 @@ def test_exceptions_share_one_root() -> None:
         obj = getattr(batchpoll, name)
         if isinstance(obj, type) and issubclass(obj, Exception):
             assert issubclass(obj, batchpoll.BatchpollError), name
+
+
+def test_redis_is_imported_only_by_a_redis_budget() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, batchpoll; assert 'redis' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)

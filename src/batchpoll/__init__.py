@@ -25,6 +25,7 @@ from ._options import PollerOptions
 from ._outcome import ErrorInfo, Outcome, Status, Usage
 from ._policy import PollSettings
 from ._poller import Poller
+from ._redisbudget import RedisBudget, RedisSettings
 from ._stats import PollerStats
 from ._sync import SyncJob, SyncPoller
 from ._tokens import RequestTooLargeError, TokenBudget, TokenSettings, TokenStats
@@ -58,6 +59,8 @@ __all__ = [
     "PollerStats",
     "Priority",
     "QuotaExhaustedError",
+    "RedisBudget",
+    "RedisSettings",
     "RequestTooLargeError",
     "Sent",
     "Status",

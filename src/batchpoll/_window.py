@@ -20,10 +20,15 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Callable
+from typing import Protocol
 
 __all__ = ["ArrivalWindow", "Ticket"]
 
 _WINDOW_S = 1.0
+
+
+class _Releaser(Protocol):
+    def release(self, ticket: Ticket) -> None: ...
 
 
 class Ticket:
@@ -32,7 +37,7 @@ class Ticket:
 
     __slots__ = ("_window", "granted_at", "open")
 
-    def __init__(self, window: ArrivalWindow, granted_at: float) -> None:
+    def __init__(self, window: _Releaser, granted_at: float) -> None:
         self._window = window
         self.granted_at = granted_at
         self.open = True

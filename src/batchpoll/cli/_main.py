@@ -13,6 +13,7 @@ import click
 
 from .. import __version__
 from ._demo import demo
+from ._merge import merge
 from ._mock import mock
 from ._run import run
 from ._status import status
@@ -70,6 +71,7 @@ cli.add_command(mock)
 cli.add_command(run)
 cli.add_command(demo)
 cli.add_command(status)
+cli.add_command(merge)
 
 
 def main() -> None:

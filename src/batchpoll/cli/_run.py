@@ -28,6 +28,7 @@ from ..runner import (
 )
 from ._batch_opts import batch_options, batch_settings
 from ._execute import configure_logging, execute, fail
+from ._shard_opts import shard_options, shard_output
 from ._webhook_opts import webhook_serving
 
 __all__ = ["configure_logging", "execute", "fail", "run"]
@@ -224,6 +225,7 @@ no key, duplicate ids, another server's journal), 3 interrupted (rerun to resume
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log batchpoll events on stderr.")
 @click.option("--debug", is_flag=True, help="Debug logs, and tracebacks on errors.")
+@shard_options
 @batch_options
 def run(
     input_path: Path,
@@ -251,6 +253,9 @@ def run(
     quiet: bool,
     verbose: bool,
     debug: bool,
+    budget_url: str | None,
+    budget_name: str,
+    shard: tuple[int, int] | None,
     **batch: Any,
 ) -> None:
     api_key = os.environ.get(api_key_env, "")
@@ -258,6 +263,10 @@ def run(
     configure_logging(logging.ERROR if quiet else level, api_key or None)
     if not api_key:
         fail(f"no API key: set {api_key_env} (or name another variable with --api-key-env)", 2)
+    if shard is not None:
+        if budget_url is None:
+            fail("--shard needs --budget: the shards share one rate limit", EXIT_USAGE, api_key)
+        output_path = shard_output(output_path, shard)
     tools: Mapping[str, ToolHandler] = {}
     if tools_spec is not None:
         try:
@@ -289,6 +298,9 @@ def run(
             retry=retry,
             redo_changed=redo_changed,
             batch=batch_settings(batch),
+            budget_url=budget_url,
+            budget_name=budget_name,
+            shard=shard,
         )
     except BatchpollError as exc:
         fail(str(exc), EXIT_USAGE, api_key)

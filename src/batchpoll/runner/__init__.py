@@ -25,6 +25,7 @@ from ._items import (
     content_digest,
     parse_line,
     scan_input,
+    shard_of,
 )
 from ._journal import Entry, Journal, State
 from ._plan import RETRYABLE
@@ -76,4 +77,5 @@ __all__ = [
     "public_url",
     "run_items",
     "scan_input",
+    "shard_of",
 ]

@@ -200,8 +200,8 @@ class _BatchRun:
     ) -> None:
         async with (
             Poller(
-                self._client, rpm=s.rpm, poll=poll, clock=self._clock, seed=s.seed,
-                webhooks=s.webhooks,
+                self._client, rpm=s.rpm, budget=s.shared_budget(), poll=poll, clock=self._clock,
+                seed=s.seed, webhooks=s.webhooks,
             ) as poller,
             serving(poller),
         ):  # fmt: skip

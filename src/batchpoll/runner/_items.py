@@ -293,15 +293,30 @@ def _lines(path: Path, sha: Any = None) -> Iterator[tuple[int, str | None]]:
         ) from None
 
 
-def iter_items(path: Path, defaults: ItemDefaults) -> Iterator[Item | BadLine]:
-    """Every item of the file, lazily, in file order (call ``scan_input`` first)."""
+def shard_of(key: str, n: int) -> int:
+    """The shard (1 to ``n``) of an item id: a stable hash, the same on every host."""
+    digest = hashlib.sha256(key.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % n + 1
+
+
+def _in(key: str, shard: tuple[int, int] | None) -> bool:
+    return shard is None or shard_of(key, shard[1]) == shard[0]
+
+
+def iter_items(
+    path: Path, defaults: ItemDefaults, shard: tuple[int, int] | None = None
+) -> Iterator[Item | BadLine]:
+    """Every item of the file (of ``shard`` (k, n) only), lazily, in file order (call
+    ``scan_input`` first)."""
     for line_no, text in _lines(path):
         if text is None:
-            yield BadLine(
+            item: Item | BadLine = BadLine(
                 line_no, str(line_no), ErrorInfo(ErrorCode.BAD_INPUT, f"line {line_no}: not UTF-8")
             )
         else:
-            yield parse_line(line_no, text, defaults)
+            item = parse_line(line_no, text, defaults)
+        if _in(item.key, shard):
+            yield item
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,21 +330,28 @@ class InputScan:
     responses: int = 0  # items that create a response: no safe mode finds those again
 
 
-def scan_input(path: Path, defaults: ItemDefaults) -> InputScan:
-    """Read the whole input once: count items, hash it, and refuse duplicate ids."""
+def scan_input(
+    path: Path, defaults: ItemDefaults, shard: tuple[int, int] | None = None
+) -> InputScan:
+    """Read the whole input once: count items (of ``shard`` only), hash it, and refuse
+    duplicate ids (in the whole file)."""
     sha = hashlib.sha256()
     first_line: dict[str, int] = {}
     duplicates: dict[str, list[int]] = {}
+    mine: set[str] = set()
     items = bad = responses = 0
     for line_no, text in _lines(path, sha):
         item = parse_line(line_no, text if text is not None else "\x00", defaults)
-        items += 1
-        bad += isinstance(item, BadLine)
-        responses += isinstance(item, Item) and item.kind == "responses" and item.action == "create"
         if item.key in first_line:
             duplicates.setdefault(item.key, [first_line[item.key]]).append(line_no)
         else:
             first_line[item.key] = line_no
+        if not _in(item.key, shard):
+            continue
+        mine.add(item.key)
+        items += 1
+        bad += isinstance(item, BadLine)
+        responses += isinstance(item, Item) and item.kind == "responses" and item.action == "create"
     if duplicates:
         shown = [
             f"{key!r} on lines {', '.join(map(str, lines))}"
@@ -341,6 +363,6 @@ def scan_input(path: Path, defaults: ItemDefaults) -> InputScan:
         items=items,
         bad_lines=bad,
         sha256=sha.hexdigest(),
-        keys=frozenset(first_line),
+        keys=frozenset(mine),
         responses=responses,
     )

@@ -60,12 +60,12 @@ def make_plan(
         journal.adopt_digests(
             {
                 item.key: item.digest if isinstance(item, Item) else "format-1"
-                for item in iter_items(s.input_path, s.defaults)
+                for item in iter_items(s.input_path, s.defaults, s.shard)
                 if item.key in entries and not _never_sent(entries[item.key].outcome)
             }
         )
     plan = plan_run(
-        iter_items(s.input_path, s.defaults),
+        iter_items(s.input_path, s.defaults, s.shard),
         journal.entries(),
         retry=s.retry,
         redo_changed=s.redo_changed,

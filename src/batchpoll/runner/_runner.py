@@ -107,7 +107,7 @@ class Run:
         progress_every_s: float,
     ) -> RunSummary:
         s = self.s
-        self._scan = scan_input(s.input_path, s.defaults)
+        self._scan = scan_input(s.input_path, s.defaults, s.shard)
         self._journal = open_journal(s, self._client, self._scan)
         try:
             self._plan = make_plan(s, self._journal, self._scan, self._notice)
@@ -147,6 +147,7 @@ class Run:
                 Poller(
                     self._client,
                     rpm=s.rpm,
+                    budget=s.shared_budget(),
                     tpm=s.tpm,
                     tools=self._tools,
                     poll=poll,
@@ -225,7 +226,7 @@ class Run:
             log.info("batchpoll.run.resumed", items=self._tally.resumed, in_flight=self._pending)
 
     async def _feed(self) -> None:
-        for item in iter_items(self.s.input_path, self.s.defaults):
+        for item in iter_items(self.s.input_path, self.s.defaults, self.s.shard):
             if isinstance(item, BadLine) or self._plan.action(item.key) is not Action.CREATE:
                 continue
             while self._pending >= self.s.in_flight_limit and not self._stopping:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from .. import ConfigurationError, PollSettings, WebhookSettings
+from .. import ConfigurationError, PollSettings, RedisBudget, WebhookSettings
 from ._batch_settings import BatchSettings
 from ._items import ItemDefaults
 from ._plan import RETRYABLE
@@ -50,6 +50,10 @@ class RunSettings:
     redo_changed: bool = False
     stall_notice_s: float = 60.0  # no item finished for this long: say why (``on_notice``)
     batch: BatchSettings | None = None  # set: through the Batch API (--via batch, docs/batch.md)
+    # A budget shared with other processes and hosts (docs/scale-out.md): a redis:// URL.
+    budget_url: str | None = None
+    budget_name: str = "batchpoll"
+    shard: tuple[int, int] | None = None  # (k, n): only the items whose id falls in shard k of n
 
     def __post_init__(self) -> None:
         if not self.rpm > 0:
@@ -66,12 +70,22 @@ class RunSettings:
             raise ConfigurationError("create_mode must be 'fast' or 'safe'")
         if self.timeout_s is not None and not self.timeout_s > 0:
             raise ConfigurationError("timeout_s must be > 0")
+        if self.shard is not None and not 1 <= self.shard[0] <= self.shard[1]:
+            raise ConfigurationError("shard must be K/N with 1 <= K <= N")
+        if self.shard is not None and self.batch is not None:
+            raise ConfigurationError("--shard is for runs of background jobs, not --via batch")
         unknown = sorted(set(self.retry) - RETRYABLE)
         if unknown:
             raise ConfigurationError(
                 f"retry: unknown status {', '.join(map(repr, unknown))} (choose from "
                 f"{', '.join(sorted(RETRYABLE))})"
             )
+
+    def shared_budget(self) -> RedisBudget | None:
+        """The Redis budget of ``budget_url`` (None: the run's own, local budget)."""
+        if self.budget_url is None:
+            return None
+        return RedisBudget(self.budget_url, name=self.budget_name, rpm=self.rpm)
 
     @property
     def journal(self) -> Path:

@@ -1,0 +1,43 @@
+"""``RedisSettings``: how a ``RedisBudget`` talks to Redis (``_redisbudget.py``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._budget import Priority
+from ._errors import ConfigurationError
+
+__all__ = ["RedisSettings"]
+
+_CLASS = {
+    Priority.SUBMIT: 0,
+    Priority.CANCEL: 0,
+    Priority.CHECK: 1,
+    Priority.FETCH: 1,
+    Priority.CREATE: 2,
+}
+_MAX_PENDING_RELEASES = 10_000  # while Redis is down; a lease never released just ages out
+
+
+@dataclass(frozen=True, slots=True)
+class RedisSettings:
+    """How ``RedisBudget`` talks to Redis. Every process sharing a name should use the same."""
+
+    key_prefix: str = "batchpoll"
+    horizon_s: float = 0.75  # how far ahead a submit or check may be booked
+    create_horizon_s: float = 0.4  # ... and a create (so others' checks wait at most this)
+    max_batch: int = 2  # leases booked per round trip at most
+    late_s: float = 0.1  # a lease handed out later than this after its start is given back
+    timeout_s: float = 1.0  # per script run
+    retry_min_s: float = 0.05  # backoff while Redis does not answer ...
+    retry_max_s: float = 2.0  # ... doubling up to this
+    release_flush_s: float = 0.1  # releases wait at most this for a round trip to ride on
+    state_ttl_s: int = 86_400  # the shared state (rate, learned limit) outlives idleness so long
+
+    def __post_init__(self) -> None:
+        if not 0 < self.create_horizon_s <= self.horizon_s:
+            raise ConfigurationError("need 0 < create_horizon_s <= horizon_s")
+        if self.max_batch < 1:
+            raise ConfigurationError("max_batch must be >= 1")
+        if self.late_s < 0 or self.timeout_s <= 0 or self.retry_min_s <= 0:
+            raise ConfigurationError("late_s >= 0, timeout_s > 0 and retry_min_s > 0")
