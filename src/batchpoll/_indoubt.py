@@ -14,10 +14,11 @@ that finds no one waiting ahead of it, so holders + handed + free = N at every s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from types import TracebackType
 
-__all__ = ["InDoubt"]
+__all__ = ["InDoubt", "slot_of"]
 
 
 class InDoubt:
@@ -77,3 +78,8 @@ class _Slot:
         self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._owner.release()
+
+
+def slot_of(in_doubt: InDoubt | None) -> contextlib.AbstractAsyncContextManager[None]:
+    """A create's slot of ``max_concurrent_creates`` (nothing to hold without a cap)."""
+    return contextlib.nullcontext() if in_doubt is None else in_doubt.slot()

@@ -10,7 +10,7 @@ from typing import Any, Self, TypeVar
 
 from ._budget import Priority
 from ._engine import ASSISTANTS, RESPONSES
-from ._errors import PollerClosedError
+from ._errors import ConfigurationError, PollerClosedError
 from ._failures import ErrorCode, FailureKind
 from ._job import Job
 from ._outcome import ErrorInfo, Outcome
@@ -177,6 +177,8 @@ class Poller(Engine):
         ``duration_hint_s`` (every ``create_*`` takes it): how long you expect the job to
         take; jobs with similar hints learn their schedule together, from that prior.
         """
+        if duration_hint_s is not None and not duration_hint_s > 0:
+            raise ConfigurationError(f"duration_hint_s must be > 0, got {duration_hint_s!r}")
         return Job(await self._create(kind, params, key, duration_hint_s))
 
     async def request(

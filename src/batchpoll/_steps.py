@@ -11,7 +11,6 @@ back in the heap with a backoff.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -19,8 +18,8 @@ from typing import Any
 from ._budget import Priority, Ticket
 from ._classes import class_of
 from ._engine import _EARLY_S, _URGENT_DUE, EngineCore
-from ._errors import ConfigurationError
 from ._failures import ErrorCode, Failure, FailureKind
+from ._indoubt import slot_of
 from ._log import log
 from ._outcome import ErrorInfo, Status
 from ._policy import retry_delay
@@ -47,8 +46,6 @@ class Engine(EngineCore):
         hint_s: float | None = None,
     ) -> Record:
         self._ensure_open()
-        if hint_s is not None and not hint_s > 0:
-            raise ConfigurationError(f"duration_hint_s must be > 0, got {hint_s!r}")
         params = kind.prepare(params, self._tool_specs)  # misuse raises before anything is sent
         await self._wait_for_room()  # max_in_flight
         job = self._new_job(kind, {}, key)
@@ -103,7 +100,7 @@ class Engine(EngineCore):
             job.model = str(body.get("model") or "-")
         while True:
             try:
-                async with self._creating_slot():
+                async with slot_of(self._in_doubt):
                     return await self._request(
                         job, Priority.CREATE, lambda: kind.create(self.client, params), body=body
                     )
@@ -128,10 +125,6 @@ class Engine(EngineCore):
                 return None
             if failure.kind is FailureKind.TRANSIENT:  # give the server a moment
                 await asyncio.sleep(retry_delay(attempt, self.poll, self._uniform))
-
-    def _creating_slot(self) -> contextlib.AbstractAsyncContextManager[None]:
-        """A slot of ``max_concurrent_creates`` for a create."""
-        return contextlib.nullcontext() if self._in_doubt is None else self._in_doubt.slot()
 
     def _send_again(
         self, job: Record, failure: Failure, verdict: Verdict, what: str, event: str

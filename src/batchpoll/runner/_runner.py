@@ -51,12 +51,12 @@ from ._resume import Creator
 from ._settings import RunSettings
 from ._stall import StallWatch
 from ._summary import (
-    UNCERTAIN,
     RunProgress,
     RunSummary,
     Tally,
     bad_line_record,
     output_record,
+    uncertain_record,
 )
 
 __all__ = ["Run"]
@@ -221,7 +221,7 @@ class Run:
                 self._pending += 1
                 self._tg.start_soon(self._creator.resume_thread, item, entry.ids["thread_id"])
             else:  # SENDING: the create may have reached the server; never send it again
-                self._finish_uncertain(as_tracked(decision), requests=0, resumed=True)
+                self.finish_uncertain(as_tracked(decision), 0, resumed=True)
         if self._tally.resumed:
             log.info("batchpoll.run.resumed", items=self._tally.resumed, in_flight=self._pending)
 
@@ -285,20 +285,10 @@ class Run:
         outcome = Outcome(item.key, item.kind, Status.ERROR, error=error, requests=requests)
         self._finish(item.key, item.line_no, item.kind, output_record(outcome, item.line_no))
 
-    def _finish_uncertain(self, item: Item, *, requests: int, resumed: bool = False) -> None:
-        how = "the process stopped before its response" if resumed else "it failed ambiguously"
-        error = ErrorInfo(
-            UNCERTAIN,
-            f"the create was sent but {how} was recorded: the job may exist on the server; "
-            "it is not created again (--create-mode safe finds runs again)",
-        )
-        outcome = Outcome(item.key, item.kind, Status.ERROR, error=error, requests=requests)
-        record = output_record(outcome, item.line_no, status=UNCERTAIN)
+    def finish_uncertain(self, item: Item, requests: int, *, resumed: bool = False) -> None:
+        record = uncertain_record(item.key, item.kind, item.line_no, requests, resumed=resumed)
         log.warning("batchpoll.run.item_uncertain", item=item.key, line=item.line_no)
         self._finish(item.key, item.line_no, item.kind, record, admitted=not resumed)
-
-    def finish_uncertain(self, item: Item, requests: int) -> None:
-        self._finish_uncertain(item, requests=requests)
 
     def dropped(self, item: Item) -> None:
         """Stopped before its create was sent: a new item again for the next run."""
@@ -388,21 +378,14 @@ class Run:
             await asyncio.sleep(every_s)
 
     def progress(self) -> RunProgress:
-        st = self._poller.stats()
         unsent = self._creator.unsent()
-        return RunProgress(
+        return self._tally.progress(
+            self._poller,
             total=self._scan.items,
-            done=self._tally.done,
             in_flight=self._pending - unsent,
-            requests=st.requests,
-            rate_limited=st.rate_limited,
-            rate_rpm=st.rate_rpm,
+            queued=unsent,
             limit_rpm=self.s.rpm,
             elapsed_s=self._clock.now() - self._start,
-            by_status=dict(self._tally.by_status),
-            queued=unsent,
-            transient_errors=st.transient_errors,
-            paused_s=self._poller.budget.stats().paused_s,
         )
 
     def _summary(self) -> RunSummary:

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import ErrorInfo, Outcome, PollerStats
+from .. import ErrorInfo, Outcome, Poller, PollerStats, Status
 
 __all__ = [
     "EXIT_FAILED",
@@ -181,6 +181,27 @@ class Tally:
         if outcome.usage is not None:
             self.tokens_used += outcome.usage.total_tokens
 
+    def progress(
+        self, poller: Poller, *, total: int, in_flight: int, queued: int, limit_rpm: float,
+        elapsed_s: float,
+    ) -> RunProgress:  # fmt: skip
+        """A live snapshot: this tally and the poller's counters now."""
+        st = poller.stats()
+        return RunProgress(
+            total=total,
+            done=self.done,
+            in_flight=in_flight,
+            requests=st.requests,
+            rate_limited=st.rate_limited,
+            rate_rpm=st.rate_rpm,
+            limit_rpm=limit_rpm,
+            elapsed_s=elapsed_s,
+            by_status=dict(self.by_status),
+            queued=queued,
+            transient_errors=st.transient_errors,
+            paused_s=poller.budget.stats().paused_s,
+        )
+
     def summary(self, items: int, stats: PollerStats, **more: Any) -> RunSummary:
         """``more``: ``elapsed_s``, ``interrupted``, ``tpm``, ``retried``, ``changed``."""
         return RunSummary(
@@ -204,3 +225,18 @@ class Tally:
 
 def _round(value: float | None) -> float | None:
     return round(value, 3) if value is not None else None
+
+
+def uncertain_record(
+    key: str, kind: str, line_no: int, requests: int, *, resumed: bool = False
+) -> dict[str, Any]:
+    """The output line of an item whose create may exist on the server (``resumed``: the
+    process stopped before its reply was recorded; else it failed ambiguously)."""
+    how = "the process stopped before its response" if resumed else "it failed ambiguously"
+    error = ErrorInfo(
+        UNCERTAIN,
+        f"the create was sent but {how} was recorded: the job may exist on the server; "
+        "it is not created again (--create-mode safe finds runs again)",
+    )
+    outcome = Outcome(key, kind, Status.ERROR, error=error, requests=requests)
+    return output_record(outcome, line_no, status=UNCERTAIN)
