@@ -203,3 +203,17 @@ def test_responses_parameters_at_the_top_level() -> None:
     assert "background responses" in bad({"input": "p", "model": "m", "background": False})
     run_line = {"prompt": "p", "assistant_id": "a", "store": True}
     assert "Responses parameters" in bad(run_line, defaults=ItemDefaults())
+
+
+def test_a_duration_hint_goes_to_the_poller_not_to_the_api() -> None:
+    it = item({"id": "h", "input": "q", "model": "m", "duration_hint_s": 90})
+    assert it.hint_s == 90
+    assert "duration_hint_s" not in it.params
+    assert item({"id": "h", "prompt": "q", "duration_hint_s": 1.5}).hint_s == 1.5
+    assert item({"id": "n", "input": "q", "model": "m"}).hint_s is None
+
+
+@pytest.mark.parametrize("hint", [0, -3, "60", True, [60]])
+def test_a_bad_duration_hint_is_a_bad_line(hint: Any) -> None:
+    message = bad({"id": "h", "input": "q", "model": "m", "duration_hint_s": hint})
+    assert "'duration_hint_s' must be a number of seconds > 0" in message

@@ -436,3 +436,26 @@ def test_creates_on_the_wire_are_capped_wherever_a_crash_can_leave_one_in_doubt(
     assert safe.creates_limit(0) is None  # safe mode finds every run again
     assert safe.creates_limit(scan.responses) == 10  # a response can't be found again
     assert settings(tmp_path, max_concurrent_creates=8).creates_limit(1) == 8
+
+
+async def test_lines_with_a_duration_hint_are_checked_from_that_prior(tmp_path: Path) -> None:
+    """60 responses of about a minute, all created at once: a right hint on each line saves
+    checks against the cold default (the runner hands it to Poller.create)."""
+    requests = {}
+    for hint in (None, 60):
+        lines = [
+            {"id": f"h{i}", "input": f"q{i}", "model": "gpt-test"}
+            | ({} if hint is None else {"duration_hint_s": hint})
+            for i in range(60)
+        ]
+        folder = tmp_path / str(hint)
+        folder.mkdir()
+        write_lines(folder / "in.jsonl", lines)
+        _, client = mock(
+            rpm=6000, duration_median_s=60, duration_sigma=0.2, fail_rate=0.0, tool_rate=0.0
+        )
+        s = settings(folder)
+        summary = await run(s, client)
+        assert [r["status"] for r in read_output(s.output_path)] == ["completed"] * 60
+        requests[hint] = summary.requests
+    assert requests[60] < requests[None]

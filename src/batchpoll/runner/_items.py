@@ -49,6 +49,7 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 _PASS_THROUGH = ("instructions", "model")
 _CREATE_KEYS = {"id", "prompt", "messages", "input", "assistant_id", "metadata", "params"}
+_CREATE_KEYS.add("duration_hint_s")  # the poller's prior for the job's duration
 _CREATE_KEYS.update(_PASS_THROUGH)
 _TRACK_KEYS = {"id", "thread_id", "run_id", "response_id"}
 # Responses create parameters a line may give at the top level (any other goes in 'params').
@@ -103,6 +104,7 @@ class Item:
     params: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     ids: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     digest: str = ""
+    hint_s: float | None = None  # the line's duration_hint_s (Poller.create's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +188,11 @@ def _create(line_no: int, key: str, obj: Mapping[str, Any], defaults: ItemDefaul
         kind = "assistants" if for_assistant else "responses"
     metadata = _metadata(obj, key)
     extra = _extra_params(obj)
+    hint = obj.get("duration_hint_s")
+    if hint is not None and (
+        isinstance(hint, bool) or not isinstance(hint, int | float) or not hint > 0
+    ):
+        raise _Bad("'duration_hint_s' must be a number of seconds > 0")
     top = sorted(_RESPONSES_KEYS & set(obj))
     if top and kind != "responses":
         raise _Bad(f"{', '.join(map(repr, top))}: Responses parameters; use 'params' for runs")
@@ -205,7 +212,7 @@ def _create(line_no: int, key: str, obj: Mapping[str, Any], defaults: ItemDefaul
         if extra.get("background") is False:
             raise _Bad("'background': false: batchpoll runs background responses")
         params = {**extra, **passed, "model": model, "input": value, "metadata": metadata}
-        return Item(key, line_no, "responses", "create", MappingProxyType(params))
+        return Item(key, line_no, "responses", "create", MappingProxyType(params), hint_s=hint)
     assistant_id = obj.get("assistant_id") or defaults.assistant_id
     if not isinstance(assistant_id, str) or not assistant_id:
         raise _Bad("no assistant: add 'assistant_id' to the line or pass --assistant-id")
@@ -219,7 +226,7 @@ def _create(line_no: int, key: str, obj: Mapping[str, Any], defaults: ItemDefaul
         "thread": {"messages": messages, "metadata": metadata},
         "metadata": metadata,
     }
-    return Item(key, line_no, "assistants", "create", MappingProxyType(params))
+    return Item(key, line_no, "assistants", "create", MappingProxyType(params), hint_s=hint)
 
 
 def _track(line_no: int, key: str, obj: Mapping[str, Any], defaults: ItemDefaults) -> Item:

@@ -231,7 +231,9 @@ class Creator:
     async def _start(self, item: Item, thread_id: str | None) -> Job:
         kind = self._kinds[item.kind]
         if not self._safe(item) and thread_id is None:
-            return await self._poller.create(kind, item.params, key=item.key)
+            return await self._poller.create(
+                kind, item.params, key=item.key, duration_hint_s=item.hint_s
+            )
         if thread_id is not None:
             try:
                 ids = await self._find_run(item, thread_id)
@@ -254,7 +256,9 @@ class Creator:
             self._journal.thread(item.key, item.line_no, item.kind, thread_id, item.digest)
         self._threads[item.key] = thread_id
         params = {k: v for k, v in item.params.items() if k != "thread"}
-        return await self._poller.create(kind, {**params, "thread_id": thread_id}, key=item.key)
+        return await self._poller.create(
+            kind, {**params, "thread_id": thread_id}, key=item.key, duration_hint_s=item.hint_s
+        )
 
     @property
     def _client(self) -> openai.AsyncOpenAI:
