@@ -105,6 +105,8 @@ class BudgetStats:
 class Budget:
     """A shared, priority-aware request budget. Use one per rate limit you must respect."""
 
+    _PUMP_NAME = "budget"  # of the pump task: batchpoll-budget-<name>
+
     def __init__(self, settings: BudgetSettings | float, *, name: str = "requests") -> None:
         self.settings = (
             settings if isinstance(settings, BudgetSettings) else BudgetSettings(settings)
@@ -156,12 +158,15 @@ class Budget:
         so the window knows the request was counted. Cancel-safe: a cancelled waiter gives
         its place up."""
         ticket = self.try_acquire(priority)
-        if ticket is not None:
-            return ticket
+        return ticket if ticket is not None else await self._queued(priority)
+
+    async def _queued(self, priority: Priority) -> Ticket:
+        """Wait in ``priority``'s queue until the pump grants a token (started if need be)."""
         loop = asyncio.get_running_loop()
         if self._pump_task is None or self._pump_task.done():
             self._wakeup = asyncio.Event()
-            self._pump_task = loop.create_task(self._pump(), name=f"batchpoll-budget-{self.name}")
+            name = f"batchpoll-{self._PUMP_NAME}-{self.name}"
+            self._pump_task = loop.create_task(self._pump(), name=name)
         fut: asyncio.Future[Ticket] = loop.create_future()
         self._queues[priority].append(fut)
         assert self._wakeup is not None

@@ -55,6 +55,8 @@ class RedisTicket(Ticket):
 class RedisBudget(Budget):
     """A ``Budget`` shared through Redis by every process that uses the same ``name``."""
 
+    _PUMP_NAME = "redis"
+
     def __init__(
         self,
         url: str,
@@ -131,21 +133,9 @@ class RedisBudget(Budget):
         return RedisTicket(self, lease, now)
 
     async def acquire(self, priority: Priority = Priority.CHECK) -> Ticket:
-        loop = asyncio.get_running_loop()
-        if self._pump_task is None or self._pump_task.done():
-            self._wakeup = asyncio.Event()
-            self._pump_task = loop.create_task(self._pump(), name=f"batchpoll-redis-{self.name}")
-        fut: asyncio.Future[Ticket] = loop.create_future()
-        self._queues[priority].append(fut)
-        assert self._wakeup is not None
-        self._wakeup.set()
-        self._waiting[priority] += 1
-        try:
-            ticket = await fut
-        finally:
-            self._waiting[priority] -= 1
-        self._granted[priority] += 1
-        return ticket
+        # Always through the queue: the pump hands each booked lease to the most urgent
+        # waiter at its booked time.
+        return await self._queued(priority)
 
     @property
     def down(self) -> bool:
