@@ -29,14 +29,13 @@ import numpy as np
 import structlog
 
 import batchpoll
-from batchpoll.mock import MockConfig, asgi_client, create_app
+from batchpoll import testing
 
 from ._durations import Distribution, LogNormal, Mixture
 from ._optimum import Grid, at_lag, optimal
 from ._report import Section
 from .b2_policy import evaluate_times, seed_backoff
 
-EPOCH = 1_700_000_000.0
 Parts = Sequence[tuple[float, float, float]]  # weight, median_s, sigma
 
 
@@ -72,7 +71,8 @@ def distribution(parts: Parts) -> Distribution:
 
 async def cold_run(scenario: Scenario, n: int, seed: int, poll: Any = None) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
-    config = MockConfig(
+    app, client = testing.mock_client(
+        api_key="sk-bench",
         rpm=60_000,
         duration_mix={m: tuple(p) for m, p in scenario.classes.items()},
         queue_delay_s=0.0,
@@ -80,11 +80,9 @@ async def cold_run(scenario: Scenario, n: int, seed: int, poll: Any = None) -> d
         tool_rate=0.0,
         seed=seed,
     )
-    app = create_app(config, clock=lambda: EPOCH + loop.time())
-    client = asgi_client(app, api_key="sk-bench")
     models = list(scenario.classes)
     extra = {} if poll is None else {"poll": poll}
-    clock = batchpoll.LoopClock(epoch=EPOCH)
+    clock = testing.clock()
     poller = batchpoll.Poller(client, rpm=60_000, clock=clock, seed=seed, **extra)
     async with poller as p:
         creates = [

@@ -27,10 +27,8 @@ import looptime
 import structlog
 
 import batchpoll
+from batchpoll import testing
 from batchpoll._learn import optimal_schedule
-from batchpoll.mock import MockConfig, asgi_client, create_app
-
-EPOCH = 1_700_000_000.0
 
 
 def simulate(next_age: Callable[[float], float], draws: list[float]) -> tuple[float, float]:
@@ -70,8 +68,8 @@ def optimum_at_lag(median: float, sigma: float, target_lag: float, draws: list[f
 
 
 async def learned_run(median: float, sigma: float, jobs: int, seed: int) -> dict[str, Any]:
-    loop = asyncio.get_running_loop()
-    config = MockConfig(
+    app, client = testing.mock_client(
+        api_key="sk-bench",
         rpm=60_000,
         duration_median_s=median,
         duration_sigma=sigma,
@@ -80,9 +78,7 @@ async def learned_run(median: float, sigma: float, jobs: int, seed: int) -> dict
         tool_rate=0.0,
         seed=seed,
     )
-    app = create_app(config, clock=lambda: EPOCH + loop.time())
-    client = asgi_client(app, api_key="sk-bench")
-    poller = batchpoll.Poller(client, rpm=60_000, clock=batchpoll.LoopClock(epoch=EPOCH), seed=seed)
+    poller = batchpoll.Poller(client, rpm=60_000, clock=testing.clock(), seed=seed)
     async with poller as p:
         handles = []
         for i in range(jobs):  # arrivals spread over a minute, as jobs arrive in practice

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import looptime
 from openai import AsyncOpenAI
 
+from batchpoll import testing
+
 T = TypeVar("T")
 
 #: Unix time that in-process mocks and LoopClock agree on in virtual-time tests.
-EPOCH = 1_700_000_000.0
+EPOCH = testing.EPOCH
 
 
 def run_virtual(main: Callable[[], Awaitable[T]]) -> T:
@@ -30,8 +31,4 @@ def run_virtual(main: Callable[[], Awaitable[T]]) -> T:
 
 def virtual_mock(**config: Any) -> tuple[Any, AsyncOpenAI]:
     """The in-process mock on the running loop's (virtual) clock, and an SDK client for it."""
-    from batchpoll.mock import MockConfig, asgi_client, create_app
-
-    loop = asyncio.get_running_loop()
-    app = create_app(MockConfig(**config), clock=lambda: EPOCH + loop.time())
-    return app, asgi_client(app, api_key="sk-test-secret")
+    return testing.mock_client(api_key="sk-test-secret", **config)

@@ -91,12 +91,13 @@ def clock() -> LoopClock:
     return LoopClock(epoch=EPOCH)
 
 
-def mock_client(**config: Any) -> tuple[Any, AsyncOpenAI]:
+def mock_client(*, api_key: str = "sk-test", **config: Any) -> tuple[Any, AsyncOpenAI]:
     """The in-process mock (``MockConfig(**config)``) on the running loop's clock, and an SDK
-    client whose requests go straight into it. Returns ``(app, client)``; the mock's state and
-    counters are ``app.state.mock`` (``.stats()``). Needs ``batchpoll[mock]``."""
+    client with ``api_key`` whose requests go straight into it. Returns ``(app, client)``; the
+    mock's state and counters are ``app.state.mock`` (``.stats()``). Needs
+    ``batchpoll[mock]``."""
     from .mock import MockConfig, asgi_client, create_app
 
     loop = asyncio.get_running_loop()
     app = create_app(MockConfig(**config), clock=lambda: EPOCH + loop.time())
-    return app, asgi_client(app, api_key="sk-test")
+    return app, asgi_client(app, api_key=api_key)
