@@ -45,36 +45,26 @@ class _FanOut(Hooks):
     def __init__(self, hooks: Sequence[Hooks]) -> None:
         self._hooks = tuple(hooks)
 
-    def _failed(self, hook: Hooks, method: str) -> None:
-        log.exception("batchpoll.poller.hook_failed", hook=type(hook).__name__, method=method)
+    def _each(self, method: str, *args: object) -> None:
+        for hook in self._hooks:
+            try:
+                getattr(hook, method)(*args)
+            except Exception:
+                log.exception(
+                    "batchpoll.poller.hook_failed", hook=type(hook).__name__, method=method
+                )
 
     def request_charged(self, priority: Priority, job: str | None) -> None:
-        for hook in self._hooks:
-            try:
-                hook.request_charged(priority, job)
-            except Exception:
-                self._failed(hook, "request_charged")
+        self._each("request_charged", priority, job)
 
     def retried(self, job: str, error: ErrorInfo, streak: int) -> None:
-        for hook in self._hooks:
-            try:
-                hook.retried(job, error, streak)
-            except Exception:
-                self._failed(hook, "retried")
+        self._each("retried", job, error, streak)
 
     def throttled(self, limit: str, retry_after_s: float | None) -> None:
-        for hook in self._hooks:
-            try:
-                hook.throttled(limit, retry_after_s)
-            except Exception:
-                self._failed(hook, "throttled")
+        self._each("throttled", limit, retry_after_s)
 
     def job_finished(self, outcome: Outcome) -> None:
-        for hook in self._hooks:
-            try:
-                hook.job_finished(outcome)
-            except Exception:
-                self._failed(hook, "job_finished")
+        self._each("job_finished", outcome)
 
 
 def fan_out(hooks: Sequence[Hooks] | None) -> Hooks | None:
