@@ -52,6 +52,13 @@ RESPONSES: JobKind = ResponsesJobs()
 _EARLY_S = 1e-3
 # The due time of a retried tool-output submit once its backoff passed: before every check.
 _URGENT_DUE = float("-inf")
+
+
+def priority_of(due: float) -> Priority:
+    """The token a due heap entry takes: a retried submit's (urgent), else a check's."""
+    return Priority.SUBMIT if due == _URGENT_DUE else Priority.CHECK
+
+
 # How many due jobs the value-aware pick looks at (the earliest due ones).
 _PICK_AMONG = 8
 
@@ -360,8 +367,7 @@ class EngineCore:
         now = self.clock.now()
         if due is None or due > now + _EARLY_S:
             return None
-        priority = Priority.SUBMIT if due == _URGENT_DUE else Priority.CHECK
-        ticket = self.budget.try_acquire(priority)
+        ticket = self.budget.try_acquire(priority_of(due))
         if ticket is None:
             return None
         job = self._pick_due(now + _EARLY_S)

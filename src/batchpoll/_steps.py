@@ -17,7 +17,7 @@ from typing import Any
 
 from ._budget import Priority, Ticket
 from ._classes import class_of
-from ._engine import _EARLY_S, _URGENT_DUE, EngineCore
+from ._engine import _EARLY_S, EngineCore, priority_of
 from ._failures import ErrorCode, Failure, FailureKind
 from ._indoubt import slot_of
 from ._log import log
@@ -154,7 +154,7 @@ class Engine(EngineCore):
                 continue
             await self._slots.acquire()
             # A retried submit at the head takes a submit's token: creates never go first.
-            priority = Priority.SUBMIT if due == _URGENT_DUE else Priority.CHECK
+            priority = priority_of(due)
             try:
                 ticket = await self.budget.acquire(priority)
             except BaseException:
