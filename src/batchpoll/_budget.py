@@ -14,10 +14,12 @@ A 429 is information: the whole budget pauses until the server's ``retry-after``
 rate drops, then climbs back gradually while no further 429 arrives.
 
 Strict priority has one cost in bulk jobs: while any check is due, creates wait, so the last
-items start late and a long job created last becomes the batch's tail. ``create_share`` lets
-waiting creates take a share of the tokens that checks and fetches would get, for as long as
-its owner (the poller) says the jobs in flight can spare them. Submits and cancels never wait
-for a create.
+items start late and a long job created last becomes the batch's tail. A create may bring a
+``create_share`` rule when it queues (the poller's: whether its jobs in flight can spare
+tokens now); while it is the first waiting create, waiting creates take that share of the
+tokens that checks and fetches would get. The rule comes with the request, not from a setting
+of the budget, so pollers sharing one budget each speak for their own creates. Submits and
+cancels never wait for a create.
 """
 
 from __future__ import annotations
@@ -117,10 +119,9 @@ class Budget:
         self._bucket = LeakyBucket(self.settings.burst, self._rate_per_s)
         # One FIFO per class: the pump serves the most urgent non-empty one (or a create's turn).
         self._queues: tuple[deque[asyncio.Future[Ticket]], ...] = tuple(deque() for _ in Priority)
-        # Share of the tokens that waiting creates may take from checks and fetches now (0:
-        # only tokens nobody else wants). Set by the poller, which knows whether its jobs in
-        # flight can spare them; read at each grant.
-        self.create_share: Callable[[], float] | None = None
+        # The share rules waiting creates brought (``acquire(create_share=)``), by waiter: the
+        # first waiting create's is read at each grant to a check or fetch.
+        self._shares: dict[asyncio.Future[Ticket], Callable[[], float]] = {}
         self._create_credit = 0.0
         self._wakeup: asyncio.Event | None = None
         self._pump_task: asyncio.Task[None] | None = None
@@ -153,14 +154,23 @@ class Budget:
             return self._window.grant(now)
         return None
 
-    async def acquire(self, priority: Priority = Priority.CHECK) -> Ticket:
+    async def acquire(
+        self,
+        priority: Priority = Priority.CHECK,
+        *,
+        create_share: Callable[[], float] | None = None,
+    ) -> Ticket:
         """Wait for one token. Release the ticket when the reply is in (or the attempt ended),
         so the window knows the request was counted. Cancel-safe: a cancelled waiter gives
-        its place up."""
+        its place up. ``create_share`` (a create's): the share in [0, 1] of the tokens checks
+        and fetches would get that waiting creates may take now, asked at each such grant
+        while this create is the first one waiting (None: only tokens nobody else wants)."""
         ticket = self.try_acquire(priority)
-        return ticket if ticket is not None else await self._queued(priority)
+        return ticket if ticket is not None else await self._queued(priority, create_share)
 
-    async def _queued(self, priority: Priority) -> Ticket:
+    async def _queued(
+        self, priority: Priority, create_share: Callable[[], float] | None = None
+    ) -> Ticket:
         """Wait in ``priority``'s queue until the pump grants a token (started if need be)."""
         loop = asyncio.get_running_loop()
         if self._pump_task is None or self._pump_task.done():
@@ -169,6 +179,8 @@ class Budget:
             self._pump_task = loop.create_task(self._pump(), name=name)
         fut: asyncio.Future[Ticket] = loop.create_future()
         self._queues[priority].append(fut)
+        if create_share is not None and priority is Priority.CREATE:
+            self._shares[fut] = create_share
         assert self._wakeup is not None
         self._wakeup.set()
         self._waiting[priority] += 1
@@ -176,6 +188,8 @@ class Budget:
             ticket = await fut
         finally:
             self._waiting[priority] -= 1
+            if self._shares:
+                self._shares.pop(fut, None)
         self._granted[priority] += 1
         return ticket
 
@@ -312,14 +326,16 @@ class Budget:
 
     def _pop_waiter(self) -> asyncio.Future[Ticket] | None:
         """The waiter the next token goes to: the most urgent one, except that waiting
-        creates earn ``create_share`` of a token at each grant to a check or fetch, and take
-        the token when they have earned a whole one."""
+        creates earn the first one's ``create_share`` of a token at each grant to a check or
+        fetch, and take the token when they have earned a whole one."""
         urgent = self._most_urgent()
         if urgent is None:
             return None
         chosen = urgent
-        if urgent in (Priority.CHECK, Priority.FETCH) and self._head(Priority.CREATE) is not None:
-            share = self.create_share() if self.create_share is not None else 0.0
+        create = self._head(Priority.CREATE) if urgent in (Priority.CHECK, Priority.FETCH) else None
+        if create is not None:
+            rule = self._shares.get(create)
+            share = rule() if rule is not None else 0.0
             if share > 0:
                 # Spent as soon as it is whole, so it never exceeds 1 + share: no bursts.
                 self._create_credit += share

@@ -38,12 +38,28 @@ CLASS_OF = {
 class Charger:
     """The poller's budgets, and the one way to spend them."""
 
-    __slots__ = ("_class_budgets", "budget", "rate_limited", "requests", "tokens", "transient")
+    __slots__ = (
+        "_class_budgets",
+        "_create_share",
+        "budget",
+        "rate_limited",
+        "requests",
+        "tokens",
+        "transient",
+    )
 
     def __init__(
-        self, budget: Budget, class_budgets: Mapping[str, Budget], tokens: TokenBudget | None
+        self,
+        budget: Budget,
+        class_budgets: Mapping[str, Budget],
+        tokens: TokenBudget | None,
+        *,
+        create_share: Callable[[], float] | None = None,
     ) -> None:
+        """``create_share``: the owner's rule for how much waiting creates may take from
+        checks and fetches now; every create brings it to the budgets it queues at."""
         self.budget = budget
+        self._create_share = create_share
         self._class_budgets = dict(class_budgets)
         self.tokens = tokens
         self.requests = 0  # HTTP attempts that took a request token
@@ -77,8 +93,13 @@ class Charger:
             grant = await self.tokens.reserve(model, estimate_tokens(body), priority)
         # No context manager, no list: this runs once per check, the hottest path there is.
         extra = self._class_budgets.get(CLASS_OF[priority]) if self._class_budgets else None
+        share = self._create_share if priority is Priority.CREATE else None
         try:
-            ticket = paid if paid is not None else await self.budget.acquire(priority)
+            ticket = (
+                paid
+                if paid is not None
+                else await self.budget.acquire(priority, create_share=share)
+            )
         except BaseException:
             if grant is not None:
                 grant.refund()
@@ -86,7 +107,7 @@ class Charger:
         extra_ticket: Ticket | None = None
         try:
             if extra is not None:
-                extra_ticket = await extra.acquire(priority)
+                extra_ticket = await extra.acquire(priority, create_share=share)
             self.requests += 1
             if grant is not None:
                 grant.sending()

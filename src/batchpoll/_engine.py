@@ -108,7 +108,7 @@ class EngineCore:
         if tokens is None and tpm is not None:
             tokens = TokenBudget(TokenSettings(tpm), clock=self.clock)
         self.tokens = tokens
-        self.charger = Charger(budget, budgets or {}, tokens)
+        self.charger = Charger(budget, budgets or {}, tokens, create_share=self._create_share)
         self.tools: dict[str, Tool] = as_tools(tools)
         self._tool_specs: tuple[Tool, ...] = tuple(self.tools.values())
         self.poll = poll or PollSettings()
@@ -141,8 +141,6 @@ class EngineCore:
         self._planner = Planner(
             self.poll, tools=bool(self.tools), webhooks=webhooks, uniform=self._uniform
         )
-        if budget.create_share is None:  # a budget shared by pollers follows the first
-            budget.create_share = self._create_share
 
     # --- internals: bookkeeping ---------------------------------------------------------
 

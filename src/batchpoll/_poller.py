@@ -83,8 +83,6 @@ class Poller(Engine):
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.charger.aclose()
-            if self.budget.create_share == self._create_share:
-                self.budget.create_share = None  # a later poller on this budget sets its own
 
     async def join(self) -> None:
         """Wait until every tracked job has an outcome."""

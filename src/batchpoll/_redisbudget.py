@@ -29,7 +29,7 @@ import os
 import random
 import secrets
 import socket
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from ._budget import _MIN_WAIT_S, Budget, BudgetSettings, Priority, Ticket
@@ -132,10 +132,15 @@ class RedisBudget(Budget):
         self._wake()  # the pump books again when half the batch is spent
         return RedisTicket(self, lease, now)
 
-    async def acquire(self, priority: Priority = Priority.CHECK) -> Ticket:
+    async def acquire(
+        self,
+        priority: Priority = Priority.CHECK,
+        *,
+        create_share: Callable[[], float] | None = None,
+    ) -> Ticket:
         # Always through the queue: the pump hands each booked lease to the most urgent
         # waiter at its booked time.
-        return await self._queued(priority)
+        return await self._queued(priority, create_share)
 
     @property
     def down(self) -> bool:

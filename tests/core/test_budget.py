@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -242,11 +243,10 @@ async def test_waiting_creates_take_their_share_of_the_tokens_checks_would_get(
     share: float, creates_among_first_10: int
 ) -> None:
     budget = Budget(BudgetSettings(600, headroom=1.0))  # one token per 0.1 s
-    budget.create_share = lambda: share
     order: list[str] = []
 
     async def take(name: str, prio: Priority) -> None:
-        await budget.acquire(prio)
+        await budget.acquire(prio, create_share=lambda: share)  # read by creates only
         order.append(name)
 
     (await budget.acquire()).release()  # the bucket is empty: everyone below queues
@@ -269,11 +269,13 @@ async def test_waiting_creates_take_their_share_of_the_tokens_checks_would_get(
 async def test_a_share_that_closes_saves_nothing_up_for_a_burst_of_creates() -> None:
     budget = Budget(BudgetSettings(600, headroom=1.0))
     open_share = False
-    budget.create_share = lambda: 0.5 if open_share else 0.0
     order: list[str] = []
 
+    def share() -> float:
+        return 0.5 if open_share else 0.0
+
     async def take(name: str, prio: Priority) -> None:
-        await budget.acquire(prio)
+        await budget.acquire(prio, create_share=share)
         order.append(name)
 
     (await budget.acquire()).release()
@@ -285,6 +287,29 @@ async def test_a_share_that_closes_saves_nothing_up_for_a_burst_of_creates() -> 
     await budget.aclose()
     assert order[:3] == ["check0", "check1", "check2"]
     assert order[3:7] == ["check3", "create0", "check4", "create1"]
+
+
+@pytest.mark.looptime
+async def test_the_head_create_brings_the_share_and_one_without_a_rule_waits() -> None:
+    # Two pollers on one budget: each create brings its own poller's rule. The rule of the
+    # create at the head of the queue is the one read; a create that brought none (a plain
+    # ``acquire(CREATE)``) gets only the tokens nobody else wants.
+    budget = Budget(BudgetSettings(600, headroom=1.0))
+    order: list[str] = []
+
+    async def take(name: str, prio: Priority, rule: Callable[[], float] | None = None) -> None:
+        await budget.acquire(prio, create_share=rule)
+        order.append(name)
+
+    (await budget.acquire()).release()
+    tasks = [asyncio.ensure_future(take("shared", Priority.CREATE, lambda: 1.0))]
+    tasks.append(asyncio.ensure_future(take("bare", Priority.CREATE)))
+    tasks += [asyncio.ensure_future(take(f"check{i}", Priority.CHECK)) for i in range(4)]
+    await asyncio.gather(*tasks)
+    await budget.aclose()
+    # The head create's rule gives creates the first token; then the head brought none.
+    assert order == ["shared", "check0", "check1", "check2", "check3", "bare"]
+    assert not budget._shares  # nothing kept once the waiters are served
 
 
 def test_a_pause_that_ends_a_hair_after_now_does_not_spin_a_virtual_clock() -> None:
