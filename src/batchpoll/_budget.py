@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 
+from ._clock import Clock, LoopClock
 from ._errors import ConfigurationError
 from ._headers import parse_rate_limit_headers
 from ._leaky import LeakyBucket
@@ -109,7 +110,16 @@ class Budget:
 
     _PUMP_NAME = "budget"  # of the pump task: batchpoll-budget-<name>
 
-    def __init__(self, settings: BudgetSettings | float, *, name: str = "requests") -> None:
+    def __init__(
+        self,
+        settings: BudgetSettings | float,
+        *,
+        name: str = "requests",
+        clock: Clock | None = None,
+    ) -> None:
+        """``clock``: where the budget reads time and waits (default: the running loop's; a
+        poller builds its own budget on the poller's clock)."""
+        self._clock: Clock = clock if clock is not None else LoopClock()
         self.settings = (
             settings if isinstance(settings, BudgetSettings) else BudgetSettings(settings)
         )
@@ -134,7 +144,7 @@ class Budget:
         self._window = ArrivalWindow(
             self._quantum(self.settings.rpm),
             self.settings.max_send_delay_s,
-            clock=lambda: asyncio.get_running_loop().time(),
+            clock=self._clock.now,
             on_release=self._on_release,
         )
 
@@ -143,7 +153,7 @@ class Budget:
     def try_acquire(self, priority: Priority = Priority.CHECK) -> Ticket | None:
         """A token now if one is free and nobody waits (so no one can be more urgent), else
         None: the caller that can do something else meanwhile need not queue."""
-        now = asyncio.get_running_loop().time()
+        now = self._clock.now()
         if (
             now >= self._paused_until
             and not any(self._waiting)
@@ -172,7 +182,7 @@ class Budget:
         self, priority: Priority, create_share: Callable[[], float] | None = None
     ) -> Ticket:
         """Wait in ``priority``'s queue until the pump grants a token (started if need be)."""
-        loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()  # for its tasks and futures; time is the clock's
         if self._pump_task is None or self._pump_task.done():
             self._wakeup = asyncio.Event()
             name = f"batchpoll-{self._PUMP_NAME}-{self.name}"
@@ -204,7 +214,7 @@ class Budget:
 
     def on_rate_limited(self, retry_after_s: float | None) -> None:
         """The server said 429: pause everyone, then go slower."""
-        now = asyncio.get_running_loop().time()
+        now = self._clock.now()
         pause = retry_after_s if retry_after_s is not None else self.settings.default_pause_s
         self._rate_limited += 1
         self._paused_until = max(self._paused_until, now + pause)
@@ -222,7 +232,7 @@ class Budget:
         info = parse_rate_limit_headers(headers)
         if info is None:
             return
-        now = asyncio.get_running_loop().time()
+        now = self._clock.now()
         if info.limit_requests is not None and info.limit_requests > 0:
             server_per_s = info.limit_requests * self.settings.headroom / 60.0
             target = min(self.settings.target_per_s, server_per_s)
@@ -251,7 +261,7 @@ class Budget:
 
     def stats(self) -> BudgetStats:
         try:
-            now = asyncio.get_running_loop().time()
+            now = self._clock.now()
         except RuntimeError:
             now = self._paused_until
         return BudgetStats(
@@ -303,14 +313,11 @@ class Budget:
 
     async def _window_room(self) -> None:
         """Until the window has room for one more request (a reply can make room early)."""
-        loop = asyncio.get_running_loop()
         if self._released is None:
             self._released = asyncio.Event()
-        while (wait := self._window.wait_s(loop.time())) > 0:
+        while (wait := self._window.wait_s(self._clock.now())) > 0:
             self._released.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(wait, _MIN_WAIT_S)):
-                    await self._released.wait()
+            await self._clock.wait(self._released, max(wait, _MIN_WAIT_S))
 
     def _head(self, priority: Priority) -> asyncio.Future[Ticket] | None:
         queue = self._queues[priority]
@@ -348,23 +355,23 @@ class Budget:
 
     async def _pump(self) -> None:
         assert self._wakeup is not None
-        loop = asyncio.get_running_loop()
+        clock = self._clock
         while True:
             if self._most_urgent() is None:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            now = loop.time()
+            now = clock.now()
             if now < self._paused_until:
-                await asyncio.sleep(max(self._paused_until - now, _MIN_WAIT_S))
+                await clock.sleep(max(self._paused_until - now, _MIN_WAIT_S))
                 continue
             self._recover(now)
             wait = self._bucket.wait_s(now)
             if wait > 0:
-                await asyncio.sleep(max(wait, _MIN_WAIT_S))
+                await clock.sleep(max(wait, _MIN_WAIT_S))
                 continue
             await self._window_room()  # until the server's second has room
-            now = loop.time()
+            now = clock.now()
             if now < self._paused_until or self._most_urgent() is None:
                 continue  # a 429 arrived while we waited, or the waiter left
             if not self._bucket.try_take(now):

@@ -1,10 +1,15 @@
-"""Time as an interface. The scheduler never reads a global clock: it asks a ``Clock``.
+"""Time as an interface. Nothing in batchpoll reads a global clock or sleeps on the loop by
+itself: the scheduler, the budgets, the arrival window and every retry ask a ``Clock``.
 
-``now()`` is the event loop's monotonic time, the time every sleep and deadline uses (and the
-one aiolimiter uses). ``wall()`` is Unix time, needed only to compare with the server's
-timestamps such as a run's ``expires_at``. ``LoopClock`` derives wall time from loop time plus a
-fixed offset, so under a virtual-time loop (looptime) both move together and a test can pin the
-epoch to whatever its in-process mock server believes.
+``now()`` is the event loop's monotonic time, the time every sleep and deadline uses.
+``wall()`` is Unix time, needed only to compare with the server's timestamps such as a run's
+``expires_at``. ``sleep`` and ``wait`` are the only two ways batchpoll waits for time to pass:
+a plain sleep (a retry's backoff), and a sleep that an event cuts short (the scheduler until
+the next job is due or a sooner one arrives, the budget's pump until a token or a reply).
+``LoopClock`` is the running loop's: its sleeps are the loop's timers, so under a virtual-time
+loop (``batchpoll.testing.run``) hours of schedule pass in milliseconds, and wall time is loop
+time plus a fixed offset, so a test can pin the epoch to whatever its in-process mock server
+believes.
 """
 
 from __future__ import annotations
@@ -26,12 +31,21 @@ class Clock(Protocol):
         """Unix time in seconds, consistent with ``now()``."""
         ...
 
+    async def sleep(self, seconds: float) -> None:
+        """Return once ``seconds`` have passed on this clock."""
+        ...
+
+    async def wait(self, event: asyncio.Event, timeout_s: float | None) -> bool:
+        """Until ``event`` is set (True) or ``timeout_s`` passed on this clock (False);
+        ``None``: no timeout."""
+        ...
+
 
 class LoopClock:
     """The running asyncio loop's clock; ``wall() = epoch + (now() - loop time at start)``.
 
     ``epoch=None`` takes the real Unix time when first used. Tests that run a mock server on
-    virtual time pass the same epoch the mock's clock uses.
+    virtual time pass the same epoch the mock's clock uses (``batchpoll.testing.clock()``).
     """
 
     __slots__ = ("_epoch", "_offset")
@@ -52,3 +66,19 @@ class LoopClock:
                 # epoch is the wall time at loop time 0, as the in-process mock counts it.
                 self._offset = self._epoch
         return self._offset + now
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    async def wait(self, event: asyncio.Event, timeout_s: float | None) -> bool:
+        if event.is_set():
+            return True
+        if timeout_s is None:
+            await event.wait()
+            return True
+        try:
+            async with asyncio.timeout(timeout_s):
+                await event.wait()
+        except TimeoutError:
+            return False
+        return True

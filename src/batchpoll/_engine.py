@@ -87,12 +87,13 @@ class EngineCore:
         webhooks: WebhookSettings | None = None,
         hooks: Sequence[Hooks] | None = None,
     ) -> None:
+        clock = clock or LoopClock()
         if budget is None:
             if rpm is None:
                 raise ConfigurationError(
                     "give rpm= (your account's requests per minute) or budget="
                 )
-            budget = Budget(BudgetSettings(rpm))
+            budget = Budget(BudgetSettings(rpm), clock=clock)
         unknown = set(budgets or {}) - set(CLASS_OF.values())
         if unknown:
             raise ConfigurationError(f"unknown request classes in budgets: {sorted(unknown)}")
@@ -104,7 +105,7 @@ class EngineCore:
             raise ConfigurationError("max_concurrent_creates must be >= 1")
         self.client = client.with_options(max_retries=0)
         self.budget = budget
-        self.clock: Clock = clock or LoopClock()
+        self.clock: Clock = clock
         if tokens is None and tpm is not None:
             tokens = TokenBudget(TokenSettings(tpm), clock=self.clock)
         self.tokens = tokens
@@ -295,14 +296,15 @@ class EngineCore:
     def _schedule_urgent(self, job: Record, delay: float) -> None:
         """A retried tool-output submit: due after its backoff, then ahead of every check (a
         submit behind a backlog of late checks would let the run expire)."""
+        self._tg_start(self._urgent_after, job, delay)
 
-        def due() -> None:
-            if not job.done() and job.heap_seq < 0:
-                self._heap.push(job, _URGENT_DUE)
-                job.due = _URGENT_DUE
-                self._wake.set()
-
-        asyncio.get_running_loop().call_later(delay, due)
+    async def _urgent_after(self, job: Record, delay: float) -> None:
+        # A task for the backoff (rare: retried submits only), so it sleeps on the clock.
+        await self.clock.sleep(delay)
+        if not job.done() and job.heap_seq < 0:
+            self._heap.push(job, _URGENT_DUE)
+            job.due = _URGENT_DUE
+            self._wake.set()
 
     def _load(self, now: float | None = None) -> Load:
         """What the planner reads of the engine now (``now``: a moment just ahead)."""

@@ -211,7 +211,7 @@ class Poller(Engine):
                     raise self._fatal from None
                 if kind is FailureKind.TRANSIENT and attempt < retries:
                     attempt += 1
-                    await asyncio.sleep(retry_delay(attempt, self.poll, self._uniform))
+                    await self.clock.sleep(retry_delay(attempt, self.poll, self._uniform))
                 elif kind is not FailureKind.RATE_LIMITED:
                     raise
 

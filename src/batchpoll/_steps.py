@@ -124,7 +124,7 @@ class Engine(EngineCore):
                 self._finish(job, Status.ERROR, error=failure.error)
                 return None
             if failure.kind is FailureKind.TRANSIENT:  # give the server a moment
-                await asyncio.sleep(retry_delay(attempt, self.poll, self._uniform))
+                await self.clock.sleep(retry_delay(attempt, self.poll, self._uniform))
 
     def _send_again(
         self, job: Record, failure: Failure, verdict: Verdict, what: str, event: str
@@ -146,11 +146,7 @@ class Engine(EngineCore):
             now = self.clock.now()
             if due is None or due > now + _EARLY_S:
                 self._wake.clear()
-                try:
-                    async with asyncio.timeout(None if due is None else due - now):
-                        await self._wake.wait()
-                except TimeoutError:
-                    pass
+                await self.clock.wait(self._wake, None if due is None else due - now)
                 continue
             await self._slots.acquire()
             # A retried submit at the head takes a submit's token: creates never go first.

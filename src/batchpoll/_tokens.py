@@ -204,7 +204,7 @@ class TokenGrant:
 
 class TokenBudget:
     """Tokens per minute per model, shared by every create and continuation of a run. Time is
-    read from a ``Clock``; waits are asyncio timeouts (virtual under looptime, as the clock)."""
+    read from a ``Clock``, and every wait is the clock's too."""
 
     def __init__(self, settings: TokenSettings | float, *, clock: Clock | None = None) -> None:
         self.settings = settings if isinstance(settings, TokenSettings) else TokenSettings(settings)
@@ -388,6 +388,4 @@ class TokenBudget:
             if math.isinf(wake_at):
                 await wakeup.wait()
                 continue
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(wake_at - now, _MIN_WAIT_S)):
-                    await wakeup.wait()
+            await self._clock.wait(wakeup, max(wake_at - now, _MIN_WAIT_S))
