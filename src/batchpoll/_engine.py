@@ -28,13 +28,13 @@ from ._heap import DueHeap
 from ._hints import WebhookSettings
 from ._hooks import Hooks, fan_out
 from ._indoubt import InDoubt
-from ._live import LiveJobs
 from ._log import log
 from ._outcome import ErrorInfo, Outcome, Status
 from ._planner import Load, Planner, saturated
 from ._policy import PollSettings
-from ._pushindex import PushIndex, push_key
+from ._pushindex import push_key
 from ._record import CHECK, Record
+from ._registry import Registry
 from ._stats import PollerStats
 from ._tokens import TokenBudget, TokenSettings
 from ._tools import ToolSettings
@@ -124,21 +124,11 @@ class EngineCore:
         self._slots = asyncio.Semaphore(max_concurrency)
         self._fatal: AuthenticationFailedError | QuotaExhaustedError | None = None
         self._closed = False
-        self._live = LiveJobs()
-        self._max_in_flight = max_in_flight
         # Creates between their token request and their reply: the ones a crash leaves in doubt.
         self._in_doubt = None if max_concurrent_creates is None else InDoubt(max_concurrent_creates)
-        self._room = asyncio.Event()  # set when a live job ends: a waiting create may go
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._n = {"created": 0, "done": 0, "checks": 0}
-        self._by_status: dict[str, int] = {}
-        self._seq = 0
         self.webhooks = webhooks
         self._hooks = fan_out(hooks)  # None when nobody listens: nothing to call per request
-        hint_settings = webhooks or WebhookSettings()
-        self._push = PushIndex(hint_settings)
-        self._creating = 0  # live jobs whose create has not been answered yet
+        self._jobs = Registry(webhooks or WebhookSettings(), max_in_flight)
         self._planner = Planner(
             self.poll, tools=bool(self.tools), webhooks=webhooks, uniform=self._uniform
         )
@@ -153,10 +143,9 @@ class EngineCore:
 
     async def _wait_for_room(self) -> None:
         """``max_in_flight``: a create waits while that many jobs are live (created or being
-        created, tracked, not done). FIFO enough: waiters wake in order and re-check."""
-        while self._max_in_flight is not None and len(self._live) >= self._max_in_flight:
-            self._room.clear()
-            await self._room.wait()
+        created, tracked, not done)."""
+        while self._jobs.full():
+            await self._jobs.room()
             self._ensure_open()
 
     def _tg_start(self, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
@@ -166,14 +155,11 @@ class EngineCore:
         task.add_done_callback(self._tasks.discard)
 
     def _new_job(self, kind: JobKind, ids: Ids, key: str | None) -> Record:
-        self._seq += 1
         now = self.clock.now()
         timeout = self._planner.poll_of(kind).timeout_s
-        job = Record(key if key is not None else f"job-{self._seq}", kind, ids, created_at=now)
+        job = self._jobs.add(kind, ids, key, now)
         if timeout is not None:
             job.deadline = now + timeout
-        self._live.add(job)
-        self._idle.clear()
         return job
 
     def _finish(
@@ -207,11 +193,7 @@ class EngineCore:
         job.resolve(outcome)
         if self._hooks is not None:
             self._hooks.job_finished(outcome)
-        self._live.discard(job)
-        self._room.set()
-        self._push.forget(job)
-        self._n["done"] += 1
-        self._by_status[status.value] = self._by_status.get(status.value, 0) + 1
+        self._jobs.ended(job, status)
         log.info(
             "batchpoll.job.finished",
             job=job.key,
@@ -220,11 +202,9 @@ class EngineCore:
             requests=job.requests,
             error=error.type if error else None,
         )
-        if not self._live:
-            self._idle.set()
 
     def _abort_all(self, error: ErrorInfo) -> None:
-        for job in list(self._live):
+        for job in list(self._jobs.live):
             self._finish(job, Status.ERROR, error=error)
 
     def _past_deadline(self, job: Record) -> bool:
@@ -272,7 +252,7 @@ class EngineCore:
     # --- internals: push hints ----------------------------------------------------------
 
     def _hint(self, server_id: str) -> bool:
-        job = self._push.hint(server_id, self.clock.now())
+        job = self._jobs.push.hint(server_id, self.clock.now())
         if job is None:
             return False
         if job.heap_seq >= 0 and job.action == CHECK:
@@ -312,7 +292,7 @@ class EngineCore:
             now=self.clock.now() if now is None else now,
             wall=self.clock.wall(),
             head_due=self._heap.next_due(),
-            on_server=self._on_server(),
+            on_server=self._jobs.on_server,
             rate_per_s=self.budget.rate_per_s,
             creates_waiting=self.budget.waiting(Priority.CREATE) > 0,
         )
@@ -324,7 +304,7 @@ class EngineCore:
     def _learn_action_window(self, remaining_s: float) -> None:
         gap = self._planner.learn_action_window(remaining_s)
         if gap is not None:
-            moved = pull_forward(self._live, self._heap, gap)
+            moved = pull_forward(self._jobs.live, self._heap, gap)
             log.info(
                 "batchpoll.schedule.action_window", window_s=round(gap / GAP_SHARE, 1), moved=moved
             )
@@ -332,7 +312,7 @@ class EngineCore:
 
     def _replan(self) -> None:
         """Refresh the classes due one and move their waiting jobs (``_replan``)."""
-        moved = self._planner.refresh(self._live, self._heap, self._load(), self._is_pushed)
+        moved = self._planner.refresh(self._jobs.live, self._heap, self._load(), self._is_pushed)
         if moved:
             log.debug("batchpoll.schedule.replanned", moved=moved)
             self._wake.set()
@@ -375,11 +355,6 @@ class EngineCore:
             ticket.release()
             return None
         return job, ticket
-
-    def _on_server(self) -> int:
-        """Jobs that exist on the server, so need checks (not those still waiting to be
-        created: a bulk job's thousand queued creates must not space out the checks)."""
-        return len(self._live) - self._creating
 
     def _create_share(self) -> float:
         """The budget's ``create_share`` rule (``Planner.create_share``)."""

@@ -86,7 +86,7 @@ class Poller(Engine):
 
     async def join(self) -> None:
         """Wait until every tracked job has an outcome."""
-        await self._idle.wait()
+        await self._jobs.idle()
 
     # --- submitting work ----------------------------------------------------------------
 
@@ -236,7 +236,7 @@ class Poller(Engine):
             # A long kind's schedule comes from its prior even for a job created elsewhere
             # (its age counts from now: the learned model sees it as younger than it is).
             job.klass = sys.intern(f"{kind.name}:tracked")
-        self._push.register(job, self.clock.now())
+        self._jobs.push.register(job, self.clock.now())
         job.checks_since_origin = 1  # not just created: no first-check delay
         job.due = self.clock.now()
         self._heap.push(job, job.due)
@@ -264,20 +264,21 @@ class Poller(Engine):
 
     def stats(self) -> PollerStats:
         b = self.budget.stats()
+        jobs = self._jobs
         return PollerStats(
-            in_flight=len(self._live),
-            done=self._n["done"],
-            created=self._n["created"],
+            in_flight=len(jobs.live),
+            done=jobs.done,
+            created=jobs.created,
             requests=self.charger.requests,
-            checks=self._n["checks"],
+            checks=jobs.checks,
             rate_limited=self.charger.rate_limited,
             transient_errors=self.charger.transient,
             rate_rpm=b.rate_rpm,
             target_rpm=b.target_rpm,
-            by_status=dict(self._by_status),
-            hints=self._push.hints,
-            hints_matched=self._push.matched,
-            hints_pending=self._push.pending,
+            by_status=dict(jobs.by_status),
+            hints=jobs.push.hints,
+            hints_matched=jobs.push.matched,
+            hints_pending=jobs.push.pending,
             tokens=None if self.tokens is None else self.tokens.stats(),
             heap_entries=self._heap.entries,
             heap_live=len(self._heap),

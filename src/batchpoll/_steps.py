@@ -50,7 +50,7 @@ class Engine(EngineCore):
         await self._wait_for_room()  # max_in_flight
         job = self._new_job(kind, {}, key)
         job.params = params
-        self._creating += 1
+        self._jobs.creating += 1
         try:
             reply = await self._send_create(job, kind, params)
         except BaseException:
@@ -62,7 +62,7 @@ class Engine(EngineCore):
                 )
             raise
         finally:
-            self._creating -= 1
+            self._jobs.creating -= 1
         if reply is None:
             return job
         ids, snapshot = reply.value
@@ -78,10 +78,10 @@ class Engine(EngineCore):
         timeout_s = self._planner.poll_of(kind).timeout_s
         if timeout_s is not None:
             job.deadline = now + timeout_s
-        self._n["created"] += 1
+        self._jobs.created += 1
         log.debug("batchpoll.job.created", job=job.key, kind=kind.name, **ids)
         self._observe(job, snapshot)
-        hinted = self._push.register(job, self.clock.now())  # an event may beat the reply
+        hinted = self._jobs.push.register(job, self.clock.now())  # an event may beat the reply
         if snapshot.terminal:
             self._tg_start(self._conclude, job, snapshot)
         else:
@@ -211,7 +211,7 @@ class Engine(EngineCore):
             return
         job.checks += 1
         job.checks_since_origin += 1
-        self._n["checks"] += 1
+        self._jobs.checks += 1
         snapshot = reply.value
         if self._planner.learn(job, snapshot, self.clock.now() - job.origin_at, hinted=hinted):
             self._replan()  # the class is due a refresh (_replan)
@@ -318,7 +318,7 @@ class Engine(EngineCore):
         new_ids, snapshot = reply.value
         job.rounds += 1
         if new_ids != job.ids:
-            self._push.rekey(job, new_ids, self.clock.now())
+            self._jobs.push.rekey(job, new_ids, self.clock.now())
         job.action, job.outputs = CHECK, ()
         job.restart_origin(self.clock.now())
         job.last_age = 0.0
