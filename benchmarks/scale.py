@@ -103,7 +103,7 @@ async def run(jobs: int, seconds: float, median_s: float, rpm: float) -> dict[st
         stats = p.stats()
         for job in handles:  # stop here: finish the rest without waiting
             if not job.done():
-                p._finish(job, batchpoll.Status.CANCELLED)
+                p._engine.finish(job._record, batchpoll.Status.CANCELLED)
     return {
         "jobs": jobs,
         "rss_baseline_mb": round(rss0, 1),

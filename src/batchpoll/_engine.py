@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from typing import Any, TypeVar
+import sys
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any, TypeVar, Unpack
 
 from openai import AsyncOpenAI
 
@@ -26,9 +27,10 @@ from ._failures import Failure, FailureKind
 from ._headers import poll_after_hint_s
 from ._heap import DueHeap
 from ._hints import WebhookSettings
-from ._hooks import Hooks, fan_out
+from ._hooks import fan_out
 from ._indoubt import InDoubt
 from ._log import log
+from ._options import PollerOptions
 from ._outcome import ErrorInfo, Outcome, Status
 from ._planner import Load, Planner, saturated
 from ._policy import PollSettings
@@ -38,10 +40,10 @@ from ._registry import Registry
 from ._stats import PollerStats
 from ._tokens import TokenBudget, TokenSettings
 from ._tools import ToolSettings
-from ._toolspec import Tool, ToolsArg, as_tools
+from ._toolspec import Tool, as_tools
 from .kinds import AssistantsRuns, Ids, JobKind, Reply, ResponsesJobs
 
-__all__ = ["ASSISTANTS", "RESPONSES", "EngineCore", "PollerStats"]
+__all__ = ["ASSISTANTS", "RESPONSES", "Engine", "PollerStats"]
 
 T = TypeVar("T")
 
@@ -63,31 +65,22 @@ def priority_of(due: float) -> Priority:
 _PICK_AMONG = 8
 
 
-class EngineCore:
+class Engine:
     """State, bookkeeping and scheduling arithmetic under ``Poller`` (see its docstring for
-    the arguments); the loop and the job steps are in ``_steps.Engine``."""
+    the arguments): the budgets through the charger, the jobs (``Registry``), the due-time
+    heap and the planner. The loop and the job steps are ``_steps.Runner``'s."""
 
-    def __init__(
-        self,
-        client: AsyncOpenAI,
-        *,
-        rpm: float | None = None,
-        budget: Budget | None = None,
-        budgets: Mapping[str, Budget] | None = None,
-        tpm: float | None = None,
-        tokens: TokenBudget | None = None,
-        tools: ToolsArg | None = None,
-        poll: PollSettings | None = None,
-        tool_settings: ToolSettings | None = None,
-        max_concurrency: int = 256,
-        max_in_flight: int | None = None,
-        max_concurrent_creates: int | None = None,
-        clock: Clock | None = None,
-        seed: int | None = None,
-        webhooks: WebhookSettings | None = None,
-        hooks: Sequence[Hooks] | None = None,
-    ) -> None:
-        clock = clock or LoopClock()
+    def __init__(self, client: AsyncOpenAI, **options: Unpack[PollerOptions]) -> None:
+        """``options``: ``Poller``'s keyword arguments, which that signature documents and
+        whose defaults it passes."""
+        o = options
+        rpm, budget, budgets = o.get("rpm"), o.get("budget"), o.get("budgets")
+        tpm, tokens, tools, poll = o.get("tpm"), o.get("tokens"), o.get("tools"), o.get("poll")
+        max_concurrency = o.get("max_concurrency", 256)
+        max_in_flight, seed = o.get("max_in_flight"), o.get("seed")
+        max_concurrent_creates = o.get("max_concurrent_creates")
+        webhooks, hooks = o.get("webhooks"), o.get("hooks")
+        clock = o.get("clock") or LoopClock()
         if budget is None:
             if rpm is None:
                 raise ConfigurationError(
@@ -109,60 +102,81 @@ class EngineCore:
         if tokens is None and tpm is not None:
             tokens = TokenBudget(TokenSettings(tpm), clock=self.clock)
         self.tokens = tokens
-        self.charger = Charger(budget, budgets or {}, tokens, create_share=self._create_share)
+        self.charger = Charger(budget, budgets or {}, tokens, create_share=self.create_share)
         self.tools: dict[str, Tool] = as_tools(tools)
-        self._tool_specs: tuple[Tool, ...] = tuple(self.tools.values())
+        self.tool_specs: tuple[Tool, ...] = tuple(self.tools.values())
         self.poll = poll or PollSettings()
-        self.tool_settings = tool_settings or ToolSettings()
-        self._uniform = random.Random(seed).random
-        self._max_concurrency = max_concurrency
-        self._heap: DueHeap[Record] = DueHeap()
-        self._wake = asyncio.Event()
-        self._tasks: set[asyncio.Task[Any]] = set()  # the scheduler and the running steps
-        self._running = False
-        self._scheduler_task: asyncio.Task[None] | None = None
-        self._slots = asyncio.Semaphore(max_concurrency)
-        self._fatal: AuthenticationFailedError | QuotaExhaustedError | None = None
-        self._closed = False
+        self.tool_settings = o.get("tool_settings") or ToolSettings()
+        self.uniform = random.Random(seed).random
+        self.max_concurrency = max_concurrency
+        self.heap: DueHeap[Record] = DueHeap()
+        self.wake = asyncio.Event()
+        self.tasks: set[asyncio.Task[Any]] = set()  # the scheduler and the running steps
+        self.running = False
+        self.scheduler_task: asyncio.Task[None] | None = None
+        self.fatal: AuthenticationFailedError | QuotaExhaustedError | None = None
+        self.closed = False
         # Creates between their token request and their reply: the ones a crash leaves in doubt.
-        self._in_doubt = None if max_concurrent_creates is None else InDoubt(max_concurrent_creates)
+        self.in_doubt = None if max_concurrent_creates is None else InDoubt(max_concurrent_creates)
         self.webhooks = webhooks
-        self._hooks = fan_out(hooks)  # None when nobody listens: nothing to call per request
-        self._jobs = Registry(webhooks or WebhookSettings(), max_in_flight)
-        self._planner = Planner(
-            self.poll, tools=bool(self.tools), webhooks=webhooks, uniform=self._uniform
+        self.hooks = fan_out(hooks)  # None when nobody listens: nothing to call per request
+        self.jobs = Registry(webhooks or WebhookSettings(), max_in_flight)
+        self.planner = Planner(
+            self.poll, tools=bool(self.tools), webhooks=webhooks, uniform=self.uniform
         )
 
     # --- internals: bookkeeping ---------------------------------------------------------
 
-    def _ensure_open(self) -> None:
-        if self._fatal is not None:
-            raise self._fatal
-        if not self._running or self._closed:
+    def ensure_open(self) -> None:
+        if self.fatal is not None:
+            raise self.fatal
+        if not self.running or self.closed:
             raise PollerClosedError("use the poller inside 'async with Poller(...)'")
 
-    async def _wait_for_room(self) -> None:
+    async def wait_for_room(self) -> None:
         """``max_in_flight``: a create waits while that many jobs are live (created or being
         created, tracked, not done)."""
-        while self._jobs.full():
-            await self._jobs.room()
-            self._ensure_open()
+        while self.jobs.full():
+            await self.jobs.room()
+            self.ensure_open()
 
-    def _tg_start(self, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
+    def spawn(self, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
         # Plain asyncio tasks: a check's task is the hottest allocation of the scheduler.
         task = asyncio.get_running_loop().create_task(fn(*args))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
-    def _new_job(self, kind: JobKind, ids: Ids, key: str | None) -> Record:
+    def new_job(self, kind: JobKind, ids: Ids, key: str | None) -> Record:
         now = self.clock.now()
-        timeout = self._planner.poll_of(kind).timeout_s
-        job = self._jobs.add(kind, ids, key, now)
+        timeout = self.planner.poll_of(kind).timeout_s
+        job = self.jobs.add(kind, ids, key, now)
         if timeout is not None:
             job.deadline = now + timeout
         return job
 
-    def _finish(
+    def track(
+        self, kind: JobKind, ids: Ids, key: str | None, params: Mapping[str, Any] | None
+    ) -> Record:
+        """A job that exists already: live, and due at once (no first-check delay)."""
+        self.ensure_open()
+        job = self.new_job(kind, dict(ids), key)
+        if params:
+            job.params = kind.prepare(params, self.tool_specs)
+        if kind.chained:
+            job.chain = ["/".join(ids.values())]
+        if getattr(kind, "timing", None) is not None:
+            # A long kind's schedule comes from its prior even for a job created elsewhere
+            # (its age counts from now: the learned model sees it as younger than it is).
+            job.klass = sys.intern(f"{kind.name}:tracked")
+        now = self.clock.now()
+        self.jobs.push.register(job, now)
+        job.checks_since_origin = 1  # not just created: no first-check delay
+        job.due = now
+        self.heap.push(job, now)
+        self.wake.set()
+        return job
+
+    def finish(
         self,
         job: Record,
         status: Status,
@@ -173,7 +187,7 @@ class EngineCore:
     ) -> None:
         if job.done():
             return
-        self._heap.discard(job)
+        self.heap.discard(job)
         outcome = Outcome(
             key=job.key,
             kind=job.kind.name,
@@ -191,9 +205,9 @@ class EngineCore:
             result=result,
         )
         job.resolve(outcome)
-        if self._hooks is not None:
-            self._hooks.job_finished(outcome)
-        self._jobs.ended(job, status)
+        if self.hooks is not None:
+            self.hooks.job_finished(outcome)
+        self.jobs.ended(job, status)
         log.info(
             "batchpoll.job.finished",
             job=job.key,
@@ -203,31 +217,31 @@ class EngineCore:
             error=error.type if error else None,
         )
 
-    def _abort_all(self, error: ErrorInfo) -> None:
-        for job in list(self._jobs.live):
-            self._finish(job, Status.ERROR, error=error)
+    def abort_all(self, error: ErrorInfo) -> None:
+        for job in list(self.jobs.live):
+            self.finish(job, Status.ERROR, error=error)
 
-    def _past_deadline(self, job: Record) -> bool:
+    def past_deadline(self, job: Record) -> bool:
         return job.deadline is not None and self.clock.now() >= job.deadline
 
-    def _on_failure(self, exc: Exception, job: Record | None = None) -> Failure:
+    def on_failure(self, exc: Exception, job: Record | None = None) -> Failure:
         """A failed attempt: the budgets react (``Charger``); a rejected key or an exhausted
         quota stops everything, since no request can succeed."""
         model = None if job is None else job.model
         failure = self.charger.on_failure(exc, model=model)
-        if failure.kind is FailureKind.RATE_LIMITED and self._hooks is not None:
-            self._hooks.throttled(failure.limit or "requests", failure.retry_after_s)
-        if failure.kind is FailureKind.FATAL and self._fatal is None:
+        if failure.kind is FailureKind.RATE_LIMITED and self.hooks is not None:
+            self.hooks.throttled(failure.limit or "requests", failure.retry_after_s)
+        if failure.kind is FailureKind.FATAL and self.fatal is None:
             message = failure.error.message
             if failure.error.type == "insufficient_quota":
-                self._fatal = QuotaExhaustedError(f"the account is out of quota: {message}")
+                self.fatal = QuotaExhaustedError(f"the account is out of quota: {message}")
             else:
-                self._fatal = AuthenticationFailedError(f"the API rejected the key: {message}")
+                self.fatal = AuthenticationFailedError(f"the API rejected the key: {message}")
             log.error("batchpoll.poller.auth_failed", error=failure.error.type, message=message)
-            self._abort_all(failure.error)
+            self.abort_all(failure.error)
         return failure
 
-    async def _request(
+    async def send(
         self,
         job: Record,
         priority: Priority,
@@ -241,8 +255,8 @@ class EngineCore:
 
         async def attempt() -> Reply[T]:  # counted once it has its tokens and its turn
             job.requests += 1
-            if self._hooks is not None:
-                self._hooks.request_charged(priority, job.key)
+            if self.hooks is not None:
+                self.hooks.request_charged(priority, job.key)
             return await call()
 
         reply = await self.charger.request(priority, attempt, paid=paid, body=body, model=job.model)
@@ -251,111 +265,111 @@ class EngineCore:
 
     # --- internals: push hints ----------------------------------------------------------
 
-    def _hint(self, server_id: str) -> bool:
-        job = self._jobs.push.hint(server_id, self.clock.now())
+    def hint(self, server_id: str) -> bool:
+        job = self.jobs.push.hint(server_id, self.clock.now())
         if job is None:
             return False
         if job.heap_seq >= 0 and job.action == CHECK:
-            self._schedule(job, 0.0)
+            self.schedule(job, 0.0)
         # Else a check is under way: if it still sees the job running, the next one is at once.
         return True
 
     # --- internals: the scheduler -------------------------------------------------------
 
-    def _schedule(self, job: Record, delay: float | None = None) -> None:
+    def schedule(self, job: Record, delay: float | None = None) -> None:
         now = self.clock.now()
         if delay is None:
-            delay = self._next_delay(job, now)
+            delay = self.next_delay(job, now)
         due = now + delay
-        head = self._heap.next_due()
-        self._heap.push(job, due)
+        head = self.heap.next_due()
+        self.heap.push(job, due)
         job.due = due
         if head is None or due < head:
-            self._wake.set()
+            self.wake.set()
 
-    def _schedule_urgent(self, job: Record, delay: float) -> None:
+    def schedule_urgent(self, job: Record, delay: float) -> None:
         """A retried tool-output submit: due after its backoff, then ahead of every check (a
         submit behind a backlog of late checks would let the run expire)."""
-        self._tg_start(self._urgent_after, job, delay)
+        self.spawn(self._urgent_after, job, delay)
 
     async def _urgent_after(self, job: Record, delay: float) -> None:
         # A task for the backoff (rare: retried submits only), so it sleeps on the clock.
         await self.clock.sleep(delay)
         if not job.done() and job.heap_seq < 0:
-            self._heap.push(job, _URGENT_DUE)
+            self.heap.push(job, _URGENT_DUE)
             job.due = _URGENT_DUE
-            self._wake.set()
+            self.wake.set()
 
-    def _load(self, now: float | None = None) -> Load:
+    def load(self, now: float | None = None) -> Load:
         """What the planner reads of the engine now (``now``: a moment just ahead)."""
         return Load(
             now=self.clock.now() if now is None else now,
             wall=self.clock.wall(),
-            head_due=self._heap.next_due(),
-            on_server=self._jobs.on_server,
+            head_due=self.heap.next_due(),
+            on_server=self.jobs.on_server,
             rate_per_s=self.budget.rate_per_s,
             creates_waiting=self.budget.waiting(Priority.CREATE) > 0,
         )
 
-    def _next_delay(self, job: Record, now: float) -> float:
+    def next_delay(self, job: Record, now: float) -> float:
         pushed = self.webhooks is not None and push_key(job) is not None
-        return self._planner.next_delay(job, self._load(now), pushed=pushed)
+        return self.planner.next_delay(job, self.load(now), pushed=pushed)
 
-    def _learn_action_window(self, remaining_s: float) -> None:
-        gap = self._planner.learn_action_window(remaining_s)
+    def learn_action_window(self, remaining_s: float) -> None:
+        gap = self.planner.learn_action_window(remaining_s)
         if gap is not None:
-            moved = pull_forward(self._jobs.live, self._heap, gap)
+            moved = pull_forward(self.jobs.live, self.heap, gap)
             log.info(
                 "batchpoll.schedule.action_window", window_s=round(gap / GAP_SHARE, 1), moved=moved
             )
-            self._wake.set()
+            self.wake.set()
 
-    def _replan(self) -> None:
+    def replan(self) -> None:
         """Refresh the classes due one and move their waiting jobs (``_replan``)."""
-        moved = self._planner.refresh(self._jobs.live, self._heap, self._load(), self._is_pushed)
+        moved = self.planner.refresh(self.jobs.live, self.heap, self.load(), self.is_pushed)
         if moved:
             log.debug("batchpoll.schedule.replanned", moved=moved)
-            self._wake.set()
+            self.wake.set()
 
-    def _is_pushed(self, job: Record) -> bool:
+    def is_pushed(self, job: Record) -> bool:
         return self.webhooks is not None and push_key(job) is not None
 
-    def _pick_due(self, now: float) -> Record | None:
+    def pick_due(self, now: float) -> Record | None:
         """The due job to spend a token on: earliest due, or, while checks queue up, the one
         most likely to be done (a check that finds a job still running is a request taken
         from another)."""
-        if not saturated(now, self._heap.next_due()):
-            return self._heap.pop_due(now)
+        if not saturated(now, self.heap.next_due()):
+            return self.heap.pop_due(now)
         best: Record | None = None
         best_score = -1.0
-        for _, job in self._heap.peek_due(now, _PICK_AMONG):
-            score = self._planner.chance_done(job, now)
+        for _, job in self.heap.peek_due(now, _PICK_AMONG):
+            score = self.planner.chance_done(job, now)
             if score is None:
                 if best is None:  # nothing known about the earliest: due order it is
-                    return self._heap.pop_due(now)
+                    return self.heap.pop_due(now)
                 score = 0.5
             if score > best_score:
                 best, best_score = job, score
         if best is not None:
-            self._heap.discard(best)
+            self.heap.discard(best)
         return best
 
-    def _take_due_now(self) -> tuple[Record, Ticket] | None:
+    def take_due_now(self) -> tuple[Record, Ticket] | None:
         """The next due job with a token granted without waiting, or None (then the
         scheduler, which may be queued for a token, serves the rest)."""
-        due = self._heap.next_due()
+        due = self.heap.next_due()
         now = self.clock.now()
         if due is None or due > now + _EARLY_S:
             return None
         ticket = self.budget.try_acquire(priority_of(due))
         if ticket is None:
             return None
-        job = self._pick_due(now + _EARLY_S)
+        job = self.pick_due(now + _EARLY_S)
         if job is None:
             ticket.release()
             return None
         return job, ticket
 
-    def _create_share(self) -> float:
+    def create_share(self) -> float:
         """The budget's ``create_share`` rule (``Planner.create_share``)."""
-        return self._planner.create_share(self._load())
+        return self.planner.create_share(self.load())

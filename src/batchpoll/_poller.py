@@ -1,22 +1,31 @@
-"""``Poller``: the public face of the engine: submit jobs, await outcomes, read stats."""
+"""``Poller``: the public face of the engine: submit jobs, await outcomes, read stats. It
+composes the engine's state and schedule (``_engine.Engine``) and the steps that act on them
+(``_steps.Runner``), and adds nothing of its own but the lifecycle."""
 
 from __future__ import annotations
 
 import asyncio
-import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from types import TracebackType
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from types import MappingProxyType, TracebackType
 from typing import Any, Self, TypeVar
 
-from ._budget import Priority
-from ._engine import ASSISTANTS, RESPONSES
+from openai import AsyncOpenAI
+
+from ._budget import Budget, Priority
+from ._clock import Clock
+from ._engine import ASSISTANTS, RESPONSES, Engine
 from ._errors import ConfigurationError, PollerClosedError
 from ._failures import ErrorCode, FailureKind
+from ._hints import WebhookSettings
+from ._hooks import Hooks
 from ._job import Job
 from ._outcome import ErrorInfo, Outcome
-from ._policy import retry_delay
+from ._policy import PollSettings, retry_delay
 from ._stats import PollerStats
-from ._steps import Engine
+from ._steps import Runner
+from ._tokens import TokenBudget
+from ._tools import ToolSettings
+from ._toolspec import Tool, ToolsArg
 from .kinds import BatchJobs, FineTuningJobs, Ids, JobKind, Reply, VectorStoreFileBatches
 
 __all__ = ["Poller"]
@@ -29,7 +38,7 @@ FILE_BATCHES: JobKind = VectorStoreFileBatches()
 _NO_HEADERS: Mapping[str, str] = {}
 
 
-class Poller(Engine):
+class Poller:
     """Track many asynchronous jobs under one shared request budget.
 
     ``client`` is used with ``max_retries=0``: every HTTP attempt is charged to the budget,
@@ -49,44 +58,127 @@ class Poller(Engine):
     their reply, so a crash of the process leaves at most that many creates in doubt (the
     runner's journal reports those ``uncertain``); creates are then limited to that many per
     round trip.
+    ``clock``: where the poller reads time and waits (``batchpoll.Clock``; default, the
+    running loop's); ``seed``: its jitter; ``max_concurrency``: step tasks at once.
     """
+
+    __slots__ = ("_engine", "_runner")
+
+    def __init__(
+        self,
+        client: AsyncOpenAI,
+        *,
+        rpm: float | None = None,
+        budget: Budget | None = None,
+        budgets: Mapping[str, Budget] | None = None,
+        tpm: float | None = None,
+        tokens: TokenBudget | None = None,
+        tools: ToolsArg | None = None,
+        poll: PollSettings | None = None,
+        tool_settings: ToolSettings | None = None,
+        max_concurrency: int = 256,
+        max_in_flight: int | None = None,
+        max_concurrent_creates: int | None = None,
+        clock: Clock | None = None,
+        seed: int | None = None,
+        webhooks: WebhookSettings | None = None,
+        hooks: Sequence[Hooks] | None = None,
+    ) -> None:
+        # The state and the schedule (Engine), and the steps that act on them (Runner).
+        self._engine = Engine(
+            client,
+            rpm=rpm,
+            budget=budget,
+            budgets=budgets,
+            tpm=tpm,
+            tokens=tokens,
+            tools=tools,
+            poll=poll,
+            tool_settings=tool_settings,
+            max_concurrency=max_concurrency,
+            max_in_flight=max_in_flight,
+            max_concurrent_creates=max_concurrent_creates,
+            clock=clock,
+            seed=seed,
+            webhooks=webhooks,
+            hooks=hooks,
+        )
+        self._runner = Runner(self._engine)
+
+    # --- what it runs with ----------------------------------------------------------------
+
+    @property
+    def client(self) -> AsyncOpenAI:
+        """The client every request goes through (the one given, with ``max_retries=0``)."""
+        return self._engine.client
+
+    @property
+    def budget(self) -> Budget:
+        """The shared request budget (built from ``rpm``, or the one given)."""
+        return self._engine.budget
+
+    @property
+    def tokens(self) -> TokenBudget | None:
+        return self._engine.tokens
+
+    @property
+    def clock(self) -> Clock:
+        return self._engine.clock
+
+    @property
+    def poll(self) -> PollSettings:
+        return self._engine.poll
+
+    @property
+    def tool_settings(self) -> ToolSettings:
+        return self._engine.tool_settings
+
+    @property
+    def tools(self) -> Mapping[str, Tool]:
+        """The tools by name (read-only)."""
+        return MappingProxyType(self._engine.tools)
+
+    @property
+    def webhooks(self) -> WebhookSettings | None:
+        return self._engine.webhooks
 
     # --- lifecycle ----------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
-        if self._running:
+        engine = self._engine
+        if engine.running:
             raise PollerClosedError("a Poller is entered once")
-        self._running = True
-        scheduler = asyncio.get_running_loop().create_task(self._scheduler())
+        engine.running = True
+        scheduler = asyncio.get_running_loop().create_task(self._runner.scheduler())
         scheduler.add_done_callback(self._scheduler_ended)
-        self._scheduler_task = scheduler
+        engine.scheduler_task = scheduler
         return self
 
     def _scheduler_ended(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
             # A bug in the scheduler: every job gets an outcome rather than waiting forever.
-            self._abort_all(
-                ErrorInfo(ErrorCode.INTERNAL, f"scheduler failed: {task.exception()!r}")
-            )
+            error = ErrorInfo(ErrorCode.INTERNAL, f"scheduler failed: {task.exception()!r}")
+            self._engine.abort_all(error)
 
     async def __aexit__(
         self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        engine = self._engine
         try:
             if et is None:
                 await self.join()
         finally:
-            self._closed = True
-            self._abort_all(ErrorInfo(ErrorCode.ABORTED, "the poller closed before the job ended"))
-            tasks = [t for t in (self._scheduler_task, *self._tasks) if t is not None]
+            engine.closed = True
+            engine.abort_all(ErrorInfo(ErrorCode.ABORTED, "the poller closed before the job ended"))
+            tasks = [t for t in (engine.scheduler_task, *engine.tasks) if t is not None]
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await self.charger.aclose()
+            await engine.charger.aclose()
 
     async def join(self) -> None:
         """Wait until every tracked job has an outcome."""
-        await self._jobs.idle()
+        await self._engine.jobs.idle()
 
     # --- submitting work ----------------------------------------------------------------
 
@@ -177,7 +269,7 @@ class Poller(Engine):
         """
         if duration_hint_s is not None and not duration_hint_s > 0:
             raise ConfigurationError(f"duration_hint_s must be > 0, got {duration_hint_s!r}")
-        return Job(await self._create(kind, params, key, duration_hint_s))
+        return Job(await self._runner.create(kind, params, key, duration_hint_s))
 
     async def request(
         self,
@@ -194,24 +286,26 @@ class Poller(Engine):
         rejected key stops the poller and raises ``AuthenticationFailedError``, as a create
         does; any other error is raised to the caller as the SDK raised it.
         """
-        self._ensure_open()
+        engine = self._engine
+        engine.ensure_open()
+        hooks = engine.hooks
 
         async def one() -> Reply[T]:
-            if self._hooks is not None:
-                self._hooks.request_charged(priority, None)
+            if hooks is not None:
+                hooks.request_charged(priority, None)
             return Reply(await call(), _NO_HEADERS)
 
         attempt = 0
         while True:
             try:
-                return (await self.charger.request(priority, one)).value
+                return (await engine.charger.request(priority, one)).value
             except Exception as exc:
-                kind = self._on_failure(exc).kind
-                if kind is FailureKind.FATAL and self._fatal is not None:
-                    raise self._fatal from None
+                kind = engine.on_failure(exc).kind
+                if kind is FailureKind.FATAL and engine.fatal is not None:
+                    raise engine.fatal from None
                 if kind is FailureKind.TRANSIENT and attempt < retries:
                     attempt += 1
-                    await self.clock.sleep(retry_delay(attempt, self.poll, self._uniform))
+                    await engine.clock.sleep(retry_delay(attempt, engine.poll, engine.uniform))
                 elif kind is not FailureKind.RATE_LIMITED:
                     raise
 
@@ -226,22 +320,7 @@ class Poller(Engine):
         """Track a job that already exists; its first check is due at once. ``params``: the
         job's create params, which a chain's continuation re-sends (without them it continues
         with the model the server reports and the poller's tools)."""
-        self._ensure_open()
-        job = self._new_job(kind, dict(ids), key)
-        if params:
-            job.params = kind.prepare(params, self._tool_specs)
-        if kind.chained:
-            job.chain = ["/".join(ids.values())]
-        if getattr(kind, "timing", None) is not None:
-            # A long kind's schedule comes from its prior even for a job created elsewhere
-            # (its age counts from now: the learned model sees it as younger than it is).
-            job.klass = sys.intern(f"{kind.name}:tracked")
-        self._jobs.push.register(job, self.clock.now())
-        job.checks_since_origin = 1  # not just created: no first-check delay
-        job.due = self.clock.now()
-        self._heap.push(job, job.due)
-        self._wake.set()
-        return Job(job)
+        return Job(self._engine.track(kind, ids, key, params))
 
     def notify_done(self, server_id: str) -> bool:
         """A hint that the job with this server id (a response id) is probably done, e.g. from
@@ -250,7 +329,7 @@ class Poller(Engine):
         for an unknown id is kept (``WebhookSettings.pending_ttl_s``) and matched when the job
         appears, since an event can beat the create's reply. Safe to call with duplicates.
         """
-        return self._hint(server_id)
+        return self._engine.hint(server_id)
 
     async def as_completed(self, jobs: Iterable[Job]) -> AsyncIterator[Outcome]:
         """Yield the jobs' outcomes in the order they finish."""
@@ -263,24 +342,25 @@ class Poller(Engine):
             yield await queue.get()
 
     def stats(self) -> PollerStats:
-        b = self.budget.stats()
-        jobs = self._jobs
+        engine = self._engine
+        b = engine.budget.stats()
+        jobs, charger = engine.jobs, engine.charger
         return PollerStats(
             in_flight=len(jobs.live),
             done=jobs.done,
             created=jobs.created,
-            requests=self.charger.requests,
+            requests=charger.requests,
             checks=jobs.checks,
-            rate_limited=self.charger.rate_limited,
-            transient_errors=self.charger.transient,
+            rate_limited=charger.rate_limited,
+            transient_errors=charger.transient,
             rate_rpm=b.rate_rpm,
             target_rpm=b.target_rpm,
             by_status=dict(jobs.by_status),
             hints=jobs.push.hints,
             hints_matched=jobs.push.matched,
             hints_pending=jobs.push.pending,
-            tokens=None if self.tokens is None else self.tokens.stats(),
-            heap_entries=self._heap.entries,
-            heap_live=len(self._heap),
-            tasks=len(self._tasks) + (self._scheduler_task is not None),
+            tokens=None if engine.tokens is None else engine.tokens.stats(),
+            heap_entries=engine.heap.entries,
+            heap_live=len(engine.heap),
+            tasks=len(engine.tasks) + (engine.scheduler_task is not None),
         )

@@ -17,7 +17,7 @@ from typing import Any
 
 from ._budget import Priority, Ticket
 from ._classes import class_of
-from ._engine import _EARLY_S, EngineCore, priority_of
+from ._engine import _EARLY_S, Engine, priority_of
 from ._failures import ErrorCode, Failure, FailureKind
 from ._indoubt import slot_of
 from ._log import log
@@ -29,40 +29,48 @@ from ._tokens import RequestTooLargeError
 from ._tools import ToolCallFailed, run_tool_calls
 from .kinds import Ids, JobKind, Reply, Snapshot
 
-__all__ = ["Engine"]
+__all__ = ["Runner"]
 
 # Due steps one task runs back to back before it lets the scheduler look again.
 _STEPS_PER_TASK = 32
 
 
-class Engine(EngineCore):
-    """The machinery under ``Poller``: the scheduler task and the steps of a job."""
+class Runner:
+    """The scheduler task and the steps of a job, on the engine's state (``_engine``): the
+    runner decides nothing about *when* (the engine's schedule does) and keeps no job state
+    of its own; it takes tokens, makes the requests and acts on what they return."""
 
-    async def _create(
+    __slots__ = ("_e", "_slots")
+
+    def __init__(self, engine: Engine) -> None:
+        self._e = engine
+        self._slots = asyncio.Semaphore(engine.max_concurrency)  # step tasks at once
+
+    async def create(
         self,
         kind: JobKind,
         params: Mapping[str, Any],
         key: str | None,
         hint_s: float | None = None,
     ) -> Record:
-        self._ensure_open()
-        params = kind.prepare(params, self._tool_specs)  # misuse raises before anything is sent
-        await self._wait_for_room()  # max_in_flight
-        job = self._new_job(kind, {}, key)
+        self._e.ensure_open()
+        params = kind.prepare(params, self._e.tool_specs)  # misuse raises before anything is sent
+        await self._e.wait_for_room()  # max_in_flight
+        job = self._e.new_job(kind, {}, key)
         job.params = params
-        self._jobs.creating += 1
+        self._e.jobs.creating += 1
         try:
             reply = await self._send_create(job, kind, params)
         except BaseException:
             if not job.done():  # the caller cancelled: the job must not stay live forever
-                self._finish(
+                self._e.finish(
                     job,
                     Status.ERROR,
                     error=ErrorInfo(ErrorCode.ABORTED, "the create was cancelled"),
                 )
             raise
         finally:
-            self._jobs.creating -= 1
+            self._e.jobs.creating -= 1
         if reply is None:
             return job
         ids, snapshot = reply.value
@@ -71,21 +79,21 @@ class Engine(EngineCore):
             job.chain = ["/".join(ids.values())]
         # The job exists from now on: its first check, age and deadline count from here,
         # not from when the create started waiting for a token.
-        now = self.clock.now()
+        now = self._e.clock.now()
         job.origin_at = now
         # One string per class, not per job (sys.intern): a job's memory is mostly its record.
         job.klass = sys.intern(class_of(kind.name, params, hint_s))
-        timeout_s = self._planner.poll_of(kind).timeout_s
+        timeout_s = self._e.planner.poll_of(kind).timeout_s
         if timeout_s is not None:
             job.deadline = now + timeout_s
-        self._jobs.created += 1
+        self._e.jobs.created += 1
         log.debug("batchpoll.job.created", job=job.key, kind=kind.name, **ids)
         self._observe(job, snapshot)
-        hinted = self._jobs.push.register(job, self.clock.now())  # an event may beat the reply
+        hinted = self._e.jobs.push.register(job, self._e.clock.now())  # an event may beat the reply
         if snapshot.terminal:
-            self._tg_start(self._conclude, job, snapshot)
+            self._e.spawn(self._conclude, job, snapshot)
         else:
-            self._schedule(job, 0.0 if hinted else None)
+            self._e.schedule(job, 0.0 if hinted else None)
         return job
 
     async def _send_create(
@@ -100,31 +108,31 @@ class Engine(EngineCore):
             job.model = str(body.get("model") or "-")
         while True:
             try:
-                async with slot_of(self._in_doubt):
-                    return await self._request(
-                        job, Priority.CREATE, lambda: kind.create(self.client, params), body=body
+                async with slot_of(self._e.in_doubt):
+                    return await self._e.send(
+                        job, Priority.CREATE, lambda: kind.create(self._e.client, params), body=body
                     )
             except RequestTooLargeError as too_large:  # no wait can make it fit
-                self._finish(job, Status.ERROR, error=too_large.error_info())
+                self._e.finish(job, Status.ERROR, error=too_large.error_info())
                 return None
             except Exception as exc:
-                failure = self._on_failure(exc, job)
+                failure = self._e.on_failure(exc, job)
             attempt += 1
-            verdict = after_create_failure(failure, attempt, self.poll.ambiguous_creates)
+            verdict = after_create_failure(failure, attempt, self._e.poll.ambiguous_creates)
             if verdict is Verdict.FATAL:
-                self._finish(job, Status.ERROR, error=failure.error)
-                assert self._fatal is not None
-                raise self._fatal from None
+                self._e.finish(job, Status.ERROR, error=failure.error)
+                assert self._e.fatal is not None
+                raise self._e.fatal from None
             if verdict is Verdict.END:
-                self._finish(job, Status.ERROR, error=failure.error)
+                self._e.finish(job, Status.ERROR, error=failure.error)
                 return None
             if not self._send_again(job, failure, verdict, "job", "batchpoll.job.create_retried"):
                 return None
-            if self._past_deadline(job):
-                self._finish(job, Status.ERROR, error=failure.error)
+            if self._e.past_deadline(job):
+                self._e.finish(job, Status.ERROR, error=failure.error)
                 return None
             if failure.kind is FailureKind.TRANSIENT:  # give the server a moment
-                await self.clock.sleep(retry_delay(attempt, self.poll, self._uniform))
+                await self._e.clock.sleep(retry_delay(attempt, self._e.poll, self._e.uniform))
 
     def _send_again(
         self, job: Record, failure: Failure, verdict: Verdict, what: str, event: str
@@ -136,33 +144,33 @@ class Engine(EngineCore):
             job.retried_ambiguous = True
             log.info(event, job=job.key, error=failure.error.type)
         elif verdict is Verdict.UNCERTAIN:
-            self._finish(job, Status.ERROR, error=uncertain(failure, what))
+            self._e.finish(job, Status.ERROR, error=uncertain(failure, what))
             return False
         return True
 
-    async def _scheduler(self) -> None:
+    async def scheduler(self) -> None:
         while True:
-            due = self._heap.next_due()
-            now = self.clock.now()
+            due = self._e.heap.next_due()
+            now = self._e.clock.now()
             if due is None or due > now + _EARLY_S:
-                self._wake.clear()
-                await self.clock.wait(self._wake, None if due is None else due - now)
+                self._e.wake.clear()
+                await self._e.clock.wait(self._e.wake, None if due is None else due - now)
                 continue
             await self._slots.acquire()
             # A retried submit at the head takes a submit's token: creates never go first.
             priority = priority_of(due)
             try:
-                ticket = await self.budget.acquire(priority)
+                ticket = await self._e.budget.acquire(priority)
             except BaseException:
                 self._slots.release()
                 raise
             # Pick the job only now that the token is ours: the best due job at this moment.
-            job = self._pick_due(self.clock.now() + _EARLY_S)
+            job = self._e.pick_due(self._e.clock.now() + _EARLY_S)
             if job is None:  # it ended meanwhile; the token goes to the next one
                 ticket.release()
                 self._slots.release()
                 continue
-            self._tg_start(self._run_due, job, ticket)
+            self._e.spawn(self._run_due, job, ticket)
             # Let the step start before asking for the next token: queued for one meanwhile,
             # the scheduler would stop the step from chaining to the next due job.
             await asyncio.sleep(0)
@@ -177,13 +185,13 @@ class Engine(EngineCore):
                     await self._step(job, ticket)
                 except Exception as exc:  # a bug must not take the other jobs down
                     log.exception("batchpoll.job.internal_error", job=job.key)
-                    self._finish(
+                    self._e.finish(
                         job,
                         Status.ERROR,
                         error=ErrorInfo(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}"),
                     )
                 ticket.release()  # no-op when the request used it
-                following = self._take_due_now()
+                following = self._e.take_due_now()
                 if following is None:
                     return
                 job, ticket = following
@@ -202,19 +210,19 @@ class Engine(EngineCore):
             return
         hinted, job.hinted = job.hinted, False
         try:
-            reply = await self._request(
-                job, Priority.CHECK, lambda: job.kind.check(self.client, job.ids), paid=ticket
+            reply = await self._e.send(
+                job, Priority.CHECK, lambda: job.kind.check(self._e.client, job.ids), paid=ticket
             )
         except Exception as exc:
             job.hinted = job.hinted or hinted  # the retry still acts on the push
-            self._retry_or_end(job, self._on_failure(exc, job))
+            self._retry_or_end(job, self._e.on_failure(exc, job))
             return
         job.checks += 1
         job.checks_since_origin += 1
-        self._jobs.checks += 1
+        self._e.jobs.checks += 1
         snapshot = reply.value
-        if self._planner.learn(job, snapshot, self.clock.now() - job.origin_at, hinted=hinted):
-            self._replan()  # the class is due a refresh (_replan)
+        if self._e.planner.learn(job, snapshot, self._e.clock.now() - job.origin_at, hinted=hinted):
+            self._e.replan()  # the class is due a refresh (_replan)
         self._observe(job, snapshot)
         await self._conclude(job, snapshot)
 
@@ -227,7 +235,7 @@ class Engine(EngineCore):
         if snapshot.expires_at is not None:
             job.expires_at = snapshot.expires_at
             if snapshot.status == "requires_action" and not job.kind.chained:
-                self._learn_action_window(snapshot.expires_at - self.clock.wall())
+                self._e.learn_action_window(snapshot.expires_at - self._e.clock.wall())
 
     async def _conclude(self, job: Record, snapshot: Snapshot) -> None:
         """Act on a fresh snapshot: finish, answer tool calls, or schedule the next check."""
@@ -235,7 +243,7 @@ class Engine(EngineCore):
             if snapshot.status == "completed" and job.kind.needs_fetch(snapshot):
                 await self._fetch(job)
             else:
-                self._finish(
+                self._e.finish(
                     job,
                     Status(snapshot.status),
                     output_text=snapshot.output_text,
@@ -246,15 +254,15 @@ class Engine(EngineCore):
         if snapshot.status == "requires_action" and snapshot.tool_calls:
             await self._answer(job, snapshot)
             return
-        if self._past_deadline(job):
+        if self._e.past_deadline(job):
             await self._time_out(job)
             return
         # A push that came while this check was under way: look again at once.
-        self._schedule(job, 0.0 if job.hinted else None)
+        self._e.schedule(job, 0.0 if job.hinted else None)
 
     async def _answer(self, job: Record, snapshot: Snapshot) -> None:
         """A round of tool calls: run them all, then send every output in one request."""
-        limit = self.tool_settings.max_rounds
+        limit = self._e.tool_settings.max_rounds
         error = None
         if job.rounds >= limit:
             error = ErrorInfo(
@@ -265,17 +273,17 @@ class Engine(EngineCore):
         else:
             try:
                 job.outputs = await run_tool_calls(
-                    snapshot.tool_calls, self.tools, self.tool_settings
+                    snapshot.tool_calls, self._e.tools, self._e.tool_settings
                 )
             except ToolCallFailed as failed:
                 error = failed.error
         if error is not None:
             if not job.kind.chained:  # a waiting run would only expire; a response is done
                 await self._cancel(job)
-            self._finish(job, Status.ERROR, error=error)
+            self._e.finish(job, Status.ERROR, error=error)
             return
         if not job.params and snapshot.model:  # a tracked job: continue with its model
-            job.params = job.kind.prepare({"model": snapshot.model}, self._tool_specs)
+            job.params = job.kind.prepare({"model": snapshot.model}, self._e.tool_specs)
         await self._submit(job)
 
     async def _submit(self, job: Record, *, paid: Ticket | None = None) -> None:
@@ -284,27 +292,27 @@ class Engine(EngineCore):
         # A continuation creates the chain's next response: it holds a slot of
         # ``max_concurrent_creates`` too, ahead of every create. A token already granted
         # (``paid``) must not wait for one: without a free slot it is given up.
-        in_doubt = self._in_doubt if job.kind.chained else None
+        in_doubt = self._e.in_doubt if job.kind.chained else None
         if in_doubt is not None and (paid is None or not in_doubt.try_acquire()):
             if paid is not None:
                 paid.release()
                 paid = None
             await in_doubt.acquire(urgent=True)
         try:
-            reply = await self._request(
+            reply = await self._e.send(
                 job,
                 Priority.SUBMIT,
-                lambda: job.kind.submit_tool_outputs(self.client, ids, outputs, params),
+                lambda: job.kind.submit_tool_outputs(self._e.client, ids, outputs, params),
                 paid=paid,
                 body=job.kind.metered(ids, outputs, params),
             )
         except RequestTooLargeError as too_large:
-            self._finish(job, Status.ERROR, error=too_large.error_info())
+            self._e.finish(job, Status.ERROR, error=too_large.error_info())
             return
         except Exception as exc:
-            failure = self._on_failure(exc, job)
+            failure = self._e.on_failure(exc, job)
             if job.kind.chained:  # the next response may exist: as a create would be
-                mode = self.poll.ambiguous_creates
+                mode = self._e.poll.ambiguous_creates
                 verdict = after_create_failure(failure, job.error_streak + 1, mode)
                 if verdict in (Verdict.RESEND, Verdict.UNCERTAIN):
                     event = "batchpoll.job.continuation_retried"
@@ -318,9 +326,9 @@ class Engine(EngineCore):
         new_ids, snapshot = reply.value
         job.rounds += 1
         if new_ids != job.ids:
-            self._jobs.push.rekey(job, new_ids, self.clock.now())
+            self._e.jobs.push.rekey(job, new_ids, self._e.clock.now())
         job.action, job.outputs = CHECK, ()
-        job.restart_origin(self.clock.now())
+        job.restart_origin(self._e.clock.now())
         job.last_age = 0.0
         self._observe(job, snapshot)
         await self._conclude(job, snapshot)
@@ -328,30 +336,35 @@ class Engine(EngineCore):
     async def _fetch(self, job: Record, *, paid: Ticket | None = None) -> None:
         job.action = FETCH
         try:
-            reply = await self._request(
-                job, Priority.FETCH, lambda: job.kind.fetch_output(self.client, job.ids), paid=paid
+            reply = await self._e.send(
+                job,
+                Priority.FETCH,
+                lambda: job.kind.fetch_output(self._e.client, job.ids),
+                paid=paid,
             )
         except Exception as exc:
-            self._retry_or_end(job, self._on_failure(exc, job))
+            self._retry_or_end(job, self._e.on_failure(exc, job))
             return
-        self._finish(job, Status.COMPLETED, output_text=reply.value)
+        self._e.finish(job, Status.COMPLETED, output_text=reply.value)
 
     async def _cancel(self, job: Record) -> None:
         """Best effort, one attempt: the job is ending anyway."""
         try:
-            await self._request(job, Priority.CANCEL, lambda: job.kind.cancel(self.client, job.ids))
+            await self._e.send(
+                job, Priority.CANCEL, lambda: job.kind.cancel(self._e.client, job.ids)
+            )
         except Exception as exc:
-            failure = self._on_failure(exc, job)
+            failure = self._e.on_failure(exc, job)
             log.info("batchpoll.job.cancel_failed", job=job.key, error=failure.error.type)
 
     async def _time_out(self, job: Record) -> None:
-        model = self._planner.model(job)
+        model = self._e.planner.model(job)
         if model is not None:
-            model.observe(self.clock.now() - job.origin_at)  # right-censored: still running
-        if self.poll.cancel_on_timeout:
+            model.observe(self._e.clock.now() - job.origin_at)  # right-censored: still running
+        if self._e.poll.cancel_on_timeout:
             await self._cancel(job)
-        timeout = self._planner.poll_of(job.kind).timeout_s
-        self._finish(
+        timeout = self._e.planner.poll_of(job.kind).timeout_s
+        self._e.finish(
             job,
             Status.TIMED_OUT,
             error=ErrorInfo(ErrorCode.TIMED_OUT, f"no result within {timeout} s"),
@@ -363,7 +376,7 @@ class Engine(EngineCore):
             # the response it continues is finished and will not change.
             error = failure.error
             message = f"the continuation was refused: {error.message}"
-            self._finish(job, Status.ERROR, error=ErrorInfo(error.type, message))
+            self._e.finish(job, Status.ERROR, error=ErrorInfo(error.type, message))
             return
         if failure.kind is FailureKind.JOB and job.action == SUBMIT and job.refusals < 2:
             job.refusals += 1
@@ -371,22 +384,22 @@ class Engine(EngineCore):
             # meanwhile. One check tells which, and that state is the honest outcome.
             log.info("batchpoll.job.submit_refused", job=job.key, error=failure.error.message)
             job.action, job.outputs = CHECK, ()
-            self._schedule(job, 0.0)
+            self._e.schedule(job, 0.0)
             return
         if failure.kind in (FailureKind.FATAL, FailureKind.JOB):
-            self._finish(job, Status.ERROR, error=failure.error)
+            self._e.finish(job, Status.ERROR, error=failure.error)
             return
-        if self._past_deadline(job):
-            self._finish(job, Status.TIMED_OUT, error=failure.error)
+        if self._e.past_deadline(job):
+            self._e.finish(job, Status.TIMED_OUT, error=failure.error)
             return
         job.error_streak += 1
         job.retry_after_s = failure.retry_after_s
         log.info(
             "batchpoll.job.retry", job=job.key, error=failure.error.type, streak=job.error_streak
         )
-        if self._hooks is not None:
-            self._hooks.retried(job.key, failure.error, job.error_streak)
+        if self._e.hooks is not None:
+            self._e.hooks.retried(job.key, failure.error, job.error_streak)
         if urgent:  # a tool-output submit: the run expires if we wait long
-            self._schedule_urgent(job, min(self._next_delay(job, self.clock.now()), 1.0))
+            self._e.schedule_urgent(job, min(self._e.next_delay(job, self._e.clock.now()), 1.0))
         else:
-            self._schedule(job)
+            self._e.schedule(job)

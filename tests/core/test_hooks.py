@@ -68,6 +68,6 @@ def test_no_hooks_no_calls() -> None:
     async def main() -> object:
         _, client = testing.mock_client(fail_rate=0.0, tool_rate=0.0)
         async with Poller(client, rpm=600, clock=testing.clock()) as p:
-            return p._hooks
+            return p._engine.hooks
 
     assert testing.run(main) is None
