@@ -5,6 +5,7 @@ async with batchpoll.Poller(client, rpm=1200, tools=[lookup]) as poller:
     outcome = await job  # the whole chain of tool calls answered, then the reply
 """
 
+from ._backoff import backoff_s
 from ._budget import Budget, BudgetSettings, BudgetStats, Priority, Ticket
 from ._clock import Clock, LoopClock
 from ._errors import (
@@ -76,6 +77,7 @@ __all__ = [
     "Usage",
     "WebhookSettings",
     "__version__",
+    "backoff_s",
     "classify_failure",
     "http_code",
     "logger",

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from ._backoff import backoff_s
 from ._errors import ConfigurationError
 
 __all__ = [
@@ -116,9 +117,10 @@ class JobTiming:
 
 
 def retry_delay(streak: int, settings: PollSettings, uniform: Callable[[], float]) -> float:
-    """Exponential backoff with 'equal jitter': half fixed, half random, capped."""
-    base = min(settings.retry_max_s, settings.retry_base_s * 2.0 ** max(0, streak - 1))
-    return base * (0.5 + 0.5 * uniform())
+    """The poller's backoff (``_backoff``) after ``streak`` failures in a row."""
+    return backoff_s(
+        streak, base_s=settings.retry_base_s, max_s=settings.retry_max_s, uniform=uniform
+    )
 
 
 def next_check_delay(

@@ -8,6 +8,7 @@ After a restart, every part whose step "may have been sent" is looked for in ONE
 
 from __future__ import annotations
 
+import random
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
@@ -15,7 +16,7 @@ import anyio
 import openai
 from openai import AsyncOpenAI
 
-from .. import ErrorInfo, Job, KindTiming, Poller, logger
+from .. import ErrorInfo, Job, KindTiming, Poller, backoff_s, logger
 from ..kinds import BatchJobs, Ids, Reply, Snapshot
 from ._batch_items import BatchLine
 from ._batch_parts import Part, PartsJournal, PartState
@@ -112,6 +113,7 @@ class PartSender:
         self._run_id = run_id
         self.counts = counts
         self._lock = anyio.Lock()
+        self._uniform = random.Random(run_id).random  # the upload's backoff jitter
         self._files: dict[str, str] | None = None  # one listing for every restarted part
         self._batches: dict[tuple[str, str, str], str] | None = None
 
@@ -119,15 +121,13 @@ class PartSender:
         """A request that changes nothing (a list, a download) through the budget, tried
         again after a transient failure (5xx, a lost connection, a timeout); any other
         failure fails the part (``PartFailed``) rather than the run."""
-        for attempt in range(1, _CALL_TRIES + 1):
-            try:
-                return await self._poller.request(fn)
-            except (openai.APIConnectionError, openai.APITimeoutError):
-                pass
-            except openai.APIStatusError as exc:
-                if exc.status_code < 500:
-                    raise PartFailed(_api_error(what, exc)) from None
-            await anyio.sleep(min(30.0, 2.0**attempt))
+        try:  # the poller's own retry loop and backoff, through the budget
+            return await self._poller.request(fn, retries=_CALL_TRIES - 1)
+        except openai.APIStatusError as exc:
+            if exc.status_code < 500:
+                raise PartFailed(_api_error(what, exc)) from None
+        except (openai.APIConnectionError, openai.APITimeoutError):
+            pass
         raise PartFailed(ErrorInfo("unavailable", f"{what}: failed {_CALL_TRIES} times"))
 
     def file_name(self, part: Part) -> str:
@@ -164,7 +164,8 @@ class PartSender:
                 log.info("batchpoll.batch.uploaded", part=part.label, file_id=uploaded.id)
                 return
             # The upload may have landed: look before sending it again.
-            await anyio.sleep(min(30.0, 2.0**attempt))
+            wait_s = backoff_s(attempt, base_s=2.0, max_s=30.0, uniform=self._uniform)
+            await self._poller.clock.sleep(wait_s)
             found = await self._find_file(name)
             if found is not None:
                 self._parts.move(part, PartState.UPLOADED, file_id=found)
