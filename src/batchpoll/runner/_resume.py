@@ -14,7 +14,6 @@ it when there is none. At worst an empty thread is left behind; a run is never d
 
 from __future__ import annotations
 
-import asyncio
 import warnings
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -153,7 +152,7 @@ class Creator:
     async def resume_thread(self, item: Item, thread_id: str, delay_s: float = 0.0) -> None:
         """A safe create whose run may exist: find it on its thread, else create it."""
         if delay_s:
-            await asyncio.sleep(delay_s)
+            await self._poller.clock.sleep(delay_s)
         try:
             job = await self.create(item, thread_id=thread_id)
         except AccountRefusedError as exc:

@@ -7,6 +7,8 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator, Generator
 
+import anyio
+
 from .. import ConfigurationError, logger
 from ._receiver import WebhookReceiver
 
@@ -58,14 +60,11 @@ async def serve(receiver: WebhookReceiver, host: str, port: int) -> AsyncIterato
     config = uvicorn.Config(receiver.app, lifespan="off", access_log=False, log_level="warning")
     server = _Server(config)
     task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
-    try:
-        async with asyncio.timeout(_STARTUP_TIMEOUT_S):
-            while not server.started:
-                if task.done():
-                    break
-                await asyncio.sleep(0.01)
-    except TimeoutError:
-        pass
+    with anyio.move_on_after(_STARTUP_TIMEOUT_S):
+        while not server.started:  # uvicorn has no startup event to wait on
+            if task.done():
+                break
+            await anyio.sleep(0.01)
     if not server.started:
         task.cancel()
         with contextlib.suppress(BaseException):
@@ -78,6 +77,6 @@ async def serve(receiver: WebhookReceiver, host: str, port: int) -> AsyncIterato
         yield bound
     finally:
         server.should_exit = True
-        with contextlib.suppress(BaseException):
-            await asyncio.wait_for(task, 5.0)
+        with anyio.move_on_after(5.0), contextlib.suppress(Exception):
+            await task  # cancelled with the scope if it does not end in time
         sock.close()
