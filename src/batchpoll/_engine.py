@@ -23,7 +23,7 @@ from ._errors import (
     PollerClosedError,
     QuotaExhaustedError,
 )
-from ._failures import Failure, FailureKind
+from ._failures import ErrorCode, Failure, FailureKind
 from ._headers import poll_after_hint_s
 from ._heap import DueHeap
 from ._hints import WebhookSettings
@@ -233,7 +233,7 @@ class Engine:
             self.hooks.throttled(failure.limit or "requests", failure.retry_after_s)
         if failure.kind is FailureKind.FATAL and self.fatal is None:
             message = failure.error.message
-            if failure.error.type == "insufficient_quota":
+            if failure.error.type == ErrorCode.INSUFFICIENT_QUOTA:
                 self.fatal = QuotaExhaustedError(f"the account is out of quota: {message}")
             else:
                 self.fatal = AuthenticationFailedError(f"the API rejected the key: {message}")

@@ -55,7 +55,13 @@ class ErrorCode(StrEnum):
     BAD_INPUT = "bad_input"  # the runner: a line that cannot run
     TOOL_ERROR = "tool_error"  # a tool handler raised or timed out (reported to the model)
     INCOMPLETE = "incomplete"  # the job ended incomplete (its reason in the message)
-    EXPIRED = "expired"  # the run expired before it finished
+    EXPIRED = "expired"  # the run (or a batch's 24 h window) expired before it finished
+    FAILED = "failed"  # a long job failed and the server gave no code of its own
+    # The batch mode (``--via batch``): a part that could not be sent or read back.
+    UNAVAILABLE = "unavailable"  # a list or download kept failing transiently
+    UPLOAD_FAILED = "upload_failed"
+    CREATE_FAILED = "create_failed"
+    BATCH_MISSING = "batch_missing"  # the batch completed without a result for the line
 
 
 def http_code(status: int) -> str:

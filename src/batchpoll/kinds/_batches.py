@@ -19,6 +19,7 @@ from openai import AsyncOpenAI
 from openai.types import Batch
 
 from .._errors import ConfigurationError
+from .._failures import ErrorCode
 from .._outcome import ErrorInfo
 from ._base import Ids, Reply, Snapshot
 from ._long import LongJobKind
@@ -53,9 +54,11 @@ def _snapshot(batch: Batch) -> Snapshot:
             where = f"line {first.line}: " if first.line is not None else ""
             error = ErrorInfo(first.code or "failed", f"{where}{first.message}")
         else:
-            error = ErrorInfo("failed", "the batch failed")
+            error = ErrorInfo(ErrorCode.FAILED, "the batch failed")
     elif status == "expired":
-        error = ErrorInfo("expired", "the batch's 24 h window ended before all its lines ran")
+        error = ErrorInfo(
+            ErrorCode.EXPIRED, "the batch's 24 h window ended before all its lines ran"
+        )
     finished = batch.completed_at or batch.failed_at or batch.expired_at or batch.cancelled_at
     return Snapshot(
         status=status,

@@ -15,6 +15,7 @@ from openai import AsyncOpenAI
 from openai.types.vector_stores import VectorStoreFileBatch
 
 from .._errors import ConfigurationError
+from .._failures import ErrorCode
 from .._outcome import ErrorInfo
 from ._base import Ids, Reply, Snapshot
 from ._long import LongJobKind
@@ -34,7 +35,9 @@ def _snapshot(batch: VectorStoreFileBatch) -> Snapshot:
     }
     error = None
     if batch.status == "failed":
-        error = ErrorInfo("failed", f"the file batch failed ({c.failed} of {c.total} files)")
+        error = ErrorInfo(
+            ErrorCode.FAILED, f"the file batch failed ({c.failed} of {c.total} files)"
+        )
     return Snapshot(status=batch.status, error=error, result={"file_counts": counts})
 
 

@@ -15,6 +15,7 @@ from openai import AsyncOpenAI
 from openai.types.fine_tuning import FineTuningJob
 
 from .._errors import ConfigurationError
+from .._failures import ErrorCode
 from .._outcome import ErrorInfo
 from ._base import Ids, Reply, Snapshot
 from ._long import LongJobKind
@@ -29,7 +30,9 @@ def _snapshot(job: FineTuningJob) -> Snapshot:
     error = None
     if job.status == "failed":
         e = job.error
-        error = ErrorInfo(e.code, e.message) if e is not None else ErrorInfo("failed", "failed")
+        error = (
+            ErrorInfo(e.code, e.message) if e is not None else ErrorInfo(ErrorCode.FAILED, "failed")
+        )
     return Snapshot(
         status=_STATUS.get(job.status, job.status),
         error=error,

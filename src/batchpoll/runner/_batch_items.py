@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import ErrorInfo
+from .. import ErrorCode, ErrorInfo
 from ._items import BadLine, Item, ItemDefaults, iter_items
 
 __all__ = ["BatchLine", "batch_lines"]
@@ -121,4 +121,6 @@ def batch_lines(path: Path, defaults: ItemDefaults) -> Iterator[BatchLine | BadL
                 continue
             except ValueError as exc:
                 why = str(exc)
-        yield BadLine(item.line_no, item.key, ErrorInfo("bad_input", f"line {item.line_no}: {why}"))
+        yield BadLine(
+            item.line_no, item.key, ErrorInfo(ErrorCode.BAD_INPUT, f"line {item.line_no}: {why}")
+        )

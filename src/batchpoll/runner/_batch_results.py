@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .. import ErrorInfo, Outcome, Status, Usage
+from .. import ErrorCode, ErrorInfo, Outcome, Status, Usage, http_code
 from ._batch_items import BatchLine
 from ._summary import output_record
 
@@ -96,7 +96,7 @@ def record_for(
         raw_api = body.get("error")
         api: Mapping[str, Any] = raw_api if isinstance(raw_api, Mapping) else {}
         err = ErrorInfo(
-            str(api.get("code") or api.get("type") or f"http_{status_code}"),
+            str(api.get("code") or api.get("type") or http_code(status_code)),
             f"HTTP {status_code}: {api.get('message') or 'the request failed'}",
         )
         outcome = Outcome(item.key, _kind(line), Status.ERROR, ids=ids, error=err)
@@ -115,7 +115,9 @@ def unrun_record(
     or a batch that failed as a whole)."""
     final = {"expired": Status.EXPIRED, "cancelled": Status.CANCELLED}.get(status, Status.ERROR)
     if error is None and status == "completed":  # the server left this line out
-        error = ErrorInfo("batch_missing", "the batch completed without a result for this line")
+        error = ErrorInfo(
+            ErrorCode.BATCH_MISSING, "the batch completed without a result for this line"
+        )
     elif error is None:
         error = ErrorInfo(f"batch_{status}", f"the batch ended {status} before this line ran")
     outcome = Outcome(line.item.key, _kind(line), final, ids={"batch_id": batch_id}, error=error)

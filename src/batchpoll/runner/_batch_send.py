@@ -16,7 +16,7 @@ import anyio
 import openai
 from openai import AsyncOpenAI
 
-from .. import ErrorInfo, Job, KindTiming, Poller, backoff_s, logger
+from .. import ErrorCode, ErrorInfo, Job, KindTiming, Poller, backoff_s, http_code, logger
 from ..kinds import BatchJobs, Ids, Reply, Snapshot
 from ._batch_items import BatchLine
 from ._batch_parts import Part, PartsJournal, PartState
@@ -128,7 +128,7 @@ class PartSender:
                 raise PartFailed(_api_error(what, exc)) from None
         except (openai.APIConnectionError, openai.APITimeoutError):
             pass
-        raise PartFailed(ErrorInfo("unavailable", f"{what}: failed {_CALL_TRIES} times"))
+        raise PartFailed(ErrorInfo(ErrorCode.UNAVAILABLE, f"{what}: failed {_CALL_TRIES} times"))
 
     def file_name(self, part: Part) -> str:
         return f"batchpoll-{self._run_id}-part{part.part}-{part.attempt}.jsonl"
@@ -170,7 +170,9 @@ class PartSender:
             if found is not None:
                 self._parts.move(part, PartState.UPLOADED, file_id=found)
                 return
-        raise PartFailed(ErrorInfo("upload_failed", f"batch part {part.label}: upload failed"))
+        raise PartFailed(
+            ErrorInfo(ErrorCode.UPLOAD_FAILED, f"batch part {part.label}: upload failed")
+        )
 
     async def create(self, part: Part) -> Job | None:
         """The batch of a part; None when it was found (then tracked by id)."""
@@ -194,13 +196,15 @@ class PartSender:
                 self._parts.move(part, PartState.CREATED, batch_id=job.ids["batch_id"])
                 log.info("batchpoll.batch.created", part=part.label, batch_id=job.ids["batch_id"])
                 return job
-            if outcome.error.type != "create_uncertain":
+            if outcome.error.type != ErrorCode.CREATE_UNCERTAIN:
                 raise PartFailed(outcome.error)
             found = await self._find_batch(part)  # the create may have landed
             if found is not None:
                 self._parts.move(part, PartState.CREATED, batch_id=found)
                 return None
-        raise PartFailed(ErrorInfo("create_failed", f"batch part {part.label}: create failed"))
+        raise PartFailed(
+            ErrorInfo(ErrorCode.CREATE_FAILED, f"batch part {part.label}: create failed")
+        )
 
     async def _listed_files(self) -> Mapping[str, str]:
         async with self._lock:
@@ -286,7 +290,7 @@ def _triple(meta: Mapping[str, str]) -> tuple[str, str, str]:
 
 def _api_error(what: str, exc: openai.APIStatusError) -> ErrorInfo:
     body = exc.body if isinstance(exc.body, Mapping) else {}
-    code = body.get("code") or body.get("type") or f"http_{exc.status_code}"
+    code = body.get("code") or body.get("type") or http_code(exc.status_code)
     return ErrorInfo(str(code), f"{what} refused: HTTP {exc.status_code}: {exc.message}")
 
     # --- results ------------------------------------------------------------------------------

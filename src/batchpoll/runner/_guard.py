@@ -22,7 +22,7 @@ from typing import Any, Protocol, TypeVar, cast
 import openai
 from openai import AsyncOpenAI
 
-from .. import ErrorInfo, Sent, Tool, classify_failure
+from .. import ErrorCode, ErrorInfo, Sent, Tool, classify_failure, http_code
 from ..kinds import Ids, JobKind, Reply, Snapshot
 from ._items import ITEM_METADATA_KEY
 
@@ -101,12 +101,12 @@ class ConnectivityWatch:
 
 def _error_info(exc: BaseException) -> ErrorInfo:
     if isinstance(exc, openai.APIStatusError):
-        return ErrorInfo(f"http_{exc.status_code}", exc.message)
+        return ErrorInfo(http_code(exc.status_code), exc.message)
     if isinstance(exc, openai.APITimeoutError):
-        return ErrorInfo("timeout", "the create request timed out")
+        return ErrorInfo(ErrorCode.TIMEOUT, "the create request timed out")
     if isinstance(exc, openai.APIConnectionError):
-        return ErrorInfo("connection", f"the connection failed: {exc.__cause__ or exc}")
-    return ErrorInfo("malformed_response", f"{type(exc).__name__}: {exc}"[:300])
+        return ErrorInfo(ErrorCode.CONNECTION, f"the connection failed: {exc.__cause__ or exc}")
+    return ErrorInfo(ErrorCode.MALFORMED_RESPONSE, f"{type(exc).__name__}: {exc}"[:300])
 
 
 class GuardedKind:

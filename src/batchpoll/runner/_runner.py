@@ -264,10 +264,10 @@ class Run:
             aborted = outcome.error is not None and outcome.error.type == ErrorCode.ABORTED
             if (self._closing and aborted) or self._fatal is not None:
                 return  # not a result: the journal keeps the job in flight for the next run
-            if outcome.error is not None and outcome.error.type == "authentication":
+            if outcome.error is not None and outcome.error.type == ErrorCode.AUTHENTICATION:
                 self.fail(AuthenticationFailedError(f"the API rejected the key: {outcome.error}"))
                 return
-            if outcome.error is not None and outcome.error.type == "insufficient_quota":
+            if outcome.error is not None and outcome.error.type == ErrorCode.INSUFFICIENT_QUOTA:
                 self.fail(QuotaExhaustedError(f"the account is out of quota: {outcome.error}"))
                 return
             if self._creator.on_outcome(item, outcome):
