@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .. import ErrorCode, ErrorInfo, Outcome, Status, Usage, http_code
+from .. import ErrorCode, ErrorInfo, Outcome, Status, Usage
 from ._batch_items import BatchLine
 from ._summary import output_record
 
@@ -96,7 +96,7 @@ def record_for(
         raw_api = body.get("error")
         api: Mapping[str, Any] = raw_api if isinstance(raw_api, Mapping) else {}
         err = ErrorInfo(
-            str(api.get("code") or api.get("type") or http_code(status_code)),
+            str(api.get("code") or api.get("type") or f"http_{status_code}"),  # may be absent
             f"HTTP {status_code}: {api.get('message') or 'the request failed'}",
         )
         outcome = Outcome(item.key, _kind(line), Status.ERROR, ids=ids, error=err)
