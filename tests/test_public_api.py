@@ -30,3 +30,24 @@ def test_redis_is_imported_only_by_a_redis_budget() -> None:
 
     code = "import sys, batchpoll; assert 'redis' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_poller_shows_methods_and_read_only_settings_only() -> None:
+    import inspect
+
+    import pytest
+    from openai import AsyncOpenAI
+
+    poller = batchpoll.Poller(AsyncOpenAI(api_key="sk-test", base_url="http://127.0.0.1:9"), rpm=60)
+    members = dict(inspect.getmembers(batchpoll.Poller))
+    private = [n for n in members if n.startswith("_") and not n.startswith("__")]
+    assert private == ["_engine", "_runner", "_scheduler_ended"]  # two slots and a callback
+    for name, member in members.items():
+        if name.startswith("_"):
+            continue
+        assert callable(member) or isinstance(member, property), name
+        if isinstance(member, property):
+            with pytest.raises(AttributeError):
+                setattr(poller, name, None)
+    with pytest.raises(AttributeError):
+        poller.anything_else = 1  # type: ignore[attr-defined]
