@@ -52,12 +52,21 @@ async def main(mock: str, redis_url: str, name: str, rpm: float, busy: bool, sta
             finally:
                 ticket.release()
 
+    snap: dict[str, float] = {}
+
+    async def at_end() -> None:  # round trips and CPU within the window (not the drain after)
+        await asyncio.sleep(max(0.0, end - time.time()))
+        snap["cpu"] = time.process_time() - cpu0
+        snap.update({k: v - trips0[k] for k, v in budget.trips.items()} if trips0 else {})
+
+    ender = asyncio.ensure_future(at_end())
     if busy:
         await asyncio.gather(*(spend() for _ in range(CONCURRENCY)))
-    else:
-        await asyncio.sleep(max(0.0, end - time.time()))
-    cpu = time.process_time() - cpu0
-    trips = {k: v - trips0[k] for k, v in budget.trips.items()} if trips0 else {}
+    await ender
+    cpu = snap.pop("cpu")
+    trips = dict(snap)
+    if isinstance(budget, RedisBudget):
+        trips["given_back"] = budget.given_back
     granted = counts["ok"] + counts["rate_limited"] + counts["errors"]
     print(json.dumps({**counts, "granted": granted, "cpu_s": cpu, "trips": trips}), flush=True)
     await budget.aclose()

@@ -103,6 +103,8 @@ class RedisBudget(Budget):
         self._releases: list[str] = []  # lease, server-time bound, flattened
         self._flush_at = float("inf")
         self._next_call = 0.0
+        self._handed_at = 0.0  # when the pump last handed a lease out
+        self._contended = False  # the last booking run got fewer leases than it asked
         self._sync = (0.0, 0.0, 0.0)  # server time, local arrival, rtt of the last reply
         self._down_since: float | None = None
         self._backoff_s = rs.retry_min_s
@@ -275,17 +277,31 @@ class RedisBudget(Budget):
                 fut = self._pop_waiter()
                 assert fut is not None
                 fut.set_result(RedisTicket(self, lease, now))
+                self._handed_at = now
                 continue
             wake_at = self._held[0][0] if self._held else float("inf")
             need = self._wanted() if urgent is not None else (0, 0, 0)
-            # Book again when half the batch is spent (fewer round trips); a flush still
-            # tells Redis what this process waits for.
-            asking = any(need) and len(self._held) < max(1, self.redis_settings.max_batch // 2)
-            if (asking or now >= self._flush_at) and now >= self._next_call:
-                await self._call("grant", *need, asking=asking)
+            # Book again when half the batch is spent; releases wait for that run, or for
+            # their flush deadline, and that run books too: every run asks for what this
+            # process waits for (one round trip per grant at most, N processes or one).
+            low = not self._held or (
+                not self._contended and len(self._held) < self.redis_settings.max_batch // 2
+            )
+            asking = any(need) and low
+            # Contended (other processes take the slots near at hand): a run made as the
+            # last booking goes out would leave that request's release to a run of its own;
+            # waiting a little for its reply lets the booking carry it.
+            ride = self._handed_at + self.redis_settings.release_ride_s
+            defer = asking and self._contended and not self._releases and now < ride
+            asking = asking and not defer
+            flushing = now >= self._flush_at
+            if (asking or flushing) and now >= self._next_call:
+                await self._call("grant", *need, asking=any(need))
                 continue
             if asking:
                 wake_at = min(wake_at, self._next_call)
+            if defer:
+                wake_at = min(wake_at, ride)
             if self._releases:
                 wake_at = min(wake_at, max(self._flush_at, self._next_call))
             self._wakeup.clear()
@@ -313,7 +329,9 @@ class RedisBudget(Budget):
         if op == "grant":
             room = self.redis_settings.max_batch - len(self._held) if asking else 0
             a, b, c, d = float(room), a, b, c
-        args = [op, self.process_id, *self._fixed, a, b, c, d, len(releases) // 2, *releases]
+        far = self.redis_settings.far_horizon_s if asking and not self._held else 0.0
+        n = len(releases) // 2
+        args = [op, self.process_id, *self._fixed, a, b, c, d, far, n, *releases]
         sent = loop.time()
         try:
             async with asyncio.timeout(self.redis_settings.timeout_s):
@@ -338,6 +356,7 @@ class RedisBudget(Budget):
             self.trips["shared"] += 1
         else:
             asked = a > 0
+            self._contended = asked and len(fields) - 7 < a
             self.trips["booked" if len(fields) > 7 else "refused" if asked else "flush"] += 1
             for lease in fields[7:]:
                 start = float(lease.partition(":")[2])

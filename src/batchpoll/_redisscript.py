@@ -35,7 +35,9 @@ __all__ = ["GRANT_LUA"]
 # 8 cut factor, 9 floor fraction, 10 recover step, 11 recover every (s), 12 state ttl (s),
 # 13 op value (grant: max leases; throttle: pause s or -1; limit: learned rpm or -1),
 # 14 op value 2 (grant: urgent wanted; limit: pause s or -1), 15 checks wanted, 16 creates wanted,
-# 17 number of releases R, then R pairs (member, reply time bound in server seconds).
+# 17 far reach (s; 0 unless this process holds no booking: then up to two submits or checks
+# may be booked that far ahead rather than refused, a refusal costing a round trip of its own),
+# 18 number of releases R, then R pairs (member, reply time bound in server seconds).
 # Reply: {now, wait, cap, rate, limit, paused, rivals, member...} (rivals: other processes
 # with demand not booked); numbers as strings (Lua numbers
 # would be truncated to integers on the way out).
@@ -64,9 +66,9 @@ local target = eff * headroom / 60
 if (not rate) or rate > target then rate = target; changed = now end
 
 -- releases: an end only moves earlier
-local nrel = tonumber(ARGV[17])
+local nrel = tonumber(ARGV[18])
 for i = 0, nrel - 1 do
-  local m, bound = ARGV[18 + 2 * i], tonumber(ARGV[19 + 2 * i])
+  local m, bound = ARGV[19 + 2 * i], tonumber(ARGV[20 + 2 * i])
   local sc = redis.call('ZSCORE', occ, m)
   if sc then
     local start = tonumber(string.match(m, ':(.*)$'))
@@ -107,6 +109,7 @@ local wait = 0
 local rivals = 0
 if op == 'grant' then
   local maxn = tonumber(ARGV[13])
+  local far = tonumber(ARGV[17])
   local wanted = {tonumber(ARGV[14]), tonumber(ARGV[15]), tonumber(ARGV[16])}
   local others = 0
   local w = redis.call('HGETALL', want)
@@ -133,7 +136,9 @@ if op == 'grant' then
           'WITHSCORES')
         x = math.max(x, tonumber(e[2]))
       end
-      if x > now + horizon then wait = math.max(wait, x - now - horizon); break end
+      local reach = horizon
+      if c < 3 and #granted < 2 and far > reach then reach = far end
+      if x > now + reach then wait = math.max(wait, x - now - horizon); break end
       local seq = redis.call('HINCRBY', st, 'seq', 1)
       local m = seq .. ':' .. f(x)
       redis.call('ZADD', occ, f(x + D + 1 + 2e-6), m)

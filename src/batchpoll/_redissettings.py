@@ -24,14 +24,21 @@ class RedisSettings:
     """How ``RedisBudget`` talks to Redis. Every process sharing a name should use the same."""
 
     key_prefix: str = "batchpoll"
-    horizon_s: float = 0.75  # how far ahead a submit or check may be booked
-    create_horizon_s: float = 0.4  # ... and a create (so others' checks wait at most this)
-    max_batch: int = 2  # leases booked per round trip at most
+    horizon_s: float = 0.45  # how far ahead a submit or check may be booked
+    create_horizon_s: float = 0.3  # ... and a create (so others' checks wait at most this)
+    # A process that holds no booking may book two submits or checks this far ahead rather
+    # than be refused (under contention a refusal is a round trip that grants nothing); never
+    # less than horizon_s.
+    far_horizon_s: float = 0.55
+    max_batch: int = 4  # leases booked per round trip at most
     late_s: float = 0.1  # a lease handed out later than this after its start is given back
     timeout_s: float = 1.0  # per script run
     retry_min_s: float = 0.05  # backoff while Redis does not answer ...
     retry_max_s: float = 2.0  # ... doubling up to this
-    release_flush_s: float = 0.1  # releases wait at most this for a round trip to ride on
+    # Releases wait at most this for a booking run to ride on. A release matters to bookings
+    # made 1 s - far_horizon_s after its reply: keep far_horizon_s + release_flush_s <= 1 s.
+    release_flush_s: float = 0.45
+    release_ride_s: float = 0.1  # a contended process waits so long for a reply to carry
     state_ttl_s: int = 86_400  # the shared state (rate, learned limit) outlives idleness so long
 
     def __post_init__(self) -> None:
