@@ -98,7 +98,7 @@ class Engine:
         self.clock: Clock = clock
         if tokens is None and tpm is not None:
             tokens = TokenBudget(TokenSettings(tpm), clock=self.clock)
-        self.tokens = tokens
+        self.tokens = tokens = tokens or getattr(budget, "tokens", None)  # RedisBudget(tpm=)
         self.charger = Charger(budget, budgets or {}, tokens, create_share=self.create_share)
         self.tools: dict[str, Tool] = as_tools(tools)
         self.tool_specs: tuple[Tool, ...] = tuple(self.tools.values())

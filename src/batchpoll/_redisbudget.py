@@ -37,19 +37,11 @@ from ._errors import ConfigurationError
 from ._headers import parse_rate_limit_headers
 from ._log import log
 from ._redisscript import GRANT_LUA
-from ._redissettings import _CLASS, _MAX_PENDING_RELEASES, RedisSettings
+from ._redissettings import _CLASS, _MAX_PENDING_RELEASES, RedisSettings, RedisTicket, connect
+from ._redistokens import RedisTokens
+from ._tokens import TokenSettings
 
 __all__ = ["RedisBudget", "RedisSettings"]
-
-
-class RedisTicket(Ticket):
-    """A granted lease; ``release()`` when the reply is in."""
-
-    __slots__ = ("lease",)
-
-    def __init__(self, budget: RedisBudget, lease: str, granted_at: float) -> None:
-        super().__init__(budget, granted_at)
-        self.lease = lease
 
 
 class RedisBudget(Budget):
@@ -63,6 +55,7 @@ class RedisBudget(Budget):
         *,
         name: str = "requests",
         rpm: float | None = None,
+        tpm: float | TokenSettings | None = None,
         settings: BudgetSettings | None = None,
         redis: RedisSettings | None = None,
         client: Any = None,
@@ -74,20 +67,7 @@ class RedisBudget(Budget):
         super().__init__(settings, name=name)
         self.redis_settings = rs = redis or RedisSettings()
         if client is None:
-            try:
-                from redis.asyncio import Redis
-                from redis.asyncio.retry import Retry
-                from redis.backoff import NoBackoff
-            except ImportError as exc:  # pragma: no cover - the extra is missing
-                raise ConfigurationError(
-                    "RedisBudget needs: pip install 'batchpoll[redis]'"
-                ) from exc
-            client = Redis.from_url(
-                url,
-                socket_timeout=rs.timeout_s,
-                socket_connect_timeout=rs.timeout_s,
-                retry=Retry(NoBackoff(), 0),
-            )
+            client = connect(url, rs)
         self._redis = client
         self._script = client.register_script(GRANT_LUA)
         base = f"{rs.key_prefix}:{{{name}}}:"
@@ -103,7 +83,6 @@ class RedisBudget(Budget):
         self._releases: list[str] = []  # lease, server-time bound, flattened
         self._flush_at = float("inf")
         self._next_call = 0.0
-        self._handed_at = 0.0  # when the pump last handed a lease out
         self._contended = False  # the last booking run got fewer leases than it asked
         self._sync = (0.0, 0.0, 0.0)  # server time, local arrival, rtt of the last reply
         self._down_since: float | None = None
@@ -117,6 +96,9 @@ class RedisBudget(Budget):
         self.trips = {"booked": 0, "refused": 0, "flush": 0, "shared": 0}
         self.redis_errors = 0
         self.given_back = 0  # leases booked but not used in time
+        # Tokens per minute per model, shared the same way (None: not shared); a Poller
+        # given this budget and no tokens=/tpm= of its own charges its creates to it.
+        self.tokens: RedisTokens | None = None if tpm is None else RedisTokens(self, tpm)
 
     # --- public ---------------------------------------------------------------------------
 
@@ -277,7 +259,6 @@ class RedisBudget(Budget):
                 fut = self._pop_waiter()
                 assert fut is not None
                 fut.set_result(RedisTicket(self, lease, now))
-                self._handed_at = now
                 continue
             wake_at = self._held[0][0] if self._held else float("inf")
             need = self._wanted() if urgent is not None else (0, 0, 0)
@@ -288,20 +269,12 @@ class RedisBudget(Budget):
                 not self._contended and len(self._held) < self.redis_settings.max_batch // 2
             )
             asking = any(need) and low
-            # Contended (other processes take the slots near at hand): a run made as the
-            # last booking goes out would leave that request's release to a run of its own;
-            # waiting a little for its reply lets the booking carry it.
-            ride = self._handed_at + self.redis_settings.release_ride_s
-            defer = asking and self._contended and not self._releases and now < ride
-            asking = asking and not defer
             flushing = now >= self._flush_at
             if (asking or flushing) and now >= self._next_call:
                 await self._call("grant", *need, asking=any(need))
                 continue
             if asking:
                 wake_at = min(wake_at, self._next_call)
-            if defer:
-                wake_at = min(wake_at, ride)
             if self._releases:
                 wake_at = min(wake_at, max(self._flush_at, self._next_call))
             self._wakeup.clear()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from ._budget import Priority
+from ._budget import Priority, Ticket
 from ._errors import ConfigurationError
+from ._window import _Releaser
 
-__all__ = ["RedisSettings"]
+__all__ = ["RedisSettings", "RedisTicket", "connect"]
 
 _CLASS = {
     Priority.SUBMIT: 0,
@@ -38,7 +40,6 @@ class RedisSettings:
     # Releases wait at most this for a booking run to ride on. A release matters to bookings
     # made 1 s - far_horizon_s after its reply: keep far_horizon_s + release_flush_s <= 1 s.
     release_flush_s: float = 0.45
-    release_ride_s: float = 0.1  # a contended process waits so long for a reply to carry
     state_ttl_s: int = 86_400  # the shared state (rate, learned limit) outlives idleness so long
 
     def __post_init__(self) -> None:
@@ -48,3 +49,30 @@ class RedisSettings:
             raise ConfigurationError("max_batch must be >= 1")
         if self.late_s < 0 or self.timeout_s <= 0 or self.retry_min_s <= 0:
             raise ConfigurationError("late_s >= 0, timeout_s > 0 and retry_min_s > 0")
+
+
+class RedisTicket(Ticket):
+    """A granted lease; ``release()`` when the reply is in."""
+
+    __slots__ = ("lease",)
+
+    def __init__(self, budget: _Releaser, lease: str, granted_at: float) -> None:
+        super().__init__(budget, granted_at)
+        self.lease = lease
+
+
+def connect(url: str, rs: RedisSettings) -> Any:
+    """A redis-py asyncio client for ``url``: one attempt per command (the budget retries)."""
+    try:
+        from redis.asyncio import Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+    except ImportError as exc:  # pragma: no cover - the extra is missing
+        raise ConfigurationError("RedisBudget needs: pip install 'batchpoll[redis]'") from exc
+    client = Redis.from_url(
+        url,
+        socket_timeout=rs.timeout_s,
+        socket_connect_timeout=rs.timeout_s,
+        retry=Retry(NoBackoff(), 0),
+    )
+    return client
