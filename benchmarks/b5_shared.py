@@ -31,7 +31,7 @@ RPM = 1200
 LIMIT_1S = RPM // 60
 DURATION_S = 6.0
 # Process start (imports: about 1 s each on a busy 2-core machine) and a new budget's birth
-# pause (H + D + 1 = 3.35 s), both before the measured window.
+# pause (H + D + 1 = 2.85 s), both before the measured window.
 LEAD_S = 4.0
 LEAD_PER_PROCESS_S = 1.0
 ROOT = Path(__file__).resolve().parent.parent
