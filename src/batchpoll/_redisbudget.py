@@ -99,6 +99,7 @@ class RedisBudget(Budget):
         # Tokens per minute per model, shared the same way (None: not shared); a Poller
         # given this budget and no tokens=/tpm= of its own charges its creates to it.
         self.tokens: RedisTokens | None = None if tpm is None else RedisTokens(self, tpm)
+        self.leases = 0  # leases booked
 
     # --- public ---------------------------------------------------------------------------
 
@@ -294,14 +295,17 @@ class RedisBudget(Budget):
         d: float = 0,
         *,
         asking: bool = True,
+        room: int | None = None,
     ) -> None:
-        """One script run: ``op`` plus the pending releases; learns the shared state."""
+        """One script run: ``op`` plus the pending releases; learns the shared state
+        (``room``: the most leases a grant may book, default the batch's room)."""
         loop = asyncio.get_running_loop()
         releases, self._releases = self._releases, []
         self._flush_at = float("inf")
         if op == "grant":
-            room = self.redis_settings.max_batch - len(self._held) if asking else 0
-            a, b, c, d = float(room), a, b, c
+            if room is None:
+                room = self.redis_settings.max_batch - len(self._held)
+            a, b, c, d = float(room if asking else 0), a, b, c
         far = self.redis_settings.far_horizon_s if asking and not self._held else 0.0
         n = len(releases) // 2
         args = [op, self.process_id, *self._fixed, a, b, c, d, far, n, *releases]
@@ -331,6 +335,7 @@ class RedisBudget(Budget):
             asked = a > 0
             self._contended = asked and len(fields) - 7 < a
             self.trips["booked" if len(fields) > 7 else "refused" if asked else "flush"] += 1
+            self.leases += len(fields) - 7
             for lease in fields[7:]:
                 start = float(lease.partition(":")[2])
                 heapq.heappush(self._held, (start - server + arrived, lease))

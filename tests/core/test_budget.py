@@ -116,7 +116,7 @@ async def test_headers_lower_the_limit_and_pause_at_zero_remaining(
 ) -> None:
     loop = asyncio.get_running_loop()
     budget = Budget(BudgetSettings(1200, headroom=1.0))
-    await budget.acquire()
+    (await budget.acquire()).release()  # its reply is in (unreleased, it would hold 1 + D s)
     headers = {
         "x-ratelimit-limit-requests": limit,
         "x-ratelimit-remaining-requests": "0",
