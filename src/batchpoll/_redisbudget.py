@@ -306,7 +306,8 @@ class RedisBudget(Budget):
             if room is None:
                 room = self.redis_settings.max_batch - len(self._held)
             a, b, c, d = float(room if asking else 0), a, b, c
-        far = self.redis_settings.far_horizon_s if asking and not self._held else 0.0
+        far = self.redis_settings.far_horizon_s  # negative: bounds bookings, books none far
+        far = far if op == "grant" and asking and not self._held else -far
         n = len(releases) // 2
         args = [op, self.process_id, *self._fixed, a, b, c, d, far, n, *releases]
         sent = loop.time()

@@ -22,8 +22,8 @@ counts at ``c`` in ``[START, min(reply, START + D)]`` occupies ``[START, END)`` 
 would occupy the instant of the latest start, which the booking forbids.
 
 **Birth.** When ``state`` is missing (first use, expiry after a day idle, a Redis restart that
-lost its data) no lease may start before ``now + H + D + 1``: leases granted before a restart
-are forgotten, and they end by then.
+lost its data) no lease may start before ``now + max(H, far) + D + 1``: leases granted before
+a restart are forgotten, and they end by then.
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ __all__ = ["GRANT_LUA"]
 # 8 cut factor, 9 floor fraction, 10 recover step, 11 recover every (s), 12 state ttl (s),
 # 13 op value (grant: max leases; throttle: pause s or -1; limit: learned rpm or -1),
 # 14 op value 2 (grant: urgent wanted; limit: pause s or -1), 15 checks wanted, 16 creates wanted,
-# 17 far reach (s; 0 unless this process holds no booking: then up to two submits or checks
-# may be booked that far ahead rather than refused, a refusal costing a round trip of its own),
+# 17 far reach (s; negative unless this process holds no booking: then up to two submits or
+# checks may be booked that far ahead rather than refused, a refusal costing a round trip of
+# its own; its absolute value bounds every booking, for the birth pause and the expiry),
 # 18 number of releases R, then R pairs (member, reply time bound in server seconds).
 # Reply: {now, wait, cap, rate, limit, paused, rivals, member...} (rivals: other processes
 # with demand not booked); numbers as strings (Lua numbers
@@ -51,12 +52,16 @@ local H, HC = tonumber(ARGV[6]), tonumber(ARGV[7])
 local cut, floorf = tonumber(ARGV[8]), tonumber(ARGV[9])
 local step, every, ttl = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
 local function f(x) return string.format('%.6f', x) end
+-- the furthest any booking may reach: a lease forgotten by a Redis that lost its data
+-- started at most this far after the last script run, and ended D + 1 s after that
+local farv = tonumber(ARGV[17])
+local reachmax = math.max(H, math.abs(farv))
 
 local s = redis.call('HMGET', st, 'seq', 'last', 'rate', 'changed', 'paused', 'limit', 'open')
 local last, rate, changed = tonumber(s[2]) or 0, tonumber(s[3]), tonumber(s[4]) or now
 local paused, limit, open = tonumber(s[5]) or 0, tonumber(s[6]), tonumber(s[7]) or 0
 if not s[1] then
-  open = now + H + D + 1
+  open = now + reachmax + D + 1
   redis.call('HSET', st, 'seq', 0, 'open', f(open))
 end
 local eff = rpm
@@ -109,7 +114,7 @@ local wait = 0
 local rivals = 0
 if op == 'grant' then
   local maxn = tonumber(ARGV[13])
-  local far = tonumber(ARGV[17])
+  local far = farv
   local wanted = {tonumber(ARGV[14]), tonumber(ARGV[15]), tonumber(ARGV[16])}
   local others = 0
   local w = redis.call('HGETALL', want)
@@ -161,7 +166,7 @@ end
 redis.call('HSET', st, 'last', f(last), 'rate', f(rate), 'changed', f(changed),
   'paused', f(paused))
 redis.call('EXPIRE', st, ttl)
-redis.call('PEXPIRE', occ, math.ceil((H + D + 2) * 1000))
+redis.call('PEXPIRE', occ, math.ceil((reachmax + D + 2) * 1000))
 local lim = -1
 if limit then lim = limit end
 local out = {f(now), f(wait), tostring(cap), f(rate), f(lim), f(paused), tostring(rivals)}

@@ -22,8 +22,10 @@ from batchpoll.mock import MockConfig, asgi_client, create_app
 from tests.redis.conftest import PREFIX
 
 SETTINGS = BudgetSettings(600, max_send_delay_s=0.2)  # 10 per 1 s, one every 0.1 s
-REDIS = RedisSettings(key_prefix=PREFIX, horizon_s=0.3, create_horizon_s=0.2, late_s=0.05)
-BIRTH_S = 0.3 + 0.25 + 1.0  # H + D + 1: a new state grants nothing before
+REDIS = RedisSettings(
+    key_prefix=PREFIX, horizon_s=0.3, create_horizon_s=0.2, far_horizon_s=0.4, late_s=0.05
+)
+BIRTH_S = 0.4 + 0.25 + 1.0  # far reach + D + 1: a new state grants nothing before
 
 
 def budget(url: str, name: str, **kw: Any) -> RedisBudget:
