@@ -144,7 +144,9 @@ def report(rows: list[dict[str, Any]], seconds: float) -> str:
         "its own process (20 per 1 s enforced), each run measured as long as its column says; "
         "every busy worker keeps 16 `responses.retrieve` waiting on its budget. The 60 s column "
         "is the most the server accepted in any 60 s (limit 1,200; a run shorter than 60 s "
-        "shows its whole count). Round trips and CPU are counted within the measured window. "
+        "shows its whole count). Round trips per grant: every script run over every grant it "
+        "served (the waiters' last grants after the window too); CPU (the drain after the window "
+        "included) over the window's grants. "
         "Throughput counts answered requests in the measured window against 20/s. CPU is the "
         "worker process's (SDK, HTTP and budget), per granted request.\n\n"
         + head
