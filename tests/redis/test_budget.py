@@ -136,7 +136,7 @@ async def test_every_key_expires_by_itself(redis_url: str, name: str) -> None:
     keys = sorted([k.decode() async for k in r.scan_iter(f"{PREFIX}:{{{name}}}:*")])
     assert [k.rsplit(":", 1)[1] for k in keys] == ["occ", "state"]  # no unmet demand left
     ttl = {k.rsplit(":", 1)[1]: await r.pttl(k) for k in keys}
-    assert 0 < ttl["occ"] <= (0.3 + 0.25 + 2) * 1000
+    assert 0 < ttl["occ"] <= (0.4 + 0.25 + 2) * 1000  # far reach + D + 2 s
     assert 0 < ttl["state"] <= REDIS.state_ttl_s * 1000
     await r.aclose()
 
