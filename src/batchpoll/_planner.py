@@ -9,6 +9,7 @@ numbers (``tests/core/test_planner.py``), like ``_policy``'s arithmetic undernea
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -20,9 +21,9 @@ from ._hints import WebhookSettings
 from ._learn import DurationModel
 from ._policy import JobTiming, PollSettings, next_check_delay
 from ._record import CHECK, Record
-from ._replan import Refresh, move
+from ._replan import Refresh, move, policy_due
 from ._retention import retention_gap
-from ._survival import Schedule, edge_of
+from ._survival import EDGE_BOUNDS
 from .kinds import JobKind, Snapshot
 
 __all__ = ["Load", "Planner", "saturated"]
@@ -81,7 +82,6 @@ class Planner:
         self._refresh: dict[str, Refresh] = {}  # by class key
         self._due: set[str] = set()  # classes due a refresh
         self._explore = Explore()
-        self._memo: tuple[Record, float] | None = None
         self._kind_polls: dict[Any, PollSettings] = {}  # by KindTiming (kinds with their own)
 
     def poll_of(self, kind: JobKind) -> PollSettings:
@@ -169,9 +169,6 @@ class Planner:
         )
 
     def planned_age(self, job: Record, load: Load) -> float | None:
-        memo = self._memo
-        if memo is not None and memo[0] is job:  # just computed by a refresh
-            return memo[1]
         model = self.model(job)
         if model is None or job.extras.error_streak:
             return None
@@ -202,26 +199,29 @@ class Planner:
         running: dict[str, dict[int, float]] = {key: {} for key in due}
         in_flight: dict[str, int] = dict.fromkeys(due, 0)
         jobs_of: dict[str, list[Record]] = {}
+        # Per class key met: its running-count targets and its job list (None: not due).
+        targets: dict[str | None, tuple[tuple[str, ...], list[Record]] | None] = {None: None}
         for job in live:
             x = job.extras
             klass = x.klass
-            if klass is None:
+            key = f"{klass}|resumed" if x.resumed and klass is not None else klass
+            if key in targets:
+                target = targets[key]
+            elif key is not None:
+                keys = tuple(k for k in dict.fromkeys((key, kind_wide(key))) if k in due)
+                target = targets[key] = (keys, jobs_of.setdefault(key, [])) if keys else None
+            else:  # (None is in targets: for mypy)
                 continue
-            key = f"{klass}|resumed" if x.resumed else klass
-            parent = kind_wide(key)
-            if key not in due and parent not in due:
+            if target is None:
                 continue
-            group = jobs_of.get(key)
-            if group is None:
-                group = jobs_of[key] = []
+            keys, group = target
             group.append(job)
             if x.action == CHECK:
-                b = edge_of(job.last_age)
-                for k in (key, parent) if parent != key else (key,):
-                    if k in due:
-                        bins = running[k]
-                        bins[b] = bins.get(b, 0.0) + 1.0
-                        in_flight[k] += 1
+                b = bisect_right(EDGE_BOUNDS, job.last_age)  # _survival.edge_of, inlined
+                for k in keys:
+                    bins = running[k]
+                    bins[b] = bins.get(b, 0.0) + 1.0
+                    in_flight[k] += 1
         moved_keys = set()
         # Kind-wide models first (a class's prior is its kind's estimate); a fixed order, so
         # that a run is the same run whatever the hash seed.
@@ -240,9 +240,10 @@ class Planner:
         # moved kind-wide model moves the plans of its classes too (it is their prior).
         weight = self.poll.busy_lag_weight if load.creates_waiting else None
         webhooks = self._webhooks is not None
-
-        def due_of(job: Record) -> float:
-            return now + self.next_delay(job, load, pushed=False)
+        fair = 0.0
+        if load.saturated:  # as in next_delay
+            fair = self.poll.fair_share * load.on_server / max(load.rate_per_s, 1e-9)
+        due_of = policy_due(now, load.wall, fair, self._uniform, self.poll_of, self._action_gap_of)
 
         moved = 0
         for key in sorted(jobs_of):  # (the live jobs come in creation order: a fixed order)
@@ -251,24 +252,30 @@ class Planner:
             model = self._models.get(key)
             if model is None:
                 continue
-            schedule = model.schedule(weight)
+            next_age = model.schedule(weight).next_age
+            planned_due: Callable[[Record], float | None]
+            if model.trained and not webhooks:  # the common case, a plain expression
 
-            def planned_due(
-                job: Record, model: DurationModel = model, schedule: Schedule = schedule
-            ) -> float | None:
-                if webhooks and pushed(job):
-                    return None
-                if not model.trained:
-                    age = self.planned_age(job, load)
-                    return None if age is None else job.origin_at + age
-                age = schedule.next_age(job.last_age)
-                self._memo = (job, age)  # next_delay, asked next for this job, reuses it
-                return job.origin_at + age
+                def planned_due(
+                    job: Record, next_age: Callable[[float], float] = next_age
+                ) -> float:
+                    return job.origin_at + next_age(job.last_age)
 
-            try:
-                moved += move(jobs_of[key], heap, now, planned_due, due_of)
-            finally:
-                self._memo = None
+            else:
+
+                def planned_due(
+                    job: Record,
+                    model: DurationModel = model,
+                    next_age: Callable[[float], float] = next_age,
+                ) -> float | None:
+                    if webhooks and pushed(job):
+                        return None
+                    if not model.trained:
+                        age = self.planned_age(job, load)
+                        return None if age is None else job.origin_at + age
+                    return job.origin_at + next_age(job.last_age)
+
+            moved += move(jobs_of[key], heap, now, planned_due, due_of)
         return moved
 
     @staticmethod
@@ -333,7 +340,10 @@ class Planner:
     def action_gap(self, job: Record) -> float | None:
         """The cap on a job's check gap that keeps a tool run from expiring (``_actionwindow``):
         for runs that may ask for tools (not chains: a completed response does not expire)."""
-        if job.kind.chained or not self._tools:
+        return self._action_gap_of(job.kind)
+
+    def _action_gap_of(self, kind: JobKind) -> float | None:
+        if kind.chained or not self._tools:
             return None
         return self.actions.max_gap_s()
 

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "EDGES",
+    "EDGE_BOUNDS",
     "Schedule",
     "bin_of",
     "cdf_at",
@@ -57,6 +58,10 @@ _BINS = 200
 EDGES: tuple[float, ...] = (0.0, *(FIRST_S * RATIO**k for k in range(_BINS - 1)))
 BINS = len(EDGES)
 _LOG_RATIO = math.log(RATIO)
+# Edge k >= 1 is the nearest (on the log scale) to the ages in [EDGE_BOUNDS[k - 1],
+# EDGE_BOUNDS[k]); edge 0 (age 0) to those below EDGE_BOUNDS[0].
+EDGE_BOUNDS: tuple[float, ...] = tuple(FIRST_S * RATIO ** (k - 0.5) for k in range(BINS - 1))
+_bisect_right = bisect.bisect_right
 _MIDS: tuple[float, ...] = tuple(
     (EDGES[j] + EDGES[j + 1]) / 2 if j + 1 < BINS else EDGES[j] * math.sqrt(RATIO)
     for j in range(BINS)
@@ -73,12 +78,14 @@ class Schedule:
 
     def next_age(self, age_s: float) -> float:
         """Age of the next check, given the last one (or creation) at ``age_s``."""
-        i = max(0, bisect.bisect_right(self.ages, age_s + 1e-9) - 1)
-        nxt = self.ages[self.following[i]]
-        if nxt - age_s < 0.03 * age_s and self.following[i] < len(self.ages) - 1:
+        ages, following = self.ages, self.following
+        i = _bisect_right(ages, age_s + 1e-9) - 1
+        j = following[i if i > 0 else 0]
+        nxt = ages[j]
+        if nxt - age_s < 0.03 * age_s and j < len(ages) - 1:
             # The check came a hair before a planned age (jitter, an early wake-up): it was
             # that planned check, so the next one is the plan's step after it.
-            nxt = self.ages[self.following[self.following[i]]]
+            nxt = ages[following[j]]
         if nxt <= age_s:  # past the grid: keep the last step's proportion
             last = self.ages[-1]
             prev = self.ages[self.following[-2]] if len(self.ages) > 1 else last
@@ -101,13 +108,9 @@ def edge_of(t_s: float) -> int:
     placed on edges: a job seen running at ``lo`` and done at ``hi`` ended in the bins
     ``edge_of(lo) .. edge_of(hi) - 1``, one still running at ``lo`` in ``edge_of(lo) ..``.
     (With the bins that hold the ages instead, a finished and a censored job checked at the
-    same age would share a bin, and the estimate would pile mass there.)"""
-    if t_s < FIRST_S * 0.5:
-        return 0
-    if t_s == math.inf:
-        return BINS - 1
-    k = 1 + round(math.log(t_s / FIRST_S) / _LOG_RATIO)
-    return min(max(k, 0), BINS - 1)
+    same age would share a bin, and the estimate would pile mass there.) One bisect over
+    the edges' log-midpoints (``EDGE_BOUNDS``): a re-plan asks it for every running job."""
+    return _bisect_right(EDGE_BOUNDS, t_s)
 
 
 def finished_bins(lo_s: float, hi_s: float) -> tuple[int, int]:
