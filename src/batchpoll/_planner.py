@@ -26,7 +26,7 @@ from ._retention import retention_gap
 from ._survival import EDGE_BOUNDS
 from .kinds import JobKind, Snapshot
 
-__all__ = ["Load", "Planner", "saturated"]
+__all__ = ["Load", "Planner", "idle_quota", "saturated"]
 
 # The budget counts as saturated when the earliest due check is this late.
 _SATURATED_LAG_S = 1.0
@@ -38,6 +38,9 @@ _SHARE_MAX_LAG_S = 10.0
 # ... and the jobs on the server are at most this many seconds of the budget, one request
 # each (more, and their checks alone fill the budget: a tool run could wait until it expires).
 _SHARE_IN_FLIGHT_S = 15.0
+# The quota counts as idle while the jobs on the server are at most this share of a second of
+# the budget (each could be checked every second within half of it).
+_IDLE_SHARE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,16 @@ class Load:
         return saturated(self.now, self.head_due)
 
 
+def idle_quota(load: Load) -> bool:
+    """The budget has room to spare: no create waits, no check is late, and every job on the
+    server could be checked each second within half the budget's rate."""
+    return (
+        not load.creates_waiting
+        and not load.saturated
+        and load.on_server <= _IDLE_SHARE * load.rate_per_s
+    )
+
+
 def saturated(now: float, head_due: float | None) -> bool:
     """Checks are waiting for the budget: the earliest due job is overdue."""
     return head_due is not None and now - head_due > _SATURATED_LAG_S
@@ -72,8 +85,11 @@ class Planner:
         tools: bool,
         webhooks: WebhookSettings | None,
         uniform: Callable[[], float],
+        shared_budget: bool = False,
     ) -> None:
         self.poll = poll
+        # Spare quota buys lag only when asked, and never from a budget other processes share.
+        self._idle_weight = None if shared_budget else poll.idle_lag_weight
         self.actions = ActionWindow(poll.action_window_s)
         self._tools = tools
         self._webhooks = webhooks
@@ -176,11 +192,20 @@ class Planner:
         long_kind = getattr(job.kind, "timing", None) is not None  # batches: no probes
         if not long_kind and self._explore.probe(job, model):  # a cold class's probe
             weight = model.lag_weight * PROBE_LAG_FACTOR
-        elif load.creates_waiting:
+        else:
+            weight = self.plain_weight(job.kind, load)
+        return model.next_age(job.last_age, weight)
+
+    def plain_weight(self, kind: JobKind, load: Load) -> float | None:
+        """The lag weight a job's plan follows now (None: the knob's)."""
+        if load.creates_waiting:
             # New work is waiting for the budget: a check that finds the job still running
             # delays a create, so lag is worth less than usual.
-            weight = self.poll_of(job.kind).busy_lag_weight
-        return model.next_age(job.last_age, weight)
+            return self.poll_of(kind).busy_lag_weight
+        idle = self._idle_weight
+        if idle is not None and getattr(kind, "timing", None) is None and idle_quota(load):
+            return idle  # opted in (PollSettings.idle_lag_weight): spare requests buy lag
+        return None
 
     def refresh(
         self,
@@ -238,7 +263,6 @@ class Planner:
 
         # The plan each moved class now follows (a probe's is its own, asked per job). A
         # moved kind-wide model moves the plans of its classes too (it is their prior).
-        weight = self.poll.busy_lag_weight if load.creates_waiting else None
         webhooks = self._webhooks is not None
         fair = 0.0
         if load.saturated:  # as in next_delay
@@ -252,7 +276,7 @@ class Planner:
             model = self._models.get(key)
             if model is None:
                 continue
-            next_age = model.schedule(weight).next_age
+            next_age = model.schedule(self.plain_weight(jobs_of[key][0].kind, load)).next_age
             planned_due: Callable[[Record], float | None]
             if model.trained and not webhooks:  # the common case, a plain expression
 
