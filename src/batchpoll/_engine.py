@@ -41,7 +41,7 @@ from ._stats import PollerStats
 from ._tokens import TokenBudget, TokenSettings
 from ._tools import ToolSettings
 from ._toolspec import Tool, as_tools
-from .kinds import AssistantsRuns, Ids, JobKind, Reply, ResponsesJobs
+from .kinds import AssistantsRuns, Ids, JobKind, Reply, ResponsesJobs, Snapshot
 
 __all__ = ["ASSISTANTS", "RESPONSES", "Engine", "PollerStats"]
 
@@ -221,12 +221,26 @@ class Engine:
             error=error.type if error else None,
         )
 
+    def observe(self, job: Record, snapshot: Snapshot) -> None:
+        """What a fresh snapshot tells about the job, whatever comes next."""
+        job.error_streak = 0
+        job.retry_after_s = None
+        if snapshot.usage is not None and job.usage_due:  # once per server object
+            job.usage = snapshot.usage if job.usage is None else job.usage + snapshot.usage
+            job.usage_due = False
+        if snapshot.expires_at is not None:
+            job.expires_at = snapshot.expires_at
+            if snapshot.status == "requires_action" and not job.kind.chained:
+                self.learn_action_window(snapshot.expires_at - self.clock.wall())
+
     def abort_all(self, error: ErrorInfo) -> None:
         for job in list(self.jobs.live):
             self.finish(job, Status.ERROR, error=error)
 
-    def past_deadline(self, job: Record) -> bool:
-        return job.deadline is not None and self.clock.now() >= job.deadline
+    def past_deadline(self, job: Record, now: float | None = None) -> bool:
+        if job.deadline is None:
+            return False
+        return (self.clock.now() if now is None else now) >= job.deadline
 
     def on_failure(self, exc: Exception, job: Record | None = None) -> Failure:
         """A failed attempt: the budgets react (``Charger``); a rejected key or an exhausted
@@ -280,8 +294,13 @@ class Engine:
 
     # --- internals: the scheduler -------------------------------------------------------
 
-    def schedule(self, job: Record, delay: float | None = None) -> None:
-        now = self.clock.now()
+    def schedule(
+        self, job: Record, delay: float | None = None, *, now: float | None = None
+    ) -> None:
+        """Due ``delay`` s from ``now`` (the planner's delay when None; ``now``: the clock
+        read this instant by the caller, one read fewer per check)."""
+        if now is None:
+            now = self.clock.now()
         if delay is None:
             delay = self.next_delay(job, now)
         due = now + delay

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from ._actionwindow import ActionWindow
 from ._classes import PROBE_LAG_FACTOR, Explore, hint_prior_s, kind_wide
@@ -43,9 +42,9 @@ _SHARE_IN_FLIGHT_S = 15.0
 _IDLE_SHARE = 0.5
 
 
-@dataclass(frozen=True, slots=True)
-class Load:
-    """The engine at one instant, as far as a decision needs it."""
+class Load(NamedTuple):
+    """The engine at one instant, as far as a decision needs it: immutable, and a tuple
+    because one is made per scheduled check (a frozen dataclass cost twice as much)."""
 
     now: float  # the poller's clock
     wall: float  # Unix time (for a run's ``expires_at``)

@@ -88,7 +88,7 @@ class Runner:
             job.deadline = now + timeout_s
         self._e.jobs.created += 1
         log.debug("batchpoll.job.created", job=job.key, kind=kind.name, **ids)
-        self._observe(job, snapshot)
+        self._e.observe(job, snapshot)
         hinted = self._e.jobs.push.register(job, self._e.clock.now())  # an event may beat the reply
         if snapshot.terminal:
             self._e.spawn(self._conclude, job, snapshot)
@@ -221,24 +221,15 @@ class Runner:
         job.checks_since_origin += 1
         self._e.jobs.checks += 1
         snapshot = reply.value
-        if self._e.planner.learn(job, snapshot, self._e.clock.now() - job.origin_at, hinted=hinted):
+        now = self._e.clock.now()  # one read for what the reply taught and what comes next
+        if self._e.planner.learn(job, snapshot, now - job.origin_at, hinted=hinted):
             self._e.replan()  # the class is due a refresh (_replan)
-        self._observe(job, snapshot)
-        await self._conclude(job, snapshot)
+        self._e.observe(job, snapshot)
+        await self._conclude(job, snapshot, now)
 
-    def _observe(self, job: Record, snapshot: Snapshot) -> None:
-        job.error_streak = 0
-        job.retry_after_s = None
-        if snapshot.usage is not None and job.usage_due:  # once per server object
-            job.usage = snapshot.usage if job.usage is None else job.usage + snapshot.usage
-            job.usage_due = False
-        if snapshot.expires_at is not None:
-            job.expires_at = snapshot.expires_at
-            if snapshot.status == "requires_action" and not job.kind.chained:
-                self._e.learn_action_window(snapshot.expires_at - self._e.clock.wall())
-
-    async def _conclude(self, job: Record, snapshot: Snapshot) -> None:
-        """Act on a fresh snapshot: finish, answer tool calls, or schedule the next check."""
+    async def _conclude(self, job: Record, snapshot: Snapshot, now: float | None = None) -> None:
+        """Act on a fresh snapshot: finish, answer tool calls, or schedule the next check
+        (``now``: the clock as the snapshot arrived, when the caller just read it)."""
         if snapshot.terminal:
             if snapshot.status == "completed" and job.kind.needs_fetch(snapshot):
                 await self._fetch(job)
@@ -254,11 +245,11 @@ class Runner:
         if snapshot.status == "requires_action" and snapshot.tool_calls:
             await self._answer(job, snapshot)
             return
-        if self._e.past_deadline(job):
+        if self._e.past_deadline(job, now):
             await self._time_out(job)
             return
         # A push that came while this check was under way: look again at once.
-        self._e.schedule(job, 0.0 if job.hinted else None)
+        self._e.schedule(job, 0.0 if job.hinted else None, now=now)
 
     async def _answer(self, job: Record, snapshot: Snapshot) -> None:
         """A round of tool calls: run them all, then send every output in one request."""
@@ -330,7 +321,7 @@ class Runner:
         job.action, job.outputs = CHECK, ()
         job.restart_origin(self._e.clock.now())
         job.last_age = 0.0
-        self._observe(job, snapshot)
+        self._e.observe(job, snapshot)
         await self._conclude(job, snapshot)
 
     async def _fetch(self, job: Record, *, paid: Ticket | None = None) -> None:
