@@ -66,6 +66,11 @@ class Charger:
         self.rate_limited = 0  # 429s seen
         self.transient = 0  # 5xx, connection errors, timeouts, malformed bodies
 
+    @property
+    def class_budgets(self) -> bool:
+        """Whether any request class has a budget of its own."""
+        return bool(self._class_budgets)
+
     def budgets(self) -> list[Budget]:
         return [self.budget, *self._class_budgets.values()]
 

@@ -1,7 +1,6 @@
-"""The state under ``Poller``: jobs in flight, the due-time heap, the budgets, the duration
-models, and the arithmetic that turns them into the next check time. Waiting jobs cost one
-heap entry each, no task and no sleep. The loop and the job steps live in ``_steps``.
-"""
+"""The state under ``Poller``: jobs in flight, the due-time heap, the budgets, the planner
+that turns them into the next check time. A waiting job costs one heap entry, no task, no
+sleep. The loop and the job steps are ``_steps.Runner``'s."""
 
 from __future__ import annotations
 
@@ -32,11 +31,13 @@ from ._indoubt import InDoubt
 from ._log import log
 from ._options import PollerOptions
 from ._outcome import ErrorInfo, Outcome, Status
-from ._planner import Load, Planner, saturated
+from ._pick import pick_due
+from ._planner import Load, Planner
 from ._policy import PollSettings, shared_budget
 from ._pushindex import push_key
 from ._record import CHECK, Record
 from ._registry import Registry
+from ._resend import Verdict, uncertain
 from ._stats import PollerStats
 from ._tokens import TokenBudget, TokenSettings
 from ._tools import ToolSettings
@@ -59,10 +60,6 @@ _URGENT_DUE = float("-inf")
 def priority_of(due: float) -> Priority:
     """The token a due heap entry takes: a retried submit's (urgent), else a check's."""
     return Priority.SUBMIT if due == _URGENT_DUE else Priority.CHECK
-
-
-# How many due jobs the value-aware pick looks at (the earliest due ones).
-_PICK_AMONG = 8
 
 
 class Engine:
@@ -233,6 +230,20 @@ class Engine:
             if snapshot.status == "requires_action" and not job.kind.chained:
                 self.learn_action_window(snapshot.expires_at - self.clock.wall())
 
+    def send_again(
+        self, job: Record, failure: Failure, verdict: Verdict, what: str, event: str
+    ) -> bool:
+        """Whether a failed create or continuation (``what``) goes again (``_resend``); a
+        resend after a failure that may have reached the server is flagged (``event``
+        logged), an uncertain one ends the job. False: it ended."""
+        if verdict is Verdict.RESEND:
+            job.retried_ambiguous = True
+            log.info(event, job=job.key, error=failure.error.type)
+        elif verdict is Verdict.UNCERTAIN:
+            self.finish(job, Status.ERROR, error=uncertain(failure, what))
+            return False
+        return True
+
     def abort_all(self, error: ErrorInfo) -> None:
         for job in list(self.jobs.live):
             self.finish(job, Status.ERROR, error=error)
@@ -271,15 +282,26 @@ class Engine:
         """One HTTP attempt of a job, charged to the budget(s) (``paid``: the main budget's
         token is already held; ``body``: a prompt-carrying request, charged its tokens)."""
 
-        async def attempt() -> Reply[T]:  # counted once it has its tokens and its turn
-            job.requests += 1
-            if self.hooks is not None:
-                self.hooks.request_charged(priority, job.key)
-            return await call()
+        charger = self.charger
+        if paid is not None and body is None and not charger.class_budgets:
+            # Every token it takes is held already: counted now, and no closure (the hot
+            # path: each chained check).
+            self._charged(job, priority)
+            reply = await charger.request(priority, call, paid=paid, model=job.model)
+        else:
 
-        reply = await self.charger.request(priority, attempt, paid=paid, body=body, model=job.model)
+            async def attempt() -> Reply[T]:  # counted once it has its tokens and its turn
+                self._charged(job, priority)
+                return await call()
+
+            reply = await charger.request(priority, attempt, paid=paid, body=body, model=job.model)
         job.poll_after_s = poll_after_hint_s(reply.headers)
         return reply
+
+    def _charged(self, job: Record, priority: Priority) -> None:
+        job.requests += 1
+        if self.hooks is not None:
+            self.hooks.request_charged(priority, job.key)
 
     # --- internals: push hints ----------------------------------------------------------
 
@@ -358,24 +380,8 @@ class Engine:
         return self.webhooks is not None and push_key(job) is not None
 
     def pick_due(self, now: float) -> Record | None:
-        """The due job to spend a token on: earliest due, or, while checks queue up, the one
-        most likely to be done (a check that finds a job still running is a request taken
-        from another)."""
-        if not saturated(now, self.heap.next_due()):
-            return self.heap.pop_due(now)
-        best: Record | None = None
-        best_score = -1.0
-        for _, job in self.heap.peek_due(now, _PICK_AMONG):
-            score = self.planner.chance_done(job, now)
-            if score is None:
-                if best is None:  # nothing known about the earliest: due order it is
-                    return self.heap.pop_due(now)
-                score = 0.5
-            if score > best_score:
-                best, best_score = job, score
-        if best is not None:
-            self.heap.discard(best)
-        return best
+        """The due job to spend a token on (``_pick``), off the heap."""
+        return pick_due(self.heap, self.planner.chance_done, now)
 
     def take_due_now(self) -> tuple[Record, Ticket] | None:
         """The next due job with a token granted without waiting, or None (then the

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 from ._budget import Priority, Ticket
@@ -24,7 +24,7 @@ from ._log import log
 from ._outcome import ErrorInfo, Status
 from ._policy import retry_delay
 from ._record import CHECK, FETCH, SUBMIT, Record
-from ._resend import Verdict, after_create_failure, uncertain
+from ._resend import Verdict, after_create_failure
 from ._tokens import RequestTooLargeError
 from ._tools import ToolCallFailed, run_tool_calls
 from .kinds import Ids, JobKind, Reply, Snapshot
@@ -126,27 +126,13 @@ class Runner:
             if verdict is Verdict.END:
                 self._e.finish(job, Status.ERROR, error=failure.error)
                 return None
-            if not self._send_again(job, failure, verdict, "job", "batchpoll.job.create_retried"):
+            if not self._e.send_again(job, failure, verdict, "job", "batchpoll.job.create_retried"):
                 return None
             if self._e.past_deadline(job):
                 self._e.finish(job, Status.ERROR, error=failure.error)
                 return None
             if failure.kind is FailureKind.TRANSIENT:  # give the server a moment
                 await self._e.clock.sleep(retry_delay(attempt, self._e.poll, self._e.uniform))
-
-    def _send_again(
-        self, job: Record, failure: Failure, verdict: Verdict, what: str, event: str
-    ) -> bool:
-        """Whether a failed create or continuation (``what``) goes again (``_resend``); a
-        resend after a failure that may have reached the server is flagged (``event``
-        logged), an uncertain one ends the job. False: it ended."""
-        if verdict is Verdict.RESEND:
-            job.retried_ambiguous = True
-            log.info(event, job=job.key, error=failure.error.type)
-        elif verdict is Verdict.UNCERTAIN:
-            self._e.finish(job, Status.ERROR, error=uncertain(failure, what))
-            return False
-        return True
 
     async def scheduler(self) -> None:
         while True:
@@ -225,31 +211,40 @@ class Runner:
         if self._e.planner.learn(job, snapshot, now - job.origin_at, hinted=hinted):
             self._e.replan()  # the class is due a refresh (_replan)
         self._e.observe(job, snapshot)
-        await self._conclude(job, snapshot, now)
+        more = self._settle(job, snapshot, now)
+        if more is not None:
+            await more
 
     async def _conclude(self, job: Record, snapshot: Snapshot, now: float | None = None) -> None:
         """Act on a fresh snapshot: finish, answer tool calls, or schedule the next check
         (``now``: the clock as the snapshot arrived, when the caller just read it)."""
+        more = self._settle(job, snapshot, now)
+        if more is not None:
+            await more
+
+    def _settle(
+        self, job: Record, snapshot: Snapshot, now: float | None
+    ) -> Coroutine[Any, Any, None] | None:
+        """``_conclude`` without a coroutine of its own for what needs no request (a check
+        that finds the job running is most checks): the request to await, else None."""
         if snapshot.terminal:
             if snapshot.status == "completed" and job.kind.needs_fetch(snapshot):
-                await self._fetch(job)
-            else:
-                self._e.finish(
-                    job,
-                    Status(snapshot.status),
-                    output_text=snapshot.output_text,
-                    error=snapshot.error,
-                    result=snapshot.result,
-                )
-            return
+                return self._fetch(job)
+            self._e.finish(
+                job,
+                Status(snapshot.status),
+                output_text=snapshot.output_text,
+                error=snapshot.error,
+                result=snapshot.result,
+            )
+            return None
         if snapshot.status == "requires_action" and snapshot.tool_calls:
-            await self._answer(job, snapshot)
-            return
+            return self._answer(job, snapshot)
         if self._e.past_deadline(job, now):
-            await self._time_out(job)
-            return
+            return self._time_out(job)
         # A push that came while this check was under way: look again at once.
         self._e.schedule(job, 0.0 if job.hinted else None, now=now)
+        return None
 
     async def _answer(self, job: Record, snapshot: Snapshot) -> None:
         """A round of tool calls: run them all, then send every output in one request."""
@@ -307,7 +302,7 @@ class Runner:
                 verdict = after_create_failure(failure, job.error_streak + 1, mode)
                 if verdict in (Verdict.RESEND, Verdict.UNCERTAIN):
                     event = "batchpoll.job.continuation_retried"
-                    if not self._send_again(job, failure, verdict, "continuation", event):
+                    if not self._e.send_again(job, failure, verdict, "continuation", event):
                         return
             self._retry_or_end(job, failure, urgent=True)
             return
