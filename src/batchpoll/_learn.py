@@ -145,10 +145,14 @@ def optimal_schedule(
     return Schedule(tuple(grid), tuple(following))
 
 
-# What the lognormal fit weighs in the nonparametric estimate, in observations: enough to
-# smooth out the noise of a 256-job window where the data look lognormal, little against
-# the hundreds a mixture's gap is seen by. (Set from B2; see docs/schedule.md.)
+# What the fitted shape (a mixture of two lognormals) weighs in the nonparametric estimate,
+# in observations: SHAPE_WEIGHT, or SHAPE_SHARE of the finished jobs in the window when that
+# is more. Little while few have finished (a bulk run's first seconds: the data decide), half
+# of a full window's 256 then (the mixture fits the data: what it smooths is the window's
+# noise; B2's steady-state mixture 1.15 -> 1.10 x the optimum, the cold rows unchanged
+# within their seed-to-seed noise). (Set from B2; see docs/schedule.md.)
 SHAPE_WEIGHT = 32.0
+SHAPE_SHARE = 0.5
 # The shape is a mixture of two lognormals, each anchored by ANCHOR_WEIGHT observations at
 # the single lognormal's fit (``_survival.fit_mixture``); False: the single lognormal.
 MIXTURE = True
@@ -311,7 +315,8 @@ class DurationModel:
             prior = mixture_prior(self._mixture)
         else:
             prior = lognormal_prior(math.exp(self.mu), self.sigma)
-        p = fit_turnbull(finished, self._running, prior, SHAPE_WEIGHT)
+        shape = max(SHAPE_WEIGHT, SHAPE_SHARE * len(self._intervals))
+        p = fit_turnbull(finished, self._running, prior, shape)
         cumulative = cumulative_of(p)
         moved = max(abs(a - b) for a, b in zip(cumulative, self._cumulative, strict=True)) > 0.02
         self.p = p
