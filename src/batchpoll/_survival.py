@@ -247,6 +247,7 @@ def optimal_schedule(
 # The log-age each bin stands for (its mass's midpoint), for the mixture's moments.
 _LOG_MIDS: tuple[float, ...] = tuple(math.log(m) for m in _MIDS)
 Component = tuple[float, float, float]  # weight, mu, sigma (of the log-duration)
+MIN_SIGMA = 0.1  # a component narrower than about one bin would be a spike on the grid
 
 
 _LOG_EDGES: tuple[float, ...] = tuple(math.log(e) for e in EDGES[1:])
@@ -310,7 +311,7 @@ def fit_mixture(
         for n, m1, m2 in sums:
             mu = m1 / n
             sigma = math.sqrt(max(m2 / n - mu * mu, 0.0))
-            new.append((n / norm, mu, min(max(sigma, 0.1), 3.0)))
+            new.append((n / norm, mu, min(max(sigma, MIN_SIGMA), 3.0)))
         change = max(
             max(abs(a[0] - b[0]), abs(a[1] - b[1]), abs(a[2] - b[2]))
             for a, b in zip(comps, new, strict=True)
