@@ -32,10 +32,17 @@ async def main(mock: str, redis_url: str, name: str, rpm: float, busy: bool, sta
     end = start + duration
     cpu0 = time.process_time()
     trips0 = dict(budget.trips) if isinstance(budget, RedisBudget) else {}
+    given0 = budget.given_back if isinstance(budget, RedisBudget) else 0
+    leases0 = budget.leases if isinstance(budget, RedisBudget) else 0
+
+    acquired = 0  # every grant since the start, the ones after the end too: the trips and
+    # leases counted below include those the waiters still got after the end
 
     async def spend() -> None:
+        nonlocal acquired
         while time.time() < end:
             ticket = await budget.acquire(Priority.CHECK)
+            acquired += 1
             if time.time() >= end:
                 ticket.release()
                 return
@@ -58,8 +65,23 @@ async def main(mock: str, redis_url: str, name: str, rpm: float, busy: bool, sta
         await asyncio.sleep(max(0.0, end - time.time()))
     cpu = time.process_time() - cpu0
     trips = {k: v - trips0[k] for k, v in budget.trips.items()} if trips0 else {}
+    given = budget.given_back - given0 if isinstance(budget, RedisBudget) else 0
+    leases = budget.leases - leases0 if isinstance(budget, RedisBudget) else 0
     granted = counts["ok"] + counts["rate_limited"] + counts["errors"]
-    print(json.dumps({**counts, "granted": granted, "cpu_s": cpu, "trips": trips}), flush=True)
+    print(
+        json.dumps(
+            {
+                **counts,
+                "granted": granted,
+                "cpu_s": cpu,
+                "trips": trips,
+                "given_back": given,
+                "leases": leases,
+                "acquired": acquired,
+            }
+        ),
+        flush=True,
+    )
     await budget.aclose()
     await client.close()
 

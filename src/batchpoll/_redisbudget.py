@@ -115,6 +115,7 @@ class RedisBudget(Budget):
         self.trips = {"booked": 0, "refused": 0, "flush": 0, "shared": 0}
         self.redis_errors = 0
         self.given_back = 0  # leases booked but not used in time
+        self.leases = 0  # leases booked
 
     # --- public ---------------------------------------------------------------------------
 
@@ -278,11 +279,18 @@ class RedisBudget(Budget):
                 continue
             wake_at = self._held[0][0] if self._held else float("inf")
             need = self._wanted() if urgent is not None else (0, 0, 0)
-            # Book again when half the batch is spent (fewer round trips); a flush still
-            # tells Redis what this process waits for.
-            asking = any(need) and len(self._held) < max(1, self.redis_settings.max_batch // 2)
-            if (asking or now >= self._flush_at) and now >= self._next_call:
-                await self._call("grant", *need, asking=asking)
+            # Book again when half the batch is spent (fewer round trips). Releases must reach
+            # Redis within release_flush_s (a lease occupies the window until then), and a
+            # round trip that carries them also books what the batch has room for: in a
+            # saturated run every release rides on a booking, not on a trip of its own.
+            batch = self.redis_settings.max_batch
+            asking = any(need) and len(self._held) < max(1, batch // 2)
+            flushing = now >= self._flush_at
+            if (asking or flushing) and now >= self._next_call:
+                # A flush with demand books one at least: each release goes with the booking
+                # of what replaces it, so the bookings held stay level while all is spent.
+                room = max(batch - len(self._held), 1) if any(need) else 0
+                await self._call("grant", *need, asking=room > 0, room=room)
                 continue
             if asking:
                 wake_at = min(wake_at, self._next_call)
@@ -305,14 +313,17 @@ class RedisBudget(Budget):
         d: float = 0,
         *,
         asking: bool = True,
+        room: int | None = None,
     ) -> None:
-        """One script run: ``op`` plus the pending releases; learns the shared state."""
+        """One script run: ``op`` plus the pending releases; learns the shared state
+        (``room``: the most leases a grant may book, default the batch's room)."""
         loop = asyncio.get_running_loop()
         releases, self._releases = self._releases, []
         self._flush_at = float("inf")
         if op == "grant":
-            room = self.redis_settings.max_batch - len(self._held) if asking else 0
-            a, b, c, d = float(room), a, b, c
+            if room is None:
+                room = self.redis_settings.max_batch - len(self._held)
+            a, b, c, d = float(room if asking else 0), a, b, c
         args = [op, self.process_id, *self._fixed, a, b, c, d, len(releases) // 2, *releases]
         sent = loop.time()
         try:
@@ -339,6 +350,7 @@ class RedisBudget(Budget):
         else:
             asked = a > 0
             self.trips["booked" if len(fields) > 7 else "refused" if asked else "flush"] += 1
+            self.leases += len(fields) - 7
             for lease in fields[7:]:
                 start = float(lease.partition(":")[2])
                 heapq.heappush(self._held, (start - server + arrived, lease))

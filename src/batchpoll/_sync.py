@@ -18,13 +18,19 @@ from typing import Any, Self, TypeVar, Unpack
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from openai import AsyncOpenAI
 
-from ._budget import Priority
+from ._budget import Budget, Priority
+from ._clock import Clock
 from ._errors import PollerClosedError
+from ._hints import WebhookSettings
 from ._job import Job
 from ._options import PollerOptions
 from ._outcome import Outcome
+from ._policy import PollSettings
 from ._poller import Poller
 from ._stats import PollerStats
+from ._tokens import TokenBudget
+from ._tools import ToolSettings
+from ._toolspec import Tool
 from .kinds import Ids, JobKind
 
 __all__ = ["SyncJob", "SyncPoller"]
@@ -211,10 +217,40 @@ class SyncPoller:
         portal, poller = self._parts()
         portal.call(poller.join)
 
+    # --- what it runs with: the poller's, read-only (read them from this thread) -------------
+
     @property
     def client(self) -> AsyncOpenAI:
         """The poller's client (``max_retries=0``), for ``request`` calls."""
         return self._parts()[1].client
+
+    @property
+    def budget(self) -> Budget:
+        return self._parts()[1].budget
+
+    @property
+    def tokens(self) -> TokenBudget | None:
+        return self._parts()[1].tokens
+
+    @property
+    def clock(self) -> Clock:
+        return self._parts()[1].clock
+
+    @property
+    def poll(self) -> PollSettings:
+        return self._parts()[1].poll
+
+    @property
+    def tool_settings(self) -> ToolSettings:
+        return self._parts()[1].tool_settings
+
+    @property
+    def tools(self) -> Mapping[str, Tool]:
+        return self._parts()[1].tools
+
+    @property
+    def webhooks(self) -> WebhookSettings | None:
+        return self._parts()[1].webhooks
 
     def as_completed(self, jobs: Iterable[SyncJob]) -> Iterator[Outcome]:
         """Outcomes in the order the jobs finish."""

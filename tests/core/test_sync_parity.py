@@ -30,6 +30,14 @@ def test_every_poller_method_has_a_blocking_twin_with_the_same_parameters() -> N
         assert list(signature.parameters) == list(sync[name].parameters), name
 
 
+def test_every_poller_setting_is_a_read_only_property_of_the_sync_poller_too() -> None:
+    def props(cls: type) -> dict[str, object]:
+        return {n: m.fget.__annotations__.get("return") for n, m in vars(cls).items()
+                if isinstance(m, property)}  # fmt: skip
+
+    assert props(SyncPoller) == props(Poller)
+
+
 def test_the_options_are_exactly_pollers_keyword_arguments() -> None:
     init = inspect.signature(Poller.__init__).parameters
     keywords = [n for n, p in init.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
