@@ -33,7 +33,7 @@ from ._options import PollerOptions
 from ._outcome import ErrorInfo, Outcome, Status
 from ._pick import pick_due
 from ._planner import Load, Planner
-from ._policy import PollSettings
+from ._policy import PollSettings, shared_budget
 from ._pushindex import push_key
 from ._record import CHECK, Record
 from ._registry import Registry
@@ -119,7 +119,11 @@ class Engine:
         self.hooks = fan_out(hooks)  # None when nobody listens: nothing to call per request
         self.jobs = Registry(webhooks or WebhookSettings(), max_in_flight)
         self.planner = Planner(
-            self.poll, tools=bool(self.tools), webhooks=webhooks, uniform=self.uniform
+            self.poll,
+            tools=bool(self.tools),
+            webhooks=webhooks,
+            uniform=self.uniform,
+            shared_budget=shared_budget(budget, *(budgets or {}).values()),
         )
 
     # --- internals: bookkeeping ---------------------------------------------------------
