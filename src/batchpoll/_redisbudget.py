@@ -279,10 +279,8 @@ class RedisBudget(Budget):
                 continue
             wake_at = self._held[0][0] if self._held else float("inf")
             need = self._wanted() if urgent is not None else (0, 0, 0)
-            # Book again when half the batch is spent (fewer round trips). Releases must reach
-            # Redis within release_flush_s (a lease occupies the window until then), and a
-            # round trip that carries them also books what the batch has room for: in a
-            # saturated run every release rides on a booking, not on a trip of its own.
+            # Book again when half the batch is spent (fewer round trips); releases reach Redis
+            # within release_flush_s, on a trip that books too (below).
             batch = self.redis_settings.max_batch
             asking = any(need) and len(self._held) < max(1, batch // 2)
             flushing = now >= self._flush_at
