@@ -33,7 +33,7 @@ from ._options import PollerOptions
 from ._outcome import ErrorInfo, Outcome, Status
 from ._pick import pick_due
 from ._planner import Load, Planner
-from ._policy import PollSettings
+from ._policy import PollSettings, shared_budget
 from ._pushindex import push_key
 from ._record import CHECK, Record
 from ._registry import Registry
@@ -87,10 +87,9 @@ class Engine:
         unknown = set(budgets or {}) - set(CLASS_OF.values())
         if unknown:
             raise ConfigurationError(f"unknown request classes in budgets: {sorted(unknown)}")
-        if max_concurrency < 1:
-            raise ConfigurationError("max_concurrency must be >= 1")
-        if max_in_flight is not None and max_in_flight < 1:
-            raise ConfigurationError("max_in_flight must be >= 1")
+        for what, n in (("max_concurrency", max_concurrency), ("max_in_flight", max_in_flight)):
+            if n is not None and n < 1:
+                raise ConfigurationError(f"{what} must be >= 1")
         if max_concurrent_creates is not None and max_concurrent_creates < 1:
             raise ConfigurationError("max_concurrent_creates must be >= 1")
         self.client = client.with_options(max_retries=0)
@@ -119,7 +118,11 @@ class Engine:
         self.hooks = fan_out(hooks)  # None when nobody listens: nothing to call per request
         self.jobs = Registry(webhooks or WebhookSettings(), max_in_flight)
         self.planner = Planner(
-            self.poll, tools=bool(self.tools), webhooks=webhooks, uniform=self.uniform
+            self.poll,
+            tools=bool(self.tools),
+            webhooks=webhooks,
+            uniform=self.uniform,
+            shared_budget=shared_budget(budget, *(budgets or {}).values()),
         )
 
     # --- internals: bookkeeping ---------------------------------------------------------
@@ -162,8 +165,7 @@ class Engine:
         if kind.chained:
             job.chain = ["/".join(ids.values())]
         if getattr(kind, "timing", None) is not None:
-            # A long kind's schedule comes from its prior even for a job created elsewhere
-            # (its age counts from now: the learned model sees it as younger than it is).
+            # A long kind's prior even for a job created elsewhere (its age counts from now).
             job.klass = sys.intern(f"{kind.name}:tracked")
         now = self.clock.now()
         self.jobs.push.register(job, now)
@@ -280,8 +282,7 @@ class Engine:
 
         charger = self.charger
         if paid is not None and body is None and not charger.class_budgets:
-            # Every token it takes is held already: counted now, and no closure (the hot
-            # path: each chained check).
+            # Every token it takes is held: counted now, no closure (each chained check).
             self._charged(job, priority)
             reply = await charger.request(priority, call, paid=paid, model=job.model)
         else:
@@ -315,8 +316,7 @@ class Engine:
     def schedule(
         self, job: Record, delay: float | None = None, *, now: float | None = None
     ) -> None:
-        """Due ``delay`` s from ``now`` (the planner's delay when None; ``now``: the clock
-        read this instant by the caller, one read fewer per check)."""
+        """Due ``delay`` s from ``now`` (the planner's when None; ``now``: read by the caller)."""
         if now is None:
             now = self.clock.now()
         if delay is None:

@@ -9,6 +9,7 @@ numbers (``tests/core/test_planner.py``), like ``_policy``'s arithmetic undernea
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple, cast
 
@@ -19,12 +20,12 @@ from ._hints import WebhookSettings
 from ._learn import DurationModel
 from ._policy import JobTiming, PollSettings, next_check_delay
 from ._record import CHECK, Record
-from ._replan import Refresh, move
+from ._replan import Refresh, move, policy_due
 from ._retention import retention_gap
-from ._survival import Schedule, edge_of
+from ._survival import EDGE_BOUNDS
 from .kinds import JobKind, Snapshot
 
-__all__ = ["Load", "Planner", "saturated"]
+__all__ = ["Load", "Planner", "idle_quota", "saturated"]
 
 # The budget counts as saturated when the earliest due check is this late.
 _SATURATED_LAG_S = 1.0
@@ -36,6 +37,9 @@ _SHARE_MAX_LAG_S = 10.0
 # ... and the jobs on the server are at most this many seconds of the budget, one request
 # each (more, and their checks alone fill the budget: a tool run could wait until it expires).
 _SHARE_IN_FLIGHT_S = 15.0
+# The quota counts as idle while the jobs on the server are at most this share of a second of
+# the budget (each could be checked every second within half of it).
+_IDLE_SHARE = 0.5
 
 
 class Load(NamedTuple):
@@ -54,6 +58,16 @@ class Load(NamedTuple):
         return saturated(self.now, self.head_due)
 
 
+def idle_quota(load: Load) -> bool:
+    """The budget has room to spare: no create waits, no check is late, and every job on the
+    server could be checked each second within half the budget's rate."""
+    return (
+        not load.creates_waiting
+        and not load.saturated
+        and load.on_server <= _IDLE_SHARE * load.rate_per_s
+    )
+
+
 def saturated(now: float, head_due: float | None) -> bool:
     """Checks are waiting for the budget: the earliest due job is overdue."""
     return head_due is not None and now - head_due > _SATURATED_LAG_S
@@ -70,8 +84,11 @@ class Planner:
         tools: bool,
         webhooks: WebhookSettings | None,
         uniform: Callable[[], float],
+        shared_budget: bool = False,
     ) -> None:
         self.poll = poll
+        # Spare quota buys lag only when asked, and never from a budget other processes share.
+        self._idle_weight = None if shared_budget else poll.idle_lag_weight
         self.actions = ActionWindow(poll.action_window_s)
         self._tools = tools
         self._webhooks = webhooks
@@ -80,7 +97,6 @@ class Planner:
         self._refresh: dict[str, Refresh] = {}  # by class key
         self._due: set[str] = set()  # classes due a refresh
         self._explore = Explore()
-        self._memo: tuple[Record, float] | None = None
         self._kind_polls: dict[Any, PollSettings] = {}  # by KindTiming (kinds with their own)
 
     def poll_of(self, kind: JobKind) -> PollSettings:
@@ -168,9 +184,6 @@ class Planner:
         )
 
     def planned_age(self, job: Record, load: Load) -> float | None:
-        memo = self._memo
-        if memo is not None and memo[0] is job:  # just computed by a refresh
-            return memo[1]
         model = self.model(job)
         if model is None or job.extras.error_streak:
             return None
@@ -178,11 +191,20 @@ class Planner:
         long_kind = getattr(job.kind, "timing", None) is not None  # batches: no probes
         if not long_kind and self._explore.probe(job, model):  # a cold class's probe
             weight = model.lag_weight * PROBE_LAG_FACTOR
-        elif load.creates_waiting:
+        else:
+            weight = self.plain_weight(job.kind, load)
+        return model.next_age(job.last_age, weight)
+
+    def plain_weight(self, kind: JobKind, load: Load) -> float | None:
+        """The lag weight a job's plan follows now (None: the knob's)."""
+        if load.creates_waiting:
             # New work is waiting for the budget: a check that finds the job still running
             # delays a create, so lag is worth less than usual.
-            weight = self.poll_of(job.kind).busy_lag_weight
-        return model.next_age(job.last_age, weight)
+            return self.poll_of(kind).busy_lag_weight
+        idle = self._idle_weight
+        if idle is not None and getattr(kind, "timing", None) is None and idle_quota(load):
+            return idle  # opted in (PollSettings.idle_lag_weight): spare requests buy lag
+        return None
 
     def refresh(
         self,
@@ -201,26 +223,29 @@ class Planner:
         running: dict[str, dict[int, float]] = {key: {} for key in due}
         in_flight: dict[str, int] = dict.fromkeys(due, 0)
         jobs_of: dict[str, list[Record]] = {}
+        # Per class key met: its running-count targets and its job list (None: not due).
+        targets: dict[str | None, tuple[tuple[str, ...], list[Record]] | None] = {None: None}
         for job in live:
             x = job.extras
             klass = x.klass
-            if klass is None:
+            key = f"{klass}|resumed" if x.resumed and klass is not None else klass
+            if key in targets:
+                target = targets[key]
+            elif key is not None:
+                keys = tuple(k for k in dict.fromkeys((key, kind_wide(key))) if k in due)
+                target = targets[key] = (keys, jobs_of.setdefault(key, [])) if keys else None
+            else:  # (None is in targets: for mypy)
                 continue
-            key = f"{klass}|resumed" if x.resumed else klass
-            parent = kind_wide(key)
-            if key not in due and parent not in due:
+            if target is None:
                 continue
-            group = jobs_of.get(key)
-            if group is None:
-                group = jobs_of[key] = []
+            keys, group = target
             group.append(job)
             if x.action == CHECK:
-                b = edge_of(job.last_age)
-                for k in (key, parent) if parent != key else (key,):
-                    if k in due:
-                        bins = running[k]
-                        bins[b] = bins.get(b, 0.0) + 1.0
-                        in_flight[k] += 1
+                b = bisect_right(EDGE_BOUNDS, job.last_age)  # _survival.edge_of, inlined
+                for k in keys:
+                    bins = running[k]
+                    bins[b] = bins.get(b, 0.0) + 1.0
+                    in_flight[k] += 1
         moved_keys = set()
         # Kind-wide models first (a class's prior is its kind's estimate); a fixed order, so
         # that a run is the same run whatever the hash seed.
@@ -237,11 +262,11 @@ class Planner:
 
         # The plan each moved class now follows (a probe's is its own, asked per job). A
         # moved kind-wide model moves the plans of its classes too (it is their prior).
-        weight = self.poll.busy_lag_weight if load.creates_waiting else None
         webhooks = self._webhooks is not None
-
-        def due_of(job: Record) -> float:
-            return now + self.next_delay(job, load, pushed=False)
+        fair = 0.0
+        if load.saturated:  # as in next_delay
+            fair = self.poll.fair_share * load.on_server / max(load.rate_per_s, 1e-9)
+        due_of = policy_due(now, load.wall, fair, self._uniform, self.poll_of, self._action_gap_of)
 
         moved = 0
         for key in sorted(jobs_of):  # (the live jobs come in creation order: a fixed order)
@@ -250,24 +275,30 @@ class Planner:
             model = self._models.get(key)
             if model is None:
                 continue
-            schedule = model.schedule(weight)
+            next_age = model.schedule(self.plain_weight(jobs_of[key][0].kind, load)).next_age
+            planned_due: Callable[[Record], float | None]
+            if model.trained and not webhooks:  # the common case, a plain expression
 
-            def planned_due(
-                job: Record, model: DurationModel = model, schedule: Schedule = schedule
-            ) -> float | None:
-                if webhooks and pushed(job):
-                    return None
-                if not model.trained:
-                    age = self.planned_age(job, load)
-                    return None if age is None else job.origin_at + age
-                age = schedule.next_age(job.last_age)
-                self._memo = (job, age)  # next_delay, asked next for this job, reuses it
-                return job.origin_at + age
+                def planned_due(
+                    job: Record, next_age: Callable[[float], float] = next_age
+                ) -> float:
+                    return job.origin_at + next_age(job.last_age)
 
-            try:
-                moved += move(jobs_of[key], heap, now, planned_due, due_of)
-            finally:
-                self._memo = None
+            else:
+
+                def planned_due(
+                    job: Record,
+                    model: DurationModel = model,
+                    next_age: Callable[[float], float] = next_age,
+                ) -> float | None:
+                    if webhooks and pushed(job):
+                        return None
+                    if not model.trained:
+                        age = self.planned_age(job, load)
+                        return None if age is None else job.origin_at + age
+                    return job.origin_at + next_age(job.last_age)
+
+            moved += move(jobs_of[key], heap, now, planned_due, due_of)
         return moved
 
     @staticmethod
@@ -332,7 +363,10 @@ class Planner:
     def action_gap(self, job: Record) -> float | None:
         """The cap on a job's check gap that keeps a tool run from expiring (``_actionwindow``):
         for runs that may ask for tools (not chains: a completed response does not expire)."""
-        if job.kind.chained or not self._tools:
+        return self._action_gap_of(job.kind)
+
+    def _action_gap_of(self, kind: JobKind) -> float | None:
+        if kind.chained or not self._tools:
             return None
         return self.actions.max_gap_s()
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ._backoff import backoff_s
+from ._budget import Budget
 from ._errors import ConfigurationError
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "PollSettings",
     "next_check_delay",
     "retry_delay",
+    "shared_budget",
 ]
 
 
@@ -37,6 +39,12 @@ class PollSettings:
     strategy: Literal["learned", "backoff"] = "learned"
     lag_weight: float = 2.0  # learned: one second of detection lag is worth this many checks
     busy_lag_weight: float = 0.1  # the same while creates wait for the budget (bulk runs)
+    # Opt-in: the lag weight while the quota is idle (no create waits, no check is late, and
+    # every job on the server could be checked each second within half the budget's rate):
+    # spare requests then buy lag. None (the default): spare quota is never spent on extra
+    # checks. A budget shared with other processes (``shared``, e.g. a RedisBudget) never
+    # does it, nor do kinds with their own timing (batches, fine-tuning).
+    idle_lag_weight: float | None = None
     first_check_s: float = 6.0
     growth: float = 0.3
     min_interval_s: float = 0.25
@@ -77,6 +85,8 @@ class PollSettings:
             raise ConfigurationError("strategy must be 'learned' or 'backoff'")
         if self.lag_weight <= 0 or self.busy_lag_weight <= 0:
             raise ConfigurationError("lag_weight and busy_lag_weight must be > 0")
+        if self.idle_lag_weight is not None and not self.idle_lag_weight > 0:
+            raise ConfigurationError("idle_lag_weight must be > 0 or None")
         if self.fair_share < 0:
             raise ConfigurationError("fair_share must be >= 0")
         if not 0 <= self.create_share <= 1:
@@ -114,6 +124,19 @@ class JobTiming:
     safety_interval_s: float | None = None
     # The longest gap allowed between checks (a run that may ask for tools: its action window).
     max_gap_s: float | None = None
+
+
+def shared_budget(*budgets: object) -> bool:
+    """Whether any of ``budgets`` is shared with other processes: its ``shared`` attribute,
+    else any budget but the in-process ``Budget`` itself counts as shared (a RedisBudget):
+    spare quota is spent on extra checks only from a budget known to be this process's."""
+    for budget in budgets:
+        shared = getattr(budget, "shared", None)
+        if shared is None:
+            shared = type(budget) is not Budget
+        if shared:
+            return True
+    return False
 
 
 def retry_delay(streak: int, settings: PollSettings, uniform: Callable[[], float]) -> float:

@@ -26,9 +26,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ._heap import DueHeap
-from ._record import CHECK, Record
+from ._policy import PollSettings
+from ._record import CHECK, Record, _Side
+from ._retention import retention_gap
+from .kinds import JobKind
 
-__all__ = ["MIN_NEW", "SHARE", "TOLERANCE", "Refresh", "move"]
+__all__ = ["MIN_NEW", "SHARE", "TOLERANCE", "Refresh", "move", "policy_due"]
 
 MIN_NEW = 4
 SHARE = 0.25
@@ -61,34 +64,97 @@ def move(
     heap: DueHeap[Record],
     now: float,
     planned_due: Callable[[Record], float | None],
-    due_of: Callable[[Record], float],
+    due_of: Callable[[Record, _Side, float], float],
 ) -> int:
     """Push every waiting check among ``jobs`` whose planned due time moved; returns how
     many moved. ``planned_due``: the cheap estimate (origin + the plan's next age; None: not
-    planned by the model), ``due_of``: the full policy's due time, asked only for movers."""
+    planned by the model), ``due_of(job, job.extras, planned)``: the full policy's due time
+    for that plan (``policy_due``), asked only for movers."""
     moved = 0
+    push = heap.push
     for job in jobs:
         if job.heap_seq < 0:
+            continue
+        old = job.due
+        if old <= now:  # already due: the scheduler may hold a token for it
             continue
         x = job.extras
         if x.action != CHECK or x.hinted or x.error_streak:
             continue
-        if job.due <= now:  # already due: the scheduler may hold a token for it
-            continue
         planned = planned_due(job)
         if planned is None:
             continue
-        old = job.due
-        wait = max(old - now, planned - now, 0.1)
-        if abs(planned - old) <= TOLERANCE * wait:
+        wait = old - now
+        if planned - now > wait:
+            wait = planned - now
+        if wait < 0.1:
+            wait = 0.1
+        shift = planned - old
+        if -TOLERANCE * wait <= shift <= TOLERANCE * wait:
             continue
-        due = due_of(job)
+        due = due_of(job, x, planned)
         # Only a move the plan asks for: a job whose planned time has passed is due as soon
         # as the policy allows (its floor may put that a little after ``old``; moving it
         # there again at every refresh would starve it).
-        if (due - old) * (planned - old) <= 0 or abs(due - old) <= TOLERANCE * wait:
+        if (due - old) * shift <= 0 or abs(due - old) <= TOLERANCE * wait:
             continue
-        heap.push(job, due)
+        push(job, due)
         job.due = due
         moved += 1
     return moved
+
+
+def policy_due(
+    now: float,
+    wall: float,
+    fair_spacing_s: float,
+    uniform: Callable[[], float],
+    poll_of: Callable[[JobKind], PollSettings],
+    action_gap: Callable[[JobKind], float | None],
+) -> Callable[[Record, _Side, float], float]:
+    """``due_of`` for ``move``: what ``Planner.next_delay`` gives a waiting check whose plan
+    says ``planned`` (a due time), in plain arithmetic. A re-plan asks it for every moved
+    job, up to 100,000 at once, so the settings and the caps of each kind are read once,
+    not per job. Exactly ``_policy.next_check_delay`` for a job with a learned plan, no
+    error streak and no push safety net (``tests/core/test_replan.py`` holds them equal);
+    the caps per job are its deadline, its run's ``expires_at``, the server's
+    ``openai-poll-after-ms`` and its response's retention."""
+    kinds: dict[int, tuple[float, float, float, bool, float, float | None, str]] = {}
+
+    def due_of(job: Record, x: _Side, planned: float) -> float:
+        kind = job.kind
+        c = kinds.get(id(kind))
+        if c is None:
+            p = poll_of(kind)
+            c = kinds[id(kind)] = (
+                p.min_interval_s,
+                p.max_interval_s,
+                p.jitter * 0.25,  # the learned schedule's touch of jitter
+                p.honor_poll_after,
+                p.expiry_grace_s,
+                action_gap(kind),
+                kind.name,
+            )
+        low, high, jitter, honor, grace, gap, name = c
+        delay = planned - now
+        delay = high if delay > high else low if delay < low else delay
+        delay *= 1.0 + jitter * (2.0 * uniform() - 1.0)
+        after = x.poll_after_s
+        if honor and after is not None and delay < after:
+            delay = after
+        if delay < fair_spacing_s:
+            delay = fair_spacing_s
+        kept = retention_gap(name, x.params)
+        if gap is not None and delay > gap:
+            delay = gap
+        if kept is not None and delay > kept:
+            delay = kept
+        expires = x.expires_at
+        if expires is not None and expires - wall >= 0:
+            delay = min(delay, expires - wall + grace)
+        deadline = job.deadline
+        if deadline is not None and delay > deadline - now:
+            delay = deadline - now
+        return now + (delay if delay > 0.0 else 0.0)
+
+    return due_of

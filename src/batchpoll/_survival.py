@@ -21,7 +21,10 @@ Within an interval the likelihood cannot tell where the mass lies, so EM keeps t
 starts from there: it starts from the prior (never from the last estimate, whose shape is an
 accident of the order things were seen), and the model makes that prior a lognormal fitted to
 the same observations, so what lies beyond the oldest job still running is extrapolated
-smoothly, not piled up at one age.
+smoothly, not piled up at one age. That fit is a mixture of two lognormals (``fit_mixture``,
+EM on the same binned observations): one lognormal fitted to a mixture has too thin a tail
+beyond the short part, and told B2's long jobs, all still running, that they were about to
+end (checked every 3 s where the optimum waits 10).
 
 ``optimal_schedule`` is the same backward induction as for the lognormal (``_learn``), over
 the grid's edges: with F the mass below an edge and PE its partial mean (each bin's mass at
@@ -37,16 +40,20 @@ import bisect
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import accumulate, pairwise
 
 __all__ = [
     "EDGES",
+    "EDGE_BOUNDS",
     "Schedule",
     "bin_of",
     "cdf_at",
     "edge_of",
     "finished_bins",
+    "fit_mixture",
     "fit_turnbull",
     "lognormal_prior",
+    "mixture_prior",
     "optimal_schedule",
 ]
 
@@ -57,6 +64,10 @@ _BINS = 200
 EDGES: tuple[float, ...] = (0.0, *(FIRST_S * RATIO**k for k in range(_BINS - 1)))
 BINS = len(EDGES)
 _LOG_RATIO = math.log(RATIO)
+# Edge k >= 1 is the nearest (on the log scale) to the ages in [EDGE_BOUNDS[k - 1],
+# EDGE_BOUNDS[k]); edge 0 (age 0) to those below EDGE_BOUNDS[0].
+EDGE_BOUNDS: tuple[float, ...] = tuple(FIRST_S * RATIO ** (k - 0.5) for k in range(BINS - 1))
+_bisect_right = bisect.bisect_right
 _MIDS: tuple[float, ...] = tuple(
     (EDGES[j] + EDGES[j + 1]) / 2 if j + 1 < BINS else EDGES[j] * math.sqrt(RATIO)
     for j in range(BINS)
@@ -73,12 +84,14 @@ class Schedule:
 
     def next_age(self, age_s: float) -> float:
         """Age of the next check, given the last one (or creation) at ``age_s``."""
-        i = max(0, bisect.bisect_right(self.ages, age_s + 1e-9) - 1)
-        nxt = self.ages[self.following[i]]
-        if nxt - age_s < 0.03 * age_s and self.following[i] < len(self.ages) - 1:
+        ages, following = self.ages, self.following
+        i = _bisect_right(ages, age_s + 1e-9) - 1
+        j = following[i if i > 0 else 0]
+        nxt = ages[j]
+        if nxt - age_s < 0.03 * age_s and j < len(ages) - 1:
             # The check came a hair before a planned age (jitter, an early wake-up): it was
             # that planned check, so the next one is the plan's step after it.
-            nxt = self.ages[self.following[self.following[i]]]
+            nxt = ages[following[j]]
         if nxt <= age_s:  # past the grid: keep the last step's proportion
             last = self.ages[-1]
             prev = self.ages[self.following[-2]] if len(self.ages) > 1 else last
@@ -101,13 +114,9 @@ def edge_of(t_s: float) -> int:
     placed on edges: a job seen running at ``lo`` and done at ``hi`` ended in the bins
     ``edge_of(lo) .. edge_of(hi) - 1``, one still running at ``lo`` in ``edge_of(lo) ..``.
     (With the bins that hold the ages instead, a finished and a censored job checked at the
-    same age would share a bin, and the estimate would pile mass there.)"""
-    if t_s < FIRST_S * 0.5:
-        return 0
-    if t_s == math.inf:
-        return BINS - 1
-    k = 1 + round(math.log(t_s / FIRST_S) / _LOG_RATIO)
-    return min(max(k, 0), BINS - 1)
+    same age would share a bin, and the estimate would pile mass there.) One bisect over
+    the edges' log-midpoints (``EDGE_BOUNDS``): a re-plan asks it for every running job."""
+    return _bisect_right(EDGE_BOUNDS, t_s)
 
 
 def finished_bins(lo_s: float, hi_s: float) -> tuple[int, int]:
@@ -233,3 +242,91 @@ def optimal_schedule(
                 break
         W[i], following[i] = best, best_j
     return Schedule(tuple(grid), tuple(following))
+
+
+# The log-age each bin stands for (its mass's midpoint), for the mixture's moments.
+_LOG_MIDS: tuple[float, ...] = tuple(math.log(m) for m in _MIDS)
+Component = tuple[float, float, float]  # weight, mu, sigma (of the log-duration)
+MIN_SIGMA = 0.1  # a component narrower than about one bin would be a spike on the grid
+
+
+_LOG_EDGES: tuple[float, ...] = tuple(math.log(e) for e in EDGES[1:])
+
+
+def _masses(mu: float, sigma: float) -> list[float]:
+    """A lognormal's mass in each bin (``lognormal_prior`` without the normalisation)."""
+    scale = 1.0 / (sigma * math.sqrt(2.0))
+    erfc = math.erfc
+    cdf = [0.0, *(0.5 * erfc((mu - le) * scale) for le in _LOG_EDGES), 1.0]
+    return [b - a for a, b in pairwise(cdf)]
+
+
+def fit_mixture(
+    finished: Mapping[tuple[int, int], float],
+    running: Mapping[int, float],
+    start: Sequence[Component],
+    anchor: tuple[float, float],
+    anchor_weight: float,
+    *,
+    iterations: int = 30,
+    tolerance: float = 1e-3,
+) -> list[Component]:
+    """A mixture of lognormals fitted by EM to the binned, censored observations (the same
+    ones as ``fit_turnbull``). Each component's log-moments within an interval are read off
+    its bin masses by prefix sums, so a step is O(components × (bins + intervals)). Each
+    component is also given ``anchor_weight`` observations spread as N(anchor) (a single
+    lognormal's fit): a component the data cannot place (jobs all still running at the same
+    age) stays near it instead of running off to infinity."""
+    intervals = [(lo, hi, w) for (lo, hi), w in finished.items() if w > 0]
+    intervals += [(lo, BINS - 1, w) for lo, w in running.items() if w > 0]
+    comps = list(start)
+    a_mu, a_sigma = anchor
+    a_second = a_sigma * a_sigma + a_mu * a_mu
+    for _ in range(iterations):
+        tables = []
+        for _, mu, sigma in comps:
+            q = _masses(mu, sigma)
+            q1 = [x * lm for x, lm in zip(q, _LOG_MIDS, strict=True)]
+            q2 = [x * lm for x, lm in zip(q1, _LOG_MIDS, strict=True)]
+            tables.append(([0.0, *accumulate(q)], [0.0, *accumulate(q1)], [0.0, *accumulate(q2)]))
+        sums = [[anchor_weight, anchor_weight * a_mu, anchor_weight * a_second] for _ in comps]
+        for lo, hi, w in intervals:
+            probs = [
+                pi * (t[0][hi + 1] - t[0][lo]) for (pi, _, _), t in zip(comps, tables, strict=True)
+            ]
+            total = sum(probs)
+            if total <= 1e-300:
+                continue
+            for k, (c0, c1, c2) in enumerate(tables):
+                mass = c0[hi + 1] - c0[lo]
+                if mass <= 1e-300:
+                    continue
+                r = w * probs[k] / total
+                s = sums[k]
+                s[0] += r
+                s[1] += r * (c1[hi + 1] - c1[lo]) / mass
+                s[2] += r * (c2[hi + 1] - c2[lo]) / mass
+        norm = sum(s[0] for s in sums)
+        new = []
+        for n, m1, m2 in sums:
+            mu = m1 / n
+            sigma = math.sqrt(max(m2 / n - mu * mu, 0.0))
+            new.append((n / norm, mu, min(max(sigma, MIN_SIGMA), 3.0)))
+        change = max(
+            max(abs(a[0] - b[0]), abs(a[1] - b[1]), abs(a[2] - b[2]))
+            for a, b in zip(comps, new, strict=True)
+        )
+        comps = new
+        if change < tolerance:
+            break
+    return comps
+
+
+def mixture_prior(components: Sequence[Component]) -> list[float]:
+    """A mixture's mass in each bin."""
+    p = [0.0] * BINS
+    for pi, mu, sigma in components:
+        for j, x in enumerate(_masses(mu, sigma)):
+            p[j] += pi * x
+    total = sum(p)
+    return [x / total for x in p]

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from tests._virtual import EPOCH, run_virtual, virtual_mock
 
-from batchpoll import LoopClock, Poller
+from batchpoll import Budget, LoopClock, Poller
 
 
-def _bulk(n: int, median_s: float) -> dict[str, float]:
+def _bulk(
+    n: int, median_s: float, poll: Any = None, budget: type[Budget] | None = None
+) -> dict[str, float]:
     async def main() -> dict[str, float]:
         app, client = virtual_mock(
             rpm=60_000,
@@ -20,7 +23,13 @@ def _bulk(n: int, median_s: float) -> dict[str, float]:
             tool_rate=0.0,
             seed=4,
         )
-        async with Poller(client, rpm=60_000, clock=LoopClock(epoch=EPOCH), seed=4) as p:
+        clock = LoopClock(epoch=EPOCH)
+        extra: dict[str, Any] = {} if poll is None else {"poll": poll}
+        if budget is not None:
+            extra["budget"] = budget(60_000.0, clock=clock)
+        else:
+            extra["rpm"] = 60_000
+        async with Poller(client, clock=clock, seed=4, **extra) as p:
             jobs = await asyncio.gather(
                 *(p.create_response(model="m", input=f"q{i}") for i in range(n))
             )
@@ -48,3 +57,17 @@ def test_long_jobs_created_together_are_not_checked_as_if_short() -> None:
     figures = _bulk(200, 20.0)
     assert figures["checks"] < 6.0
     assert figures["lag"] < 3.0
+
+
+def test_spare_quota_buys_lag_only_when_opted_in_and_never_from_a_shared_budget() -> None:
+    from batchpoll import PollSettings
+
+    class SharedBudget(Budget):
+        shared = True
+
+    default = _bulk(200, 3.0)
+    spent = _bulk(200, 3.0, poll=PollSettings(idle_lag_weight=8.0))
+    assert spent["checks"] > default["checks"] + 0.5
+    assert spent["lag"] < 0.85 * default["lag"]
+    shared = _bulk(200, 3.0, poll=PollSettings(idle_lag_weight=8.0), budget=SharedBudget)
+    assert shared == default  # the same run, request for request

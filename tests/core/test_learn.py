@@ -102,3 +102,20 @@ def test_model_learns_online_with_bounded_memory() -> None:
     assert 0.0 <= model.chance_done(10, 15) <= 1.0
     assert model.chance_done(10, 40) > model.chance_done(10, 15)
     assert model.next_age(0.0) > 0
+
+
+def test_a_class_with_no_finish_yet_borrows_its_kinds_spread() -> None:
+    # 190 jobs of a class all still running at 5 s; its kind has seen short ones end. The
+    # kind-wide fit weighs PARENT_WEIGHT observations: the class's fit stays as wide as what
+    # its kind knows, not a narrow spike just past its running jobs.
+    from batchpoll._survival import edge_of
+
+    parent = DurationModel()
+    for _ in range(40):
+        parent.observe(2.0, 3.0)
+    for _ in range(10):
+        parent.observe(5.0, math.inf)
+    child = DurationModel(parent=parent)
+    child.refit({edge_of(5.0): 190.0})
+    assert child.sigma > 0.55
+    assert child.next_age(5.0) > 11.0

@@ -73,3 +73,47 @@ def test_saturation_spaces_checks_by_the_fair_share() -> None:
     # 2,000 jobs on the server at 20 requests/s: none checked more often than every ~100 s.
     assert busy >= 2000 / 20.0 * p.poll.fair_share * 0.99
     assert idle < busy
+
+
+def test_spare_quota_buys_lag_only_when_asked_and_never_from_a_shared_budget() -> None:
+    from batchpoll._budget import Budget
+    from batchpoll._policy import shared_budget
+
+    def first_age(idle: float | None, shared: bool = False, **at: float | int | bool) -> float:
+        p = Planner(
+            PollSettings(idle_lag_weight=idle),
+            tools=False,
+            webhooks=None,
+            uniform=random.Random(1).random,
+            shared_budget=shared,
+        )
+        j = job()
+        j.klass = "responses:m"
+        model = p.model(j)
+        assert model is not None
+        for _ in range(40):  # trained: no probes
+            model.observe(2.0, 3.0)
+        age = p.planned_age(j, load(**at))
+        assert age is not None
+        return age
+
+    idle = {"on_server": 10, "rate_per_s": 20.0}  # 10 jobs, 20 requests/s to spare
+    default = first_age(None, **idle)
+    assert first_age(8.0, **idle) < default  # opted in, idle: an earlier first check
+    assert first_age(8.0, shared=True, **idle) == default  # a shared budget: never
+    assert first_age(8.0, on_server=11, rate_per_s=20.0) == default  # not idle: more jobs
+    assert first_age(8.0, head_due=98.0, **idle) == default  # checks are late
+    busy = first_age(None, creates_waiting=True, **idle)
+    assert first_age(8.0, creates_waiting=True, **idle) == busy  # creates wait: busy weight
+
+    class Redisish(Budget):  # a budget of another kind that does not say: counted shared
+        pass
+
+    class Local(Redisish):
+        shared = False
+
+    plain = Budget(600.0)
+    assert not shared_budget(plain)
+    assert shared_budget(plain, Redisish(600.0))
+    assert not shared_budget(Local(600.0))
+    assert shared_budget(type("Told", (), {"shared": True})())

@@ -5,13 +5,15 @@ from __future__ import annotations
 import random
 from typing import Any, cast
 
+import pytest
+
 from batchpoll._classes import PROBES, Explore, class_of, kind_wide, size_bucket
 from batchpoll._heap import DueHeap
 from batchpoll._learn import DurationModel
 from batchpoll._planner import Load, Planner
 from batchpoll._policy import PollSettings
 from batchpoll._record import Record
-from batchpoll._replan import MIN_NEW, Refresh, move
+from batchpoll._replan import MIN_NEW, Refresh, move, policy_due
 from batchpoll.kinds import ResponsesJobs
 
 KIND = ResponsesJobs()
@@ -30,7 +32,7 @@ def test_move_pushes_only_jobs_whose_plan_moved() -> None:
         heap.push(j, due)
         j.due = due
     planned = {"job-0": 4.0, "job-1": 10.2, "job-2": None}  # sooner; within tolerance; unknown
-    moved = move(jobs, heap, 2.0, lambda j: planned[j.key], lambda j: planned[j.key] or 0.0)
+    moved = move(jobs, heap, 2.0, lambda j: planned[j.key], lambda j, _x, p: p)
     assert moved == 1
     assert jobs[0].due == 4.0
     assert jobs[1].due == 10.0
@@ -46,7 +48,7 @@ def test_a_job_whose_plan_has_passed_is_not_pushed_back_again_and_again() -> Non
     j = job(0)
     heap.push(j, 4.1)
     j.due = 4.1
-    assert move([j], heap, 4.0, lambda _: 2.7, lambda _: 4.25) == 0
+    assert move([j], heap, 4.0, lambda _: 2.7, lambda *_: 4.25) == 0
     assert j.due == 4.1
 
 
@@ -58,7 +60,7 @@ def test_waiting_submits_and_retries_are_not_moved() -> None:
     for j in (a, b):
         heap.push(j, 10.0)
         j.due = 10.0
-    assert move([a, b], heap, 0.0, lambda _: 1.0, lambda _: 1.0) == 0
+    assert move([a, b], heap, 0.0, lambda _: 1.0, lambda *_: 1.0) == 0
 
 
 def test_refresh_frequency_is_bounded() -> None:
@@ -152,3 +154,52 @@ def test_a_response_not_stored_is_checked_within_its_retention() -> None:
     assert planner.next_delay(old, load, pushed=False) <= 300.0
     old.params = {"store": True}
     assert planner.next_delay(old, load, pushed=False) > 1000.0
+
+
+def test_a_re_plans_due_time_is_exactly_the_policys() -> None:
+    # ``policy_due`` is ``Planner.next_delay`` in plain arithmetic for a waiting check with a
+    # learned plan: the two must agree for every cap (deadline, expires_at, poll-after, the
+    # retention of a response not stored, a run's action window, the fair-share floor).
+    from batchpoll.kinds import AssistantsRuns
+
+    runs = AssistantsRuns()
+    rng = random.Random(7)
+    for saturated in (False, True):
+        planner = Planner(
+            PollSettings(), tools=True, webhooks=None, uniform=random.Random(3).random
+        )
+        planner.learn_action_window(20.0)
+        load = Load(
+            now=40.0,
+            wall=1_000.0,
+            head_due=38.0 if saturated else None,
+            on_server=300,
+            rate_per_s=20.0,
+            creates_waiting=False,
+        )
+        due_of = policy_due(
+            load.now,
+            load.wall,
+            planner.poll.fair_share * 300 / 20.0 if saturated else 0.0,
+            random.Random(3).random,
+            planner.poll_of,
+            planner._action_gap_of,
+        )
+        for i in range(300):
+            j = Record(f"j{i}", runs if i % 3 == 0 else KIND, {"id": f"x{i}"}, created_at=0.0)
+            j.klass = "assistants:a" if i % 3 == 0 else "responses:m"
+            j.origin_at = rng.uniform(0.0, 39.0)
+            j.last_age = rng.uniform(0.0, load.now - j.origin_at)
+            j.checks_since_origin = 1
+            if i % 4 == 0:
+                j.deadline = load.now + rng.uniform(0.0, 30.0)
+            if i % 5 == 0:
+                j.poll_after_s = rng.uniform(0.0, 8.0)
+            if i % 3 == 0 and i % 2 == 0:
+                j.expires_at = load.wall + rng.uniform(-5.0, 20.0)
+            if i % 7 == 0:
+                j.params = {"store": True}
+            age = planner.planned_age(j, load)
+            assert age is not None
+            expected = load.now + planner.next_delay(j, load, pushed=False)
+            assert due_of(j, j.extras, j.origin_at + age) == pytest.approx(expected, abs=1e-9)

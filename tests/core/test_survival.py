@@ -87,3 +87,40 @@ def test_running_jobs_move_the_estimate_out() -> None:
     moved = model.refit(running={edge_of(10.0): 370.0})
     assert moved
     assert short < 3.0 < 10.0 <= model.median_s
+
+
+def test_a_mixture_fit_finds_both_parts_and_a_heavier_tail_than_one_lognormal() -> None:
+    # 80 % around 5 s and 20 % around 60 s, the long ones partly still running at 40 s.
+    from batchpoll._learn import fit_lognormal
+    from batchpoll._survival import fit_mixture, mixture_prior
+
+    rng = random.Random(2)
+    finished: dict[tuple[int, int], float] = {}
+    running: dict[int, float] = {}
+    intervals = []
+    for _ in range(400):
+        d = (
+            rng.lognormvariate(math.log(5.0), 0.5)
+            if rng.random() < 0.8
+            else rng.lognormvariate(math.log(60.0), 1.0)
+        )
+        if d > 40.0:
+            running[edge_of(40.0)] = running.get(edge_of(40.0), 0.0) + 1.0
+            intervals.append((40.0, math.inf))
+            continue
+        key = finished_bins(d * 0.9, d * 1.1)
+        finished[key] = finished.get(key, 0.0) + 1.0
+        intervals.append((d * 0.9, d * 1.1))
+    mu, sigma = fit_lognormal(intervals, math.log(6.0), 0.8, 1.0)
+    start = [(0.5, mu - 0.7 * sigma, 0.7 * sigma), (0.5, mu + 0.7 * sigma, 0.7 * sigma)]
+    comps = sorted(fit_mixture(finished, running, start, (mu, sigma), 1.0), key=lambda c: c[1])
+    (w1, mu1, _), (w2, mu2, _) = comps
+    assert 0.7 < w1 < 0.9
+    assert 0.1 < w2 < 0.3
+    assert abs(math.exp(mu1) - 5.0) < 1.0
+    assert math.exp(mu2) > 30.0
+    # Beyond 40 s the mixture keeps the long part's slow hazard; one lognormal does not.
+    mix = cumulative_of(mixture_prior(comps))
+    one = cumulative_of(lognormal_prior(math.exp(mu), sigma))
+    k40, k60 = edge_of(40.0), edge_of(60.0)
+    assert (mix[k60] - mix[k40]) / (1 - mix[k40]) < 0.5 * (one[k60] - one[k40]) / (1 - one[k40])
