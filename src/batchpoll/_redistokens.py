@@ -31,7 +31,14 @@ from ._errors import ConfigurationError
 from ._headers import parse_rate_limit_headers
 from ._log import log
 from ._redistokenscript import TOKENS_LUA
-from ._tokens import RequestTooLargeError, TokenBudget, TokenGrant, TokenSettings, TokenStats
+from ._tokens import (
+    RequestTooLargeError,
+    TokenBudget,
+    TokenGrant,
+    TokenSettings,
+    TokenStats,
+    granted,
+)
 
 if TYPE_CHECKING:
     from ._redisbudget import RedisBudget
@@ -111,12 +118,7 @@ class RedisTokens(TokenBudget):
             m.server = asyncio.get_running_loop().create_task(
                 self._serve_model(model, m), name="batchpoll-redis-tokens"
             )
-        try:
-            return await fut
-        except asyncio.CancelledError:
-            if fut.done() and not fut.cancelled() and fut.exception() is None:
-                fut.result().refund()  # granted as we were cancelled: not ours to keep
-            raise
+        return await granted(fut)
 
     def waiting(self, model: str | None = None) -> int:
         models = [model] if model is not None else list(self._shared)

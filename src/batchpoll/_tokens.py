@@ -11,8 +11,8 @@ a class and no skipping, so a large create is never starved by small ones behind
 task computes the earliest moment a head fits, sleeps until then or until an event (a new
 waiter, a reply, a refund, a 429), and grants: no task per waiter, nothing runs while idle.
 
-**Pause.** A token 429 pauses that model's reserves until ``retry-after`` (or
-``default_pause_s``) and empties its level. Other models, and every check, go on.
+**Pause.** A token 429 pauses that model's reserves until ``retry-after`` (or the default
+pause) and empties its level. Other models, and every check, go on.
 
 **Usage.** ``settle`` takes the reply's real usage. Where a model's replies carry token headers,
 those are the truth: the server's limiter charges its own estimate at request time (OpenAI: the
@@ -23,8 +23,7 @@ seen (some compatible servers), a per-model EWMA of real / estimated tokens, bou
 stats either way (the CLI shows tokens per second against the limit).
 
 **Too large.** A request above the model's whole limit (configured, or learned lower) raises
-``RequestTooLargeError`` at once, also for a waiter stranded by a lowered limit: never a wait
-forever, never a retry loop.
+``RequestTooLargeError`` at once, also for a waiter stranded by a lowered limit.
 
 **Order, per attempt:** ``grant = await reserve(model, estimate_tokens(params), priority)``,
 then the request token, then ``grant.sending()`` and send; then
@@ -42,6 +41,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TypeVar
 
 from ._budget import Priority
 from ._clock import Clock, LoopClock
@@ -202,6 +202,19 @@ class TokenGrant:
             self._budget._close(self, counted=False, used=None, headers=headers)
 
 
+G = TypeVar("G", bound=TokenGrant)
+
+
+async def granted(fut: asyncio.Future[G]) -> G:
+    """A waiter's grant; one that came as the waiter was cancelled is refunded (not ours)."""
+    try:
+        return await fut
+    except asyncio.CancelledError:
+        if fut.done() and not fut.cancelled() and fut.exception() is None:
+            fut.result().refund()
+        raise
+
+
 class TokenBudget:
     """Tokens per minute per model, shared by every create and continuation of a run. Time is
     read from a ``Clock``, and every wait is the clock's too."""
@@ -238,11 +251,7 @@ class TokenBudget:
         m.waiting += 1
         self._kick()
         try:
-            return await fut
-        except asyncio.CancelledError:
-            if fut.done() and not fut.cancelled() and fut.exception() is None:
-                fut.result().refund()  # granted as we were cancelled: not ours to keep
-            raise
+            return await granted(fut)
         finally:
             m.waiting -= 1
 
