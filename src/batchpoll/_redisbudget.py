@@ -295,17 +295,14 @@ class RedisBudget(Budget):
         d: float = 0,
         *,
         asking: bool = True,
-        room: int | None = None,
     ) -> None:
-        """One script run: ``op`` plus the pending releases; learns the shared state
-        (``room``: the most leases a grant may book, default the batch's room)."""
+        """One script run: ``op`` plus the pending releases; learns the shared state."""
         loop = asyncio.get_running_loop()
         releases, self._releases = self._releases, []
         self._flush_at = float("inf")
         if op == "grant":
-            if room is None:
-                room = self.redis_settings.max_batch - len(self._held)
-            a, b, c, d = float(room if asking else 0), a, b, c
+            room = self.redis_settings.max_batch - len(self._held) if asking else 0
+            a, b, c, d = float(room), a, b, c
         far = self.redis_settings.far_horizon_s  # negative: bounds bookings, books none far
         far = far if op == "grant" and asking and not self._held else -far
         n = len(releases) // 2
