@@ -170,9 +170,7 @@ class Engine:
         now = self.clock.now()
         self.jobs.push.register(job, now)
         job.checks_since_origin = 1  # not just created: no first-check delay
-        job.due = now
-        self.heap.push(job, now)
-        self.wake.set()
+        self.schedule(job, 0.0, now=now)
         return job
 
     def finish(

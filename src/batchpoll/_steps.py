@@ -89,11 +89,11 @@ class Runner:
         self._e.jobs.created += 1
         log.debug("batchpoll.job.created", job=job.key, kind=kind.name, **ids)
         self._e.observe(job, snapshot)
-        hinted = self._e.jobs.push.register(job, self._e.clock.now())  # an event may beat the reply
+        hinted = self._e.jobs.push.register(job, now)  # an event may beat the reply
         if snapshot.terminal:
             self._e.spawn(self._conclude, job, snapshot)
         else:
-            self._e.schedule(job, 0.0 if hinted else None)
+            self._e.schedule(job, 0.0 if hinted else None, now=now)
         return job
 
     async def _send_create(
