@@ -160,7 +160,7 @@ class Budget:
         if (
             now >= self._paused_until
             and not any(self._waiting)
-            and self._window.wait_s(now) <= 0
+            and self._window.has_room(now)
             and self._bucket.try_take(now)
         ):
             self._granted[priority] += 1

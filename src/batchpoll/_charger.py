@@ -42,6 +42,7 @@ class Charger:
         "_class_budgets",
         "_create_share",
         "budget",
+        "class_budgets",
         "rate_limited",
         "requests",
         "tokens",
@@ -61,15 +62,13 @@ class Charger:
         self.budget = budget
         self._create_share = create_share
         self._class_budgets = dict(class_budgets)
+        # Whether any request class has a budget of its own (read per check: no property).
+        self.class_budgets = bool(self._class_budgets)
         self.tokens = tokens
         self.requests = 0  # HTTP attempts that took a request token
         self.rate_limited = 0  # 429s seen
         self.transient = 0  # 5xx, connection errors, timeouts, malformed bodies
 
-    @property
-    def class_budgets(self) -> bool:
-        """Whether any request class has a budget of its own."""
-        return bool(self._class_budgets)
 
     def budgets(self) -> list[Budget]:
         return [self.budget, *self._class_budgets.values()]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 __all__ = ["Clock", "LoopClock"]
@@ -48,17 +49,33 @@ class LoopClock:
     virtual time pass the same epoch the mock's clock uses (``batchpoll.testing.clock()``).
     """
 
-    __slots__ = ("_epoch", "_offset")
+    __slots__ = ("_epoch", "_loop", "_offset", "_time")
 
     def __init__(self, epoch: float | None = None) -> None:
         self._epoch = epoch
         self._offset: float | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._time: Callable[[], float] = time.monotonic
 
     def now(self) -> float:
-        return asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._bind(loop)
+        return self._time()
+
+    def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        # asyncio's own loops tell time.monotonic(): read it directly, a Python frame less
+        # per read (a check reads the clock several times). A loop that keeps time of its own
+        # (a virtual clock, or a patched ``time``) is asked.
+        own = getattr(loop.time, "__func__", None) is asyncio.BaseEventLoop.time
+        self._time = time.monotonic if own else loop.time
 
     def wall(self) -> float:
-        now = self.now()
+        loop = asyncio.get_running_loop()  # now(), inlined: read once per scheduled check
+        if loop is not self._loop:
+            self._bind(loop)
+        now = self._time()
         if self._offset is None:
             if self._epoch is None:
                 self._offset = time.time() - now

@@ -216,8 +216,11 @@ class Engine:
 
     def observe(self, job: Record, snapshot: Snapshot) -> None:
         """What a fresh snapshot tells about the job, whatever comes next."""
-        job.error_streak = 0
-        job.retry_after_s = None
+        x = job.extras  # read once; write only what changes (each write is a Python call)
+        if x.error_streak:
+            job.error_streak = 0
+        if x.retry_after_s is not None:
+            job.retry_after_s = None
         if snapshot.usage is not None and job.usage_due:  # once per server object
             job.usage = snapshot.usage if job.usage is None else job.usage + snapshot.usage
             job.usage_due = False
@@ -281,7 +284,9 @@ class Engine:
         charger = self.charger
         if paid is not None and body is None and not charger.class_budgets:
             # Every token it takes is held: counted now, no closure (each chained check).
-            self._charged(job, priority)
+            job.requests += 1  # self._charged, inlined
+            if self.hooks is not None:
+                self.hooks.request_charged(priority, job.key)
             reply = await charger.request(priority, call, paid=paid, model=job.model)
         else:
 
@@ -290,7 +295,9 @@ class Engine:
                 return await call()
 
             reply = await charger.request(priority, attempt, paid=paid, body=body, model=job.model)
-        job.poll_after_s = poll_after_hint_s(reply.headers)
+        poll_after = poll_after_hint_s(reply.headers)
+        if poll_after is not None or job.extras.poll_after_s is not None:
+            job.poll_after_s = poll_after
         return reply
 
     def _charged(self, job: Record, priority: Priority) -> None:
@@ -317,10 +324,10 @@ class Engine:
         """Due ``delay`` s from ``now`` (the planner's when None; ``now``: read by the caller)."""
         if now is None:
             now = self.clock.now()
-        if delay is None:
-            delay = self.next_delay(job, now)
-        due = now + delay
         head = self.heap.next_due()
+        if delay is None:
+            delay = self.next_delay(job, now, head)
+        due = now + delay
         self.heap.push(job, due)
         job.due = due
         if head is None or due < head:
@@ -341,18 +348,26 @@ class Engine:
 
     def load(self, now: float | None = None) -> Load:
         """What the planner reads of the engine now (``now``: a moment just ahead)."""
+        return self._load(self.clock.now() if now is None else now, self.heap.next_due())
+
+    def _load(self, now: float, head_due: float | None) -> Load:
+        budget = self.budget
         return Load(
-            now=self.clock.now() if now is None else now,
-            wall=self.clock.wall(),
-            head_due=self.heap.next_due(),
-            on_server=self.jobs.on_server,
-            rate_per_s=self.budget.rate_per_s,
-            creates_waiting=self.budget.waiting(Priority.CREATE) > 0,
+            now,
+            self.clock.wall(),
+            head_due,
+            self.jobs.on_server,
+            budget.rate_per_s,
+            budget.waiting(Priority.CREATE) > 0,
         )
 
-    def next_delay(self, job: Record, now: float) -> float:
+    def next_delay(self, job: Record, now: float, head_due: float | None = None) -> float:
+        """The planner's delay for ``job`` (``head_due``: the heap's, when the caller just
+        read it; else it is read here)."""
+        if head_due is None:
+            head_due = self.heap.next_due()
         pushed = self.webhooks is not None and push_key(job) is not None
-        return self.planner.next_delay(job, self.load(now), pushed=pushed)
+        return self.planner.next_delay(job, self._load(now, head_due), pushed=pushed)
 
     def learn_action_window(self, remaining_s: float) -> None:
         gap = self.planner.learn_action_window(remaining_s)
@@ -373,9 +388,12 @@ class Engine:
     def is_pushed(self, job: Record) -> bool:
         return self.webhooks is not None and push_key(job) is not None
 
-    def pick_due(self, now: float) -> Record | None:
-        """The due job to spend a token on (``_pick``), off the heap."""
-        return pick_due(self.heap, self.planner.chance_done, now)
+    def pick_due(self, now: float, head_due: float | None = None) -> Record | None:
+        """The due job to spend a token on (``_pick``), off the heap (``head_due``: the
+        heap's earliest due time, when the caller just read it)."""
+        if head_due is None:
+            head_due = self.heap.next_due()
+        return pick_due(self.heap, self.planner.chance_done, now, head_due)
 
     def take_due_now(self) -> tuple[Record, Ticket] | None:
         """The next due job with a token granted without waiting, or None (then the
@@ -384,10 +402,10 @@ class Engine:
         now = self.clock.now()
         if due is None or due > now + _EARLY_S:
             return None
-        ticket = self.budget.try_acquire(priority_of(due))
+        ticket = self.budget.try_acquire(Priority.SUBMIT if due == _URGENT_DUE else Priority.CHECK)
         if ticket is None:
             return None
-        job = self.pick_due(now + _EARLY_S)
+        job = self.pick_due(now + _EARLY_S, due)
         if job is None:
             ticket.release()
             return None

@@ -46,8 +46,9 @@ class DueHeap(Generic[T]):
             self._live += 1
         seq = next(self._counter)
         item.heap_seq = seq
-        heapq.heappush(self._entries, (due, seq, item))
-        if len(self._entries) > 64 and len(self._entries) > 4 * self._live:
+        entries = self._entries
+        heapq.heappush(entries, (due, seq, item))
+        if len(entries) > max(64, 4 * self._live):
             self.compact()
 
     def discard(self, item: T) -> None:
@@ -63,8 +64,19 @@ class DueHeap(Generic[T]):
 
     def next_due(self) -> float | None:
         """Due time of the earliest live entry, or None when nothing is scheduled."""
+        entries = self._entries
+        if not entries:
+            return None
+        top = entries[0]
+        if top[2].heap_seq == top[1]:  # the usual case, without a call (asked per check)
+            return top[0]
         self._drop_stale_top()
-        return self._entries[0][0] if self._entries else None
+        return entries[0][0] if entries else None
+
+    def first(self) -> T | None:
+        """The earliest live item, left in place; None when nothing is scheduled."""
+        self._drop_stale_top()
+        return self._entries[0][2] if self._entries else None
 
     def pop_due(self, now: float) -> T | None:
         """Remove and return the earliest item due at ``now`` or before, else None."""

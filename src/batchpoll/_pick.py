@@ -23,19 +23,25 @@ _PICK_AMONG = 8
 
 
 def pick_due(
-    heap: DueHeap[Record], chance_done: Callable[[Record, float], float | None], now: float
+    heap: DueHeap[Record],
+    chance_done: Callable[[Record, float], float | None],
+    now: float,
+    head_due: float | None,
 ) -> Record | None:
     """The due job (at ``now``) to spend a token on, taken off the heap; None when none is
-    due. ``chance_done(job, now)``: the chance the job is done by now, None if unknown."""
-    if not saturated(now, heap.next_due()):
+    due. ``chance_done(job, now)``: the chance the job is done by now, None if unknown;
+    ``head_due``: the heap's earliest due time (``heap.next_due()``)."""
+    if not saturated(now, head_due):
+        return heap.pop_due(now)
+    top = heap.first()
+    top_score = None if top is None else chance_done(top, now)
+    if top_score is None:  # nothing known about the earliest: due order it is
         return heap.pop_due(now)
     best: Record | None = None
     best_score = -1.0
     for _, job in heap.peek_due(now, _PICK_AMONG):
-        score = chance_done(job, now)
+        score = top_score if job is top else chance_done(job, now)
         if score is None:
-            if best is None:  # nothing known about the earliest: due order it is
-                return heap.pop_due(now)
             score = 0.5
         if score > best_score:
             best, best_score = job, score

@@ -117,19 +117,18 @@ class _OnSide(Generic[T]):
         self._default = _DEFAULTS[self._name]
 
     def __get__(self, record: Record, owner: type | None = None) -> T:
-        side = record._side
-        value = self._default if side is None else getattr(side, self._name)
-        return value  # type: ignore[no-any-return]
+        return getattr(record.extras, self._name)  # type: ignore[no-any-return]
 
     def __set__(self, record: Record, value: T) -> None:
-        side = record._side
-        if side is None:
+        side = record.extras
+        if side is _NO_SIDE:
             if value is self._default or value == self._default:
                 return
-            side = record._side = _Side()
+            side = record.extras = _Side()
         setattr(side, self._name, value)
 
 
+# The side record of every job that has none of its own: the defaults, shared (read only).
 _NO_SIDE = _Side()
 
 
@@ -141,11 +140,11 @@ class Record:
         "_id_values",
         "_next",
         "_prev",
-        "_side",
         "checks",
         "checks_since_origin",
         "deadline",
         "due",
+        "extras",
         "heap_seq",
         "key",
         "kind",
@@ -181,7 +180,10 @@ class Record:
         self.ids = ids
         self.origin_at = created_at  # creation, or the last tool-output submit
         self.deadline: float | None = None
-        self._side: _Side | None = None
+        # The side fields to READ in a loop over many jobs: one slot read, then plain slot
+        # reads (a field read through the record costs a Python call). A job without a side
+        # record of its own shares the defaults' (never write through this).
+        self.extras: _Side = _NO_SIDE
         self._prev: Record | None = None  # links of the poller's live jobs (_live.LiveJobs)
         self._next: Record | None = None
         self.outcome: Outcome | None = None
@@ -191,14 +193,6 @@ class Record:
         self.checks_since_origin = 0
         self.requests = 0
         self.last_age = 0.0  # age (from origin_at) at the last check that saw the job running
-
-    @property
-    def extras(self) -> _Side:
-        """The side fields to READ in a loop over many jobs: one lookup, then plain slot
-        reads (a field read through the record costs a Python call). A job without a side
-        record shares the defaults' (never write through this)."""
-        side = self._side
-        return _NO_SIDE if side is None else side
 
     @property
     def created_at(self) -> float:

@@ -186,15 +186,19 @@ class Runner:
             self._slots.release()
 
     async def _step(self, job: Record, ticket: Ticket) -> None:
-        if job.done():
+        if job.outcome is not None:  # it ended meanwhile (job.done(), without the call)
             return
-        if job.action == SUBMIT:
+        x = job.extras  # one read of the side fields (each read through the record is a call)
+        action = x.action
+        if action == SUBMIT:
             await self._submit(job, paid=ticket)
             return
-        if job.action == FETCH:
+        if action == FETCH:
             await self._fetch(job, paid=ticket)
             return
-        hinted, job.hinted = job.hinted, False
+        hinted = x.hinted
+        if hinted:
+            job.hinted = False
         try:
             reply = await self._e.send(
                 job, Priority.CHECK, lambda: job.kind.check(self._e.client, job.ids), paid=ticket

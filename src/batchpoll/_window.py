@@ -86,6 +86,10 @@ class ArrivalWindow:
         self._prune(now)
         return len(self._ends) + self._n_open
 
+    def has_room(self, now: float) -> bool:
+        """Whether one more grant fits now (``wait_s(now) == 0``, cheaper)."""
+        return self.occupied(now) < self.cap
+
     def wait_s(self, now: float) -> float:
         """Seconds until one more grant fits (0: now). An upper bound: a reply that comes in
         sooner than ``max_delay_s`` frees its place sooner (``on_release`` says when)."""
