@@ -69,7 +69,6 @@ class Charger:
         self.rate_limited = 0  # 429s seen
         self.transient = 0  # 5xx, connection errors, timeouts, malformed bodies
 
-
     def budgets(self) -> list[Budget]:
         return [self.budget, *self._class_budgets.values()]
 
