@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType, TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
 from openai import AsyncOpenAI
 
@@ -259,6 +259,7 @@ class Poller:
         *,
         key: str | None = None,
         duration_hint_s: float | None = None,
+        ambiguous_creates: Literal["auto", "retry", "report"] | None = None,
     ) -> Job:
         """Create a job of any kind (one request, lowest priority) and track it.
 
@@ -266,10 +267,16 @@ class Poller:
         outcome. Raises ``AuthenticationFailedError`` when the key is rejected.
         ``duration_hint_s`` (every ``create_*`` takes it): how long you expect the job to
         take; jobs with similar hints learn their schedule together, from that prior.
+        ``ambiguous_creates``: this create's policy after a failure that may have reached
+        the server (default: ``PollSettings.ambiguous_creates``); "report" for a create you
+        will look for yourself (its job ends ``create_uncertain``).
         """
         if duration_hint_s is not None and not duration_hint_s > 0:
             raise ConfigurationError(f"duration_hint_s must be > 0, got {duration_hint_s!r}")
-        return Job(await self._runner.create(kind, params, key, duration_hint_s))
+        if ambiguous_creates not in (None, "auto", "retry", "report"):
+            raise ConfigurationError("ambiguous_creates must be 'auto', 'retry' or 'report'")
+        job = await self._runner.create(kind, params, key, duration_hint_s, ambiguous_creates)
+        return Job(job)
 
     async def request(
         self,

@@ -11,20 +11,18 @@ back in the heap with a backoff.
 from __future__ import annotations
 
 import asyncio
-import sys
-from collections.abc import Coroutine, Mapping
+from collections.abc import Awaitable, Coroutine, Mapping
 from typing import Any
 
 from ._budget import Priority, Ticket
-from ._classes import class_of
+from ._create import create_job
 from ._engine import _EARLY_S, Engine, priority_of
 from ._failures import ErrorCode, Failure, FailureKind
-from ._indoubt import slot_of
 from ._log import log
 from ._outcome import ErrorInfo, Status
-from ._policy import retry_delay
 from ._record import CHECK, FETCH, SUBMIT, Record
 from ._resend import Verdict, after_create_failure
+from ._sending import HookRefused, Sending
 from ._tokens import RequestTooLargeError
 from ._tools import ToolCallFailed, run_tool_calls
 from .kinds import Ids, JobKind, Reply, Snapshot
@@ -52,87 +50,10 @@ class Runner:
         params: Mapping[str, Any],
         key: str | None,
         hint_s: float | None = None,
+        ambiguous: str | None = None,
     ) -> Record:
-        self._e.ensure_open()
-        params = kind.prepare(params, self._e.tool_specs)  # misuse raises before anything is sent
-        await self._e.wait_for_room()  # max_in_flight
-        job = self._e.new_job(kind, {}, key)
-        job.params = params
-        self._e.jobs.creating += 1
-        try:
-            reply = await self._send_create(job, kind, params)
-        except BaseException:
-            if not job.done():  # the caller cancelled: the job must not stay live forever
-                self._e.finish(
-                    job,
-                    Status.ERROR,
-                    error=ErrorInfo(ErrorCode.ABORTED, "the create was cancelled"),
-                )
-            raise
-        finally:
-            self._e.jobs.creating -= 1
-        if reply is None:
-            return job
-        ids, snapshot = reply.value
-        job.ids = ids
-        if kind.chained:
-            job.chain = ["/".join(ids.values())]
-        # The job exists from now on: its first check, age and deadline count from here,
-        # not from when the create started waiting for a token.
-        now = self._e.clock.now()
-        job.origin_at = now
-        # One string per class, not per job (sys.intern): a job's memory is mostly its record.
-        job.klass = sys.intern(class_of(kind.name, params, hint_s))
-        timeout_s = self._e.planner.poll_of(kind).timeout_s
-        if timeout_s is not None:
-            job.deadline = now + timeout_s
-        self._e.jobs.created += 1
-        log.debug("batchpoll.job.created", job=job.key, kind=kind.name, **ids)
-        self._e.observe(job, snapshot)
-        hinted = self._e.jobs.push.register(job, now)  # an event may beat the reply
-        if snapshot.terminal:
-            self._e.spawn(self._conclude, job, snapshot)
-        else:
-            self._e.schedule(job, 0.0 if hinted else None, now=now)
-        return job
-
-    async def _send_create(
-        self, job: Record, kind: JobKind, params: Mapping[str, Any]
-    ) -> Reply[tuple[Ids, Snapshot]] | None:
-        """The create request, retried only when it certainly had no effect (429, refused
-        connection): after a 5xx, a timeout or a dropped reply the job may exist, and a retry
-        could create it twice. Returns None when the job ended with an error outcome."""
-        attempt = 0
-        body = kind.metered({}, None, params)
-        if body is not None:
-            job.model = str(body.get("model") or "-")
-        while True:
-            try:
-                async with slot_of(self._e.in_doubt):
-                    return await self._e.send(
-                        job, Priority.CREATE, lambda: kind.create(self._e.client, params), body=body
-                    )
-            except RequestTooLargeError as too_large:  # no wait can make it fit
-                self._e.finish(job, Status.ERROR, error=too_large.error_info())
-                return None
-            except Exception as exc:
-                failure = self._e.on_failure(exc, job)
-            attempt += 1
-            verdict = after_create_failure(failure, attempt, self._e.poll.ambiguous_creates)
-            if verdict is Verdict.FATAL:
-                self._e.finish(job, Status.ERROR, error=failure.error)
-                assert self._e.fatal is not None
-                raise self._e.fatal from None
-            if verdict is Verdict.END:
-                self._e.finish(job, Status.ERROR, error=failure.error)
-                return None
-            if not self._e.send_again(job, failure, verdict, "job", "batchpoll.job.create_retried"):
-                return None
-            if self._e.past_deadline(job):
-                self._e.finish(job, Status.ERROR, error=failure.error)
-                return None
-            if failure.kind is FailureKind.TRANSIENT:  # give the server a moment
-                await self._e.clock.sleep(retry_delay(attempt, self._e.poll, self._e.uniform))
+        """A new job (``_create``): a created one is scheduled, a finished one concluded."""
+        return await create_job(self._e, self._conclude, kind, params, key, hint_s, ambiguous)
 
     async def scheduler(self) -> None:
         while True:
@@ -288,22 +209,35 @@ class Runner:
                 paid.release()
                 paid = None
             await in_doubt.acquire(urgent=True)
+        hooks = self._e.hooks
+        sending = None
+        if hooks is not None and job.kind.chained:  # a continuation: as a create
+            sending = Sending(hooks, job.key, continuation=True)
+
+        def submit() -> Awaitable[Reply[tuple[Ids, Snapshot]]]:
+            return job.kind.submit_tool_outputs(self._e.client, ids, outputs, params)
+
         try:
             reply = await self._e.send(
                 job,
                 Priority.SUBMIT,
-                lambda: job.kind.submit_tool_outputs(self._e.client, ids, outputs, params),
+                submit if sending is None else sending.around(submit),
                 paid=paid,
                 body=job.kind.metered(ids, outputs, params),
             )
         except RequestTooLargeError as too_large:
             self._e.finish(job, Status.ERROR, error=too_large.error_info())
             return
+        except HookRefused as refused:  # nothing was sent
+            self._e.finish(job, Status.ERROR, error=ErrorInfo(ErrorCode.INTERNAL, str(refused)))
+            return
         except Exception as exc:
             failure = self._e.on_failure(exc, job)
             if job.kind.chained:  # the next response may exist: as a create would be
                 mode = self._e.poll.ambiguous_creates
                 verdict = after_create_failure(failure, job.error_streak + 1, mode)
+                if sending is not None:
+                    sending.failed(failure, resend=verdict is Verdict.RESEND)
                 if verdict in (Verdict.RESEND, Verdict.UNCERTAIN):
                     event = "batchpoll.job.continuation_retried"
                     if not self._e.send_again(job, failure, verdict, "continuation", event):
@@ -314,6 +248,8 @@ class Runner:
             if in_doubt is not None:
                 in_doubt.release()
         new_ids, snapshot = reply.value
+        if sending is not None:
+            sending.sent(new_ids)
         job.rounds += 1
         if new_ids != job.ids:
             self._e.jobs.push.rekey(job, new_ids, self._e.clock.now())

@@ -13,7 +13,7 @@ import contextlib
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from types import TracebackType
-from typing import Any, Self, TypeVar, Unpack
+from typing import Any, Literal, Self, TypeVar, Unpack
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from openai import AsyncOpenAI
@@ -129,9 +129,16 @@ class SyncPoller:
         *,
         key: str | None = None,
         duration_hint_s: float | None = None,
+        ambiguous_creates: Literal["auto", "retry", "report"] | None = None,
     ) -> SyncJob:
         return self._submit(
-            lambda p: p.create(kind, params, key=key, duration_hint_s=duration_hint_s)
+            lambda p: p.create(
+                kind,
+                params,
+                key=key,
+                duration_hint_s=duration_hint_s,
+                ambiguous_creates=ambiguous_creates,
+            )
         )
 
     def track_run(self, thread_id: str, run_id: str, *, key: str | None = None) -> SyncJob:

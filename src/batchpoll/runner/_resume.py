@@ -27,6 +27,7 @@ from .. import (
     ConfigurationError,
     ErrorCode,
     ErrorInfo,
+    Hooks,
     Job,
     Outcome,
     Poller,
@@ -35,9 +36,9 @@ from .. import (
     http_code,
 )
 from ..kinds import AssistantsRuns, Ids, ResponsesJobs
-from ._guard import ConnectivityWatch, GuardedKind
 from ._items import ITEM_METADATA_KEY, Item
 from ._journal import Journal
+from ._watch import ConnectivityWatch, WatchedKind
 
 __all__ = ["Creator", "RunHooks"]
 
@@ -71,33 +72,36 @@ class _Creating:
     sent: bool = False  # the job create is on the wire: let it answer on stop
 
 
-class Creator:
-    """Creates and re-finds items' jobs; the ``CreateHooks`` of its guarded kinds."""
+class Creator(Hooks):
+    """Creates and re-finds items' jobs, and journals each create as the poller's create
+    hooks tell it (``Poller(hooks=[creator])``, then ``attach(poller)``): what a failure
+    means is the core's to say (``Hooks.create_*``); the creator only writes it down."""
 
     def __init__(
         self,
         run: RunHooks,
-        poller: Poller,
         journal: Journal,
         watch: ConnectivityWatch,
         mode: str,
     ) -> None:
         self._run = run
-        self._poller = poller
         self._journal = journal
         self._watch = watch
         self._mode = mode
         self._kinds = {
-            "assistants": GuardedKind(AssistantsRuns(), self, watch),
-            "responses": GuardedKind(ResponsesJobs(), self, watch),
+            "assistants": WatchedKind(AssistantsRuns(), watch),
+            "responses": WatchedKind(ResponsesJobs(), watch),
         }
         self._creating: dict[str, _Creating] = {}
-        self._ambiguous: dict[str, ErrorInfo] = {}
         self._threads: dict[str, str] = {}
         self._recoveries: dict[str, int] = {}
         self._extra: dict[str, int] = {}  # requests made for an item outside its job
         self._started_at: dict[str, float] = {}  # when its job was created or re-tracked
         self._stopping = False
+
+    def attach(self, poller: Poller) -> None:
+        """The poller whose hooks this is (made with ``hooks=[self]``)."""
+        self._poller = poller
 
     # --- public to the run ------------------------------------------------------------------
 
@@ -162,13 +166,9 @@ class Creator:
             self._run.watch_job(item, job)
 
     def on_outcome(self, item: Item, outcome: Outcome) -> bool:
-        """True when the outcome is that of an ambiguous create, handled here."""
-        error = self._ambiguous.pop(item.key, None)
-        if error is None:
-            if outcome.error is not None and outcome.error.type == ErrorCode.CREATE_UNCERTAIN:
-                # Sent again by the poller as the policy allows, and still ambiguous.
-                self._run.finish_uncertain(item, outcome.requests + self.release(item.key)[0])
-                return True
+        """True when the outcome is that of an ambiguous create, handled here: a safe
+        create's run is looked for on its thread, any other is reported uncertain."""
+        if outcome.error is None or outcome.error.type != ErrorCode.CREATE_UNCERTAIN:
             return False
         thread_id = self._threads.get(item.key)
         tries = self._recoveries.get(item.key, 0) + 1
@@ -180,46 +180,47 @@ class Creator:
             self._run.finish_uncertain(item, outcome.requests + self.release(item.key)[0])
         return True
 
-    # --- CreateHooks (called by GuardedKind around each create request) -------------------------
+    # --- the poller's create hooks (Hooks.create_*) ---------------------------------------------
 
-    def sending(self, key: str) -> None:
-        creating = self._creating[key]
+    def create_sending(self, job: str, continuation: bool) -> None:
+        # A journal write that fails raises here, and the create is not sent (Hooks).
+        if continuation:
+            self._journal.continuing(job)
+            return
+        creating = self._creating[job]
         creating.sent = True
-        self._started_at[key] = self._poller.clock.now()
+        self._started_at[job] = self._poller.clock.now()
         if not self._safe(creating.item):  # safe: the journaled thread already covers it
             item = creating.item
-            self._journal.sending(key, item.line_no, item.kind, item.digest)
+            self._journal.sending(job, item.line_no, item.kind, item.digest)
 
-    def sent(self, key: str, ids: Ids) -> None:
-        item = self._creating[key].item
-        self._journal.created(key, item.line_no, item.kind, ids)
+    def create_sent(self, job: str, ids: Ids, continuation: bool) -> None:
+        if continuation:
+            self._journal.continued(job, ids)
+            return
+        item = self._creating[job].item
+        self._journal.created(job, item.line_no, item.kind, ids)
 
-    def continuing(self, key: str) -> None:
-        self._journal.continuing(key)
-
-    def continued(self, key: str, ids: Ids) -> None:
-        self._journal.continued(key, ids)
-
-    def not_continued(self, key: str) -> None:
-        self._journal.not_continued(key)
-
-    def not_sent(self, key: str) -> None:
-        creating = self._creating[key]
+    def create_not_sent(self, job: str, continuation: bool) -> None:
+        if continuation:
+            self._journal.not_continued(job)
+            return
+        creating = self._creating[job]
         creating.sent = False
         if not self._safe(creating.item):
-            self._journal.forget(key)
+            self._journal.forget(job)
         if self._stopping:  # the poller would retry it: drop it instead
             creating.scope.cancel()
 
-    def ambiguous(self, key: str, error: ErrorInfo) -> None:
-        self._ambiguous[key] = error
-
-    def may_resend(self, key: str, exc: BaseException) -> bool:
-        # Safe mode looks for the run on its thread instead: no blind second create.
-        if self._safe(self._creating[key].item) or self._stopping:
-            return False
-        policy = self._poller.poll.ambiguous_creates
-        return policy == "retry" or (policy == "auto" and classify_failure(exc).answered)
+    def create_maybe_sent(
+        self, job: str, continuation: bool, error: ErrorInfo, resend: bool
+    ) -> None:
+        # The journal keeps the intent ("may have been sent") until a reply settles it. A
+        # resend is the policy's; a run that stops sends nothing new: the create is dropped
+        # in its backoff, and the next run finds its intent in the journal.
+        creating = None if continuation else self._creating.get(job)
+        if resend and self._stopping and creating is not None:
+            creating.scope.cancel()
 
     # --- internals ------------------------------------------------------------------------------
 
@@ -233,6 +234,7 @@ class Creator:
             return await self._poller.create(
                 kind, item.params, key=item.key, duration_hint_s=item.hint_s
             )
+        # Safe mode looks for an ambiguous run on its thread: never a blind second create.
         if thread_id is not None:
             try:
                 ids = await self._find_run(item, thread_id)
@@ -256,7 +258,11 @@ class Creator:
         self._threads[item.key] = thread_id
         params = {k: v for k, v in item.params.items() if k != "thread"}
         return await self._poller.create(
-            kind, {**params, "thread_id": thread_id}, key=item.key, duration_hint_s=item.hint_s
+            kind,
+            {**params, "thread_id": thread_id},
+            key=item.key,
+            duration_hint_s=item.hint_s,
+            ambiguous_creates="report",
         )
 
     @property

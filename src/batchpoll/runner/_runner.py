@@ -7,9 +7,9 @@ the jobs in flight, but for the share those can spare: ``PollSettings.create_sha
 rest of each job's life is a heap entry of the poller and a done-callback here. So the poller
 knows every admitted job at once, to share the budget among them.
 
-Every create is journaled around the moment it leaves (``GuardedKind``), each outcome is
-journaled before it is written to the output, and resume reads the journal back
-(``_resume.py``; guarantees in docs/journal.md).
+Every create is journaled around the moment it leaves (the poller's create hooks, which the
+``Creator`` implements), each outcome is journaled before it is written to the output, and
+resume reads the journal back (``_resume.py``; guarantees in docs/journal.md).
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ from .. import (
     logger,
 )
 from ._errors import UnreachableError
-from ._guard import ConnectivityWatch
 from ._items import BadLine, Item, iter_items, scan_input
 from ._output import OutputWriter
 from ._plan import Action
@@ -58,6 +57,7 @@ from ._summary import (
     output_record,
     uncertain_record,
 )
+from ._watch import ConnectivityWatch
 
 __all__ = ["Run"]
 
@@ -142,6 +142,7 @@ class Run:
         )
         self._start = self._clock.now()
         log.info("batchpoll.run.started", items=self._scan.items, input=str(s.input_path))
+        self._creator = Creator(self, self._journal, self._watch, s.create_mode)
         try:
             async with (
                 Poller(
@@ -155,11 +156,12 @@ class Run:
                     seed=s.seed,
                     webhooks=s.webhooks,
                     max_concurrent_creates=s.creates_limit(self._scan.responses),
+                    hooks=[self._creator],  # it journals each create as the poller says
                 ) as poller,
                 self._serving(poller),
             ):
                 self._poller = poller
-                self._creator = Creator(self, poller, self._journal, self._watch, s.create_mode)
+                self._creator.attach(poller)
                 with anyio.CancelScope() as self._scope:
                     async with anyio.create_task_group() as tg:
                         self._tg = tg
