@@ -32,3 +32,15 @@ def run_virtual(main: Callable[[], Awaitable[T]]) -> T:
 def virtual_mock(**config: Any) -> tuple[Any, AsyncOpenAI]:
     """The in-process mock on the running loop's (virtual) clock, and an SDK client for it."""
     return testing.mock_client(api_key="sk-test-secret", **config)
+
+
+#: A mock whose every response asks one tool call, once, and answers at once after it.
+ONE_TOOL_ROUND: dict[str, Any] = {
+    "tool_rate": 1.0,
+    "parallel_calls_rate": 0.0,
+    "fail_rate": 0.0,
+    "duration_median_s": 0.2,
+    "duration_sigma": 0.0,
+    "queue_delay_s": 0.0,
+    "tool_repeat_rate": 0.0,
+}

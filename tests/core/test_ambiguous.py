@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from openai import AsyncOpenAI
-from tests._virtual import EPOCH, virtual_mock
+from tests._virtual import EPOCH, ONE_TOOL_ROUND, virtual_mock
 
 from batchpoll import LoopClock, Poller, PollSettings, Status
 from batchpoll.mock import FaultWindow
@@ -127,17 +127,7 @@ async def test_a_continuation_is_a_create_and_follows_the_same_policy(
     # tool round meets the fault: a lost reply, or a 500 with its body (nothing created).
     rate = 0.5 if fault == "error" else 1.0  # 500s: some, then an answer
     faults = (FaultWindow(0.5, 60.0, fault, rate, "create"),)  # type: ignore[arg-type]
-    app, client = mock(
-        seed=2,
-        fault_windows=faults,
-        tool_rate=1.0,
-        parallel_calls_rate=0.0,
-        fail_rate=0.0,
-        duration_median_s=0.2,
-        duration_sigma=0.0,
-        queue_delay_s=0.0,
-        tool_repeat_rate=0.0,
-    )
+    app, client = mock(seed=2, fault_windows=faults, **ONE_TOOL_ROUND)
     async with poller(client, mode) as p:
         outcome = await (await p.create_response(model="m", input="x", metadata={KEY: "x"}))
     if fault == "error":  # the server said it failed: sent again, flagged

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from openai import AsyncOpenAI
-from tests._virtual import EPOCH, virtual_mock
+from tests._virtual import EPOCH, ONE_TOOL_ROUND, virtual_mock
 
 from batchpoll import ErrorInfo, Hooks, LoopClock, Poller, PollSettings, Status
 from batchpoll.kinds import Ids, ResponsesJobs
@@ -116,16 +116,7 @@ async def test_a_per_create_policy_overrides_the_pollers() -> None:
 
 
 async def test_a_continuation_is_heard_as_a_create() -> None:
-    _, client = virtual_mock(
-        seed=2,
-        tool_rate=1.0,
-        parallel_calls_rate=0.0,
-        fail_rate=0.0,
-        duration_median_s=0.2,
-        duration_sigma=0.0,
-        queue_delay_s=0.0,
-        tool_repeat_rate=0.0,
-    )
+    _, client = virtual_mock(seed=2, **ONE_TOOL_ROUND)
     journal = Journal()
     async with poller(client, journal) as p:
         outcome = await (await p.create_response(model="m", input="q", key="chain"))
