@@ -412,5 +412,12 @@ class Engine:
         return job, ticket
 
     def create_share(self) -> float:
-        """The budget's ``create_share`` rule (``Planner.create_share``)."""
-        return self.planner.create_share(self.load())
+        """The budget's ``create_share`` rule (``Planner.create_share``). None of the token
+        goes to creates while the earliest due job is one a push said is done: its check is
+        necessary work, not a contested token (with webhooks, the share left each hinted
+        check ~3 s behind the creates: detection lag 3.9 s p50 instead of 1.0 s)."""
+        head = self.heap.first()
+        now = self.clock.now()
+        if head is not None and head.due <= now + _EARLY_S and head.extras.hinted:
+            return 0.0
+        return self.planner.create_share(self._load(now, self.heap.next_due()))

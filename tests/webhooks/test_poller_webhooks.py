@@ -210,3 +210,21 @@ async def test_pushes_and_transient_errors_together_still_give_every_result(
     assert_correct(outcomes)
     assert stats.transient_errors > 0
     assert max(o.elapsed_s for o in outcomes) < SAFETY_S  # retried checks kept the push
+
+
+async def test_a_pushed_check_goes_before_the_creates_waiting_for_the_budget(
+    make_system: Any,
+) -> None:
+    # 2 requests a second, 80 creates queued for it at once, jobs of ~1 s whose events come
+    # 0.2 s after they end: each pushed job's one retrieve is necessary work, and no share of
+    # its token goes to a waiting create (PollSettings.create_share is for contested tokens).
+    s = make_system(webhook_delay_s=0.2, duration_median_s=1.0, duration_sigma=0.1, seed=4)
+    async with s.poller(rpm=120) as p:
+        creates = [p.create_response(model="m", input=f"q{i}", key=str(i)) for i in range(80)]
+        outcomes = [await job for job in await asyncio.gather(*creates)]
+    assert_correct(outcomes)
+    assert all(o.requests == 2 for o in outcomes)
+    lag = s.app.state.mock.stats()["detection_lag_s"]
+    # The push (0.2 s) and the next token (0.5 s apart) at most (mean 0.50 s, max 0.74 s);
+    # with a share for the creates each pushed check waited behind them (1.92 s, 2.18 s).
+    assert lag["max"] < 1.5, lag
