@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from batchpoll import ErrorInfo, Hooks, Outcome, Poller, Priority, Status, testing
+from batchpoll._hooks import fan_out
 
 
 class Counting(Hooks):
@@ -71,3 +72,24 @@ def test_no_hooks_no_calls() -> None:
             return p._engine.hooks
 
     assert testing.run(main) is None
+
+
+def test_every_hook_reaches_every_listener() -> None:
+    names = [n for n in vars(Hooks) if not n.startswith("_") and callable(getattr(Hooks, n))]
+    assert "create_maybe_sent" in names
+    heard: list[tuple[str, int]] = []
+
+    def recorder(i: int) -> Hooks:
+        class Recorder(Hooks):
+            pass
+
+        for name in names:
+            setattr(Recorder, name, lambda self, *args, _n=name: heard.append((_n, i)))
+        return Recorder()
+
+    hooks = fan_out([recorder(1), recorder(2)])
+    assert hooks is not None
+    for name in names:
+        arity = getattr(Hooks, name).__code__.co_argcount - 1
+        getattr(hooks, name)(*([None] * arity))
+    assert heard == [(name, i) for name in names for i in (1, 2)]
