@@ -311,16 +311,18 @@ class Budget:
         return max(1, math.floor(rpm / 60.0 + 1e-9))
 
     def _on_release(self) -> None:
-        if self._released is not None:
-            self._released.set()
+        released = self._released
+        if released is not None:  # only while the pump waits for room (once per reply)
+            released.set()
 
     async def _window_room(self) -> None:
         """Until the window has room for one more request (a reply can make room early)."""
-        if self._released is None:
-            self._released = asyncio.Event()
         while (wait := self._window.wait_s(self._clock.now())) > 0:
-            self._released.clear()
-            await self._clock.wait(self._released, max(wait, _MIN_WAIT_S))
+            self._released = released = asyncio.Event()
+            try:
+                await self._clock.wait(released, max(wait, _MIN_WAIT_S))
+            finally:
+                self._released = None
 
     def _head(self, priority: Priority) -> asyncio.Future[Ticket] | None:
         queue = self._queues[priority]

@@ -13,12 +13,21 @@ while each of the other cap was counted after t - 1 s, hence still occupied our 
 The price is one reply latency per second (a few ms against a nearby server), instead of a
 fixed slack of whole requests, and it holds when the client or the server stalls for a moment:
 the request that stalled keeps its place until its reply is in.
+
+Both lists are kept in time order, so each grant and release costs O(1), not a heap's
+O(log n) (a check's largest cost at 50,000 requests a second). Grants come in clock order.
+A release's bound ``min(reply, grant + max_delay_s)`` is not always later than the one before
+it (a reply more than ``max_delay_s`` late): it is kept as the later of the two. A later bound
+only keeps a request in the window longer, so the count stays an upper bound and the proof
+above holds; and a bound already more than 1 s old is not kept at all (no window ending after
+now can hold it).
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
@@ -62,14 +71,13 @@ class ArrivalWindow:
         self.max_delay_s = max_delay_s
         self._clock = clock
         self._on_release = on_release
-        self._ends: list[float] = []  # latest arrival of each released ticket (a heap)
-        self._open: list[tuple[float, int, Ticket]] = []  # (latest arrival, seq, ticket)
+        self._ends: deque[float] = deque()  # latest arrival of each released ticket, in order
+        self._open: deque[Ticket] = deque()  # granted tickets, in grant order (released too)
         self._n_open = 0  # tickets still open and not yet aged out
-        self._seq = itertools.count()
 
     def grant(self, now: float) -> Ticket:
         ticket = Ticket(self, now)
-        heapq.heappush(self._open, (now + self.max_delay_s, next(self._seq), ticket))
+        self._open.append(ticket)
         self._n_open += 1
         return ticket
 
@@ -77,7 +85,14 @@ class ArrivalWindow:
         ticket.open = False
         self._n_open -= 1
         now = self._clock()
-        heapq.heappush(self._ends, min(now, ticket.granted_at + self.max_delay_s))
+        end = ticket.granted_at + self.max_delay_s
+        if end > now:
+            end = now
+        ends = self._ends
+        if end > now - _WINDOW_S:  # else it can be in no window that ends after now
+            if ends and end < ends[-1]:
+                end = ends[-1]  # the later bound: see the module docstring
+            ends.append(end)
         if self._on_release is not None:
             self._on_release()
 
@@ -100,21 +115,26 @@ class ArrivalWindow:
         if need == 1:  # the usual case: the earliest to leave decides
             first = min(self._ends[0] if self._ends else float("inf"), self._open_top())
         else:  # the cap was lowered under a fuller window
-            arrivals = itertools.chain(self._ends, (a for a, _, t in self._open if t.open))
+            delay = self.max_delay_s
+            arrivals = itertools.chain(
+                self._ends, (t.granted_at + delay for t in self._open if t.open)
+            )
             first = heapq.nsmallest(need, arrivals)[-1]
         return max(0.0, first + _WINDOW_S - now)
 
     def _open_top(self) -> float:
-        return self._open[0][0] if self._open else float("inf")
+        # After _prune the first ticket is open (released ones ahead of it are gone).
+        return self._open[0].granted_at + self.max_delay_s if self._open else float("inf")
 
     def _prune(self, now: float) -> None:
         cutoff = now - _WINDOW_S
         ends = self._ends
         while ends and ends[0] <= cutoff:
-            heapq.heappop(ends)
+            ends.popleft()
         opened = self._open
-        while opened and (not opened[0][2].open or opened[0][0] <= cutoff):
-            _, _, ticket = heapq.heappop(opened)
+        delay = self.max_delay_s
+        while opened and (not opened[0].open or opened[0].granted_at + delay <= cutoff):
+            ticket = opened.popleft()
             if ticket.open:  # aged out unreleased: it arrived long ago, if ever
                 ticket.open = False
                 self._n_open -= 1
