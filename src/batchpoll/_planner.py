@@ -17,6 +17,7 @@ from ._actionwindow import ActionWindow
 from ._classes import PROBE_LAG_FACTOR, Explore, hint_prior_s, kind_wide
 from ._heap import DueHeap
 from ._hints import WebhookSettings
+from ._lagcap import lag_scale
 from ._learn import DurationModel
 from ._policy import JobTiming, PollSettings, next_check_delay
 from ._record import CHECK, Record
@@ -97,6 +98,9 @@ class Planner:
         self._refresh: dict[str, Refresh] = {}  # by class key
         self._due: set[str] = set()  # classes due a refresh
         self._explore = Explore()
+        # The knob's lag weight is scaled by this where the plans would be slower than the
+        # seed loop (``_lagcap``); 1 until the classes are trained.
+        self._lag_scale = 1.0
         self._kind_polls: dict[Any, PollSettings] = {}  # by KindTiming (kinds with their own)
 
     def poll_of(self, kind: JobKind) -> PollSettings:
@@ -136,7 +140,7 @@ class Planner:
             safety_interval_s=safety,
         )
         fair = 0.0
-        if load.saturated:
+        if saturated(now, load.head_due):  # load.saturated, without the property's call
             # Fair share while checks queue up: with N jobs in flight and R requests/s no job
             # is checked more often than every N/R seconds, so checks do not crowd each other
             # out. Below saturation there is no floor: an idle slot spent on a check is free.
@@ -204,6 +208,8 @@ class Planner:
         idle = self._idle_weight
         if idle is not None and getattr(kind, "timing", None) is None and idle_quota(load):
             return idle  # opted in (PollSettings.idle_lag_weight): spare requests buy lag
+        if self._lag_scale != 1.0 and getattr(kind, "timing", None) is None:
+            return self.poll_of(kind).lag_weight * self._lag_scale
         return None
 
     def refresh(
@@ -258,6 +264,11 @@ class Planner:
                 refresh.done(in_flight[key])
         if not moved_keys:
             return 0
+        if self.poll.lag_ceiling is not None:
+            scale = lag_scale(self._models, self.poll.lag_weight, self.poll.lag_ceiling)
+            if abs(scale - self._lag_scale) > 1e-9:
+                self._lag_scale = scale
+                moved_keys |= set(jobs_of)
         now = load.now
 
         # The plan each moved class now follows (a probe's is its own, asked per job). A
@@ -354,8 +365,9 @@ class Planner:
     def max_gap(self, job: Record) -> float | None:
         """The longest check gap ``job`` can afford: its run's action window, or the
         retention of a response that was not stored (``_retention``)."""
-        action = self.action_gap(job)
-        kept = retention_gap(job.kind.name, job.extras.params)
+        kind = job.kind  # action_gap, inlined: asked once per scheduled check
+        action = None if kind.chained or not self._tools else self.actions.max_gap_s()
+        kept = retention_gap(kind.name, job.extras.params)
         if action is None or kept is None:
             return kept if action is None else action
         return min(action, kept)

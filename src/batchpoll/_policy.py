@@ -45,6 +45,11 @@ class PollSettings:
     # checks. A budget shared with other processes (``shared``, e.g. a RedisBudget) never
     # does it, nor do kinds with their own timing (batches, fine-tuning).
     idle_lag_weight: float | None = None
+    # Never slower than the tutorial: once classes are trained, the lag weight is scaled up
+    # (one scale for all) until the plans' mean lag is at most this many times the seed
+    # loop's (a check at create, then 0.5 s x1.5, capped at 5 s) on the same fitted
+    # durations (docs/schedule.md). None: the lag weight alone.
+    lag_ceiling: float | None = 0.95
     first_check_s: float = 6.0
     growth: float = 0.3
     min_interval_s: float = 0.25
@@ -87,6 +92,8 @@ class PollSettings:
             raise ConfigurationError("lag_weight and busy_lag_weight must be > 0")
         if self.idle_lag_weight is not None and not self.idle_lag_weight > 0:
             raise ConfigurationError("idle_lag_weight must be > 0 or None")
+        if self.lag_ceiling is not None and not self.lag_ceiling > 0:
+            raise ConfigurationError("lag_ceiling must be > 0 or None")
         if self.fair_share < 0:
             raise ConfigurationError("fair_share must be >= 0")
         if not 0 <= self.create_share <= 1:

@@ -43,8 +43,11 @@ from dataclasses import dataclass
 from itertools import accumulate, pairwise
 
 __all__ = [
+    "BINS",
     "EDGES",
     "EDGE_BOUNDS",
+    "MIDS",
+    "RATIO",
     "Schedule",
     "bin_of",
     "cdf_at",
@@ -72,6 +75,7 @@ _MIDS: tuple[float, ...] = tuple(
     (EDGES[j] + EDGES[j + 1]) / 2 if j + 1 < BINS else EDGES[j] * math.sqrt(RATIO)
     for j in range(BINS)
 )
+MIDS = _MIDS  # the age each bin's mass stands for
 
 
 @dataclass(frozen=True, slots=True)
