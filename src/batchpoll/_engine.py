@@ -29,8 +29,8 @@ from ._hints import WebhookSettings
 from ._hooks import fan_out
 from ._indoubt import InDoubt
 from ._log import log
-from ._options import PollerOptions
-from ._outcome import ErrorInfo, Outcome, Status
+from ._options import PollerOptions, check_options
+from ._outcome import ErrorInfo, Status
 from ._pick import pick_due
 from ._planner import Load, Planner
 from ._policy import PollSettings, shared_budget
@@ -84,14 +84,7 @@ class Engine:
                     "give rpm= (your account's requests per minute) or budget="
                 )
             budget = Budget(BudgetSettings(rpm), clock=clock)
-        unknown = set(budgets or {}) - set(CLASS_OF.values())
-        if unknown:
-            raise ConfigurationError(f"unknown request classes in budgets: {sorted(unknown)}")
-        for what, n in (("max_concurrency", max_concurrency), ("max_in_flight", max_in_flight)):
-            if n is not None and n < 1:
-                raise ConfigurationError(f"{what} must be >= 1")
-        if max_concurrent_creates is not None and max_concurrent_creates < 1:
-            raise ConfigurationError("max_concurrent_creates must be >= 1")
+        check_options(o, set(CLASS_OF.values()))
         self.client = client.with_options(max_retries=0)
         self.budget = budget
         self.clock: Clock = clock
@@ -185,22 +178,7 @@ class Engine:
         if job.done():
             return
         self.heap.discard(job)
-        outcome = Outcome(
-            key=job.key,
-            kind=job.kind.name,
-            status=status,
-            output_text=output_text,
-            ids=dict(job.ids),
-            error=error,
-            checks=job.checks,
-            requests=job.requests,
-            elapsed_s=self.clock.now() - job.created_at,
-            response_ids=tuple(job.chain or ()),
-            tool_rounds=job.rounds,
-            usage=job.usage,
-            retried_ambiguous_create=job.retried_ambiguous,
-            result=result,
-        )
+        outcome = job.outcome_of(status, self.clock.now(), output_text, error, result)
         job.resolve(outcome)
         if self.hooks is not None:
             self.hooks.job_finished(outcome)
@@ -284,14 +262,16 @@ class Engine:
         charger = self.charger
         if paid is not None and body is None and not charger.class_budgets:
             # Every token it takes is held: counted now, no closure (each chained check).
-            job.requests += 1  # self._charged, inlined
+            job.requests += 1
             if self.hooks is not None:
                 self.hooks.request_charged(priority, job.key)
             reply = await charger.request(priority, call, paid=paid, model=job.model)
         else:
 
             async def attempt() -> Reply[T]:  # counted once it has its tokens and its turn
-                self._charged(job, priority)
+                job.requests += 1
+                if self.hooks is not None:
+                    self.hooks.request_charged(priority, job.key)
                 return await call()
 
             reply = await charger.request(priority, attempt, paid=paid, body=body, model=job.model)
@@ -299,11 +279,6 @@ class Engine:
         if poll_after is not None or job.extras.poll_after_s is not None:
             job.poll_after_s = poll_after
         return reply
-
-    def _charged(self, job: Record, priority: Priority) -> None:
-        job.requests += 1
-        if self.hooks is not None:
-            self.hooks.request_charged(priority, job.key)
 
     # --- internals: push hints ----------------------------------------------------------
 

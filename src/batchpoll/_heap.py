@@ -75,15 +75,19 @@ class DueHeap(Generic[T]):
 
     def first(self) -> T | None:
         """The earliest live item, left in place; None when nothing is scheduled."""
-        self._drop_stale_top()
-        return self._entries[0][2] if self._entries else None
+        entries = self._entries
+        if entries and entries[0][2].heap_seq != entries[0][1]:
+            self._drop_stale_top()
+        return entries[0][2] if entries else None
 
     def pop_due(self, now: float) -> T | None:
         """Remove and return the earliest item due at ``now`` or before, else None."""
-        self._drop_stale_top()
-        if not self._entries or self._entries[0][0] > now:
+        entries = self._entries
+        if entries and entries[0][2].heap_seq != entries[0][1]:
+            self._drop_stale_top()
+        if not entries or entries[0][0] > now:
             return None
-        _, _, item = heapq.heappop(self._entries)
+        _, _, item = heapq.heappop(entries)
         item.heap_seq = -1
         self._live -= 1
         return item

@@ -4,11 +4,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from typing import TypedDict
 
 from ._budget import Budget
 from ._clock import Clock
+from ._errors import ConfigurationError
 from ._hints import WebhookSettings
 from ._hooks import Hooks
 from ._policy import PollSettings
@@ -16,7 +17,7 @@ from ._tokens import TokenBudget
 from ._tools import ToolSettings
 from ._toolspec import ToolsArg
 
-__all__ = ["PollerOptions"]
+__all__ = ["PollerOptions", "check_options"]
 
 
 class PollerOptions(TypedDict, total=False):
@@ -35,3 +36,15 @@ class PollerOptions(TypedDict, total=False):
     seed: int | None
     webhooks: WebhookSettings | None
     hooks: Sequence[Hooks] | None
+
+
+def check_options(options: PollerOptions, request_classes: Set[str]) -> None:
+    """``ConfigurationError`` for options no poller can run with (``request_classes``: the
+    names ``budgets`` may use)."""
+    unknown = set(options.get("budgets") or {}) - set(request_classes)
+    if unknown:
+        raise ConfigurationError(f"unknown request classes in budgets: {sorted(unknown)}")
+    for what in ("max_concurrency", "max_in_flight", "max_concurrent_creates"):
+        n = options.get(what)
+        if n is not None and n < 1:  # type: ignore[operator]
+            raise ConfigurationError(f"{what} must be >= 1")

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
-from ._outcome import Outcome, Usage
+from ._outcome import ErrorInfo, Outcome, Status, Usage
 from .kinds import Ids, JobKind
 
 __all__ = ["CHECK", "FETCH", "SUBMIT", "Record"]
@@ -223,6 +223,32 @@ class Record:
 
     def done(self) -> bool:
         return self.outcome is not None
+
+    def outcome_of(
+        self,
+        status: Status,
+        now: float,
+        output_text: str | None = None,
+        error: ErrorInfo | None = None,
+        result: Mapping[str, Any] | None = None,
+    ) -> Outcome:
+        """The outcome the job ends with at ``now`` (its counts, ids and chain so far)."""
+        return Outcome(
+            key=self.key,
+            kind=self.kind.name,
+            status=status,
+            output_text=output_text,
+            ids=dict(self.ids),
+            error=error,
+            checks=self.checks,
+            requests=self.requests,
+            elapsed_s=now - self.created_at,
+            response_ids=tuple(self.chain or ()),
+            tool_rounds=self.rounds,
+            usage=self.usage,
+            retried_ambiguous_create=self.retried_ambiguous,
+            result=result,
+        )
 
     def resolve(self, outcome: Outcome) -> None:
         """The job ended: its outcome, to whoever awaits it."""
