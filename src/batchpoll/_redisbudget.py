@@ -127,6 +127,12 @@ class RedisBudget(Budget):
         # waiter at its booked time.
         return await self._queued(priority, create_share)
 
+    async def start(self) -> None:
+        """One script run now, if none was made yet: a new state's birth pause begins, so a
+        caller can spend it on its own setup rather than after its first request."""
+        if self.round_trips == 0 and self._down_since is None:
+            await self._call("flush")
+
     @property
     def down(self) -> bool:
         """Redis did not answer the last script run."""

@@ -208,3 +208,19 @@ async def test_releases_ride_on_bookings_at_most_one_round_trip_per_grant(
     assert trips <= 1.2 * served, (trips, served, a.trips, b.trips)
     await a.aclose()
     await b.aclose()
+
+
+async def test_start_begins_a_new_states_birth_pause_at_once(redis_url: str, name: str) -> None:
+    # The runner starts its shared budget before any grant (runner/_settings.warm_up): the
+    # pause then runs while it sets up, and the first grant needs no script run of its own.
+    b = budget(redis_url, name)
+    t0 = time.monotonic()
+    await b.start()
+    assert b.round_trips == 1
+    await b.start()  # once only
+    assert b.round_trips == 1
+    await asyncio.sleep(BIRTH_S)
+    ticket = await b.acquire(Priority.CHECK)
+    ticket.release()
+    assert time.monotonic() - t0 < BIRTH_S + 0.5  # the pause was spent sleeping, not after
+    await b.aclose()

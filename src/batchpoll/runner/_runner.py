@@ -7,9 +7,8 @@ the jobs in flight, but for the share those can spare: ``PollSettings.create_sha
 rest of each job's life is a heap entry of the poller and a done-callback here. So the poller
 knows every admitted job at once, to share the budget among them.
 
-Every create is journaled around the moment it leaves (the poller's create hooks, which the
-``Creator`` implements), each outcome is journaled before it is written to the output, and
-resume reads the journal back (``_resume.py``; guarantees in docs/journal.md).
+Each create is journaled as it leaves (the ``Creator``, on the poller's create hooks), each
+outcome before it is written out; resume reads the journal back (docs/journal.md).
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ import contextlib
 import functools
 from collections.abc import Callable, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager
-from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -35,7 +33,6 @@ from .. import (
     Outcome,
     Poller,
     PollerClosedError,
-    PollSettings,
     QuotaExhaustedError,
     Status,
     ToolHandler,
@@ -47,7 +44,7 @@ from ._output import OutputWriter
 from ._plan import Action
 from ._reconcile import as_tracked, make_plan, open_journal
 from ._resume import Creator
-from ._settings import RunSettings
+from ._settings import RunSettings, warm_up
 from ._stall import StallWatch
 from ._summary import (
     RunProgress,
@@ -137,18 +134,18 @@ class Run:
         progress_every_s: float,
     ) -> None:
         s = self.s
-        poll = replace(
-            s.poll or PollSettings(), timeout_s=s.timeout_s, ambiguous_creates=s.ambiguous_creates
-        )
+        poll = s.poll_settings()
         self._start = self._clock.now()
         log.info("batchpoll.run.started", items=self._scan.items, input=str(s.input_path))
         self._creator = Creator(self, self._journal, self._watch, s.create_mode)
+        budget = s.shared_budget()  # warmed up before any grant: that blocks the loop a while
+        await warm_up(budget, self._client, self._scan.items, self._scan.responses)
         try:
             async with (
                 Poller(
                     self._client,
                     rpm=s.rpm,
-                    budget=s.shared_budget(),
+                    budget=budget,
                     tpm=s.tpm,
                     tools=self._tools,
                     poll=poll,
