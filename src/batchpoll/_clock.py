@@ -72,10 +72,7 @@ class LoopClock:
         self._time = time.monotonic if own else loop.time
 
     def wall(self) -> float:
-        loop = asyncio.get_running_loop()  # now(), inlined: read once per scheduled check
-        if loop is not self._loop:
-            self._bind(loop)
-        now = self._time()
+        now = self.now()
         if self._offset is None:
             if self._epoch is None:
                 self._offset = time.time() - now

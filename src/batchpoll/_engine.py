@@ -262,16 +262,12 @@ class Engine:
         charger = self.charger
         if paid is not None and body is None and not charger.class_budgets:
             # Every token it takes is held: counted now, no closure (each chained check).
-            job.requests += 1
-            if self.hooks is not None:
-                self.hooks.request_charged(priority, job.key)
+            self._charged(job, priority)
             reply = await charger.request(priority, call, paid=paid, model=job.model)
         else:
 
             async def attempt() -> Reply[T]:  # counted once it has its tokens and its turn
-                job.requests += 1
-                if self.hooks is not None:
-                    self.hooks.request_charged(priority, job.key)
+                self._charged(job, priority)
                 return await call()
 
             reply = await charger.request(priority, attempt, paid=paid, body=body, model=job.model)
@@ -279,6 +275,11 @@ class Engine:
         if poll_after is not None or job.extras.poll_after_s is not None:
             job.poll_after_s = poll_after
         return reply
+
+    def _charged(self, job: Record, priority: Priority) -> None:
+        job.requests += 1
+        if self.hooks is not None:
+            self.hooks.request_charged(priority, job.key)
 
     # --- internals: push hints ----------------------------------------------------------
 
@@ -377,7 +378,7 @@ class Engine:
         now = self.clock.now()
         if due is None or due > now + _EARLY_S:
             return None
-        ticket = self.budget.try_acquire(Priority.SUBMIT if due == _URGENT_DUE else Priority.CHECK)
+        ticket = self.budget.try_acquire(priority_of(due))
         if ticket is None:
             return None
         job = self.pick_due(now + _EARLY_S, due)
@@ -387,10 +388,8 @@ class Engine:
         return job, ticket
 
     def create_share(self) -> float:
-        """The budget's ``create_share`` rule (``Planner.create_share``). None of the token
-        goes to creates while the earliest due job is one a push said is done: its check is
-        necessary work, not a contested token (with webhooks, the share left each hinted
-        check ~3 s behind the creates: detection lag 3.9 s p50 instead of 1.0 s)."""
+        """The budget's ``create_share`` rule (``Planner.create_share``); none while the
+        earliest due job is one a push said is done (necessary work, not a contested token)."""
         head = self.heap.first()
         now = self.clock.now()
         if head is not None and head.due <= now + _EARLY_S and head.extras.hinted:

@@ -44,7 +44,11 @@ def check_options(options: PollerOptions, request_classes: Set[str]) -> None:
     unknown = set(options.get("budgets") or {}) - set(request_classes)
     if unknown:
         raise ConfigurationError(f"unknown request classes in budgets: {sorted(unknown)}")
-    for what in ("max_concurrency", "max_in_flight", "max_concurrent_creates"):
-        n = options.get(what)
-        if n is not None and n < 1:  # type: ignore[operator]
+    limits = (
+        ("max_concurrency", options.get("max_concurrency")),
+        ("max_in_flight", options.get("max_in_flight")),
+        ("max_concurrent_creates", options.get("max_concurrent_creates")),
+    )
+    for what, n in limits:
+        if n is not None and n < 1:
             raise ConfigurationError(f"{what} must be >= 1")

@@ -365,9 +365,8 @@ class Planner:
     def max_gap(self, job: Record) -> float | None:
         """The longest check gap ``job`` can afford: its run's action window, or the
         retention of a response that was not stored (``_retention``)."""
-        kind = job.kind  # action_gap, inlined: asked once per scheduled check
-        action = None if kind.chained or not self._tools else self.actions.max_gap_s()
-        kept = retention_gap(kind.name, job.extras.params)
+        action = self._action_gap_of(job.kind)
+        kept = retention_gap(job.kind.name, job.extras.params)
         if action is None or kept is None:
             return kept if action is None else action
         return min(action, kept)

@@ -107,7 +107,7 @@ class Runner:
             self._slots.release()
 
     async def _step(self, job: Record, ticket: Ticket) -> None:
-        if job.outcome is not None:  # it ended meanwhile (job.done(), without the call)
+        if job.done():
             return
         x = job.extras  # one read of the side fields (each read through the record is a call)
         action = x.action
