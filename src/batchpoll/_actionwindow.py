@@ -56,11 +56,10 @@ def pull_forward(jobs: Iterable[Record], heap: DueHeap[Record], gap_s: float) ->
     O(log n) each, once per poller: the window only grows afterwards, and the gap with it."""
     moved = 0
     for job in jobs:
-        if job.kind.chained or job.action != CHECK or job.heap_seq < 0:
+        if job.kind.chained or job.action != CHECK or job.heap_key is None:
             continue
         latest = job.origin_at + job.last_age + gap_s
         if job.due > latest:
             heap.push(job, latest)
-            job.due = latest
             moved += 1
     return moved

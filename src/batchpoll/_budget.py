@@ -207,6 +207,11 @@ class Budget:
         return ticket
 
     @property
+    def clock(self) -> Clock:
+        """Where the budget reads time and waits."""
+        return self._clock
+
+    @property
     def rate_per_s(self) -> float:
         """Requests per second in use now."""
         return self._rate_per_s

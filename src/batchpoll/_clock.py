@@ -49,19 +49,52 @@ class LoopClock:
     virtual time pass the same epoch the mock's clock uses (``batchpoll.testing.clock()``).
     """
 
-    __slots__ = ("_epoch", "_loop", "_offset", "_time")
+    __slots__ = ("_epoch", "_loop", "_offset", "_pinned", "_pins", "_time")
 
     def __init__(self, epoch: float | None = None) -> None:
         self._epoch = epoch
         self._offset: float | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._time: Callable[[], float] = time.monotonic
+        self._pinned: Callable[[], float] | None = None  # the pinned loop's time, read as is
+        self._pins = 0
 
     def now(self) -> float:
+        pinned = self._pinned
+        if pinned is not None:
+            return pinned()
+        # Which loop runs: asked of asyncio, whose answer costs a getpid() system call in
+        # CPython 3.11 (its fork check), the largest part of a read. Pinned clocks skip it.
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             self._bind(loop)
         return self._time()
+
+    def pin(self) -> Callable[[], None]:
+        """Read the running loop's time without asking asyncio which loop runs, until the
+        returned function is called (a ``Poller`` pins its clock while it is entered: a check
+        reads the clock several times). Pins nest; a pin from a second loop while another
+        holds unpins the clock for everyone until every pin is released: it is then asked
+        again at each read, slower but right for whichever loop reads it."""
+        loop = asyncio.get_running_loop()
+        if self._pins == 0:
+            self._bind(loop)
+            self._pinned = self._time
+        elif loop is not self._loop:
+            self._pinned = None
+        self._pins += 1
+        released = False
+
+        def unpin() -> None:
+            nonlocal released
+            if released:
+                return
+            released = True
+            self._pins -= 1
+            if self._pins == 0:
+                self._pinned = None
+
+        return unpin
 
     def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop

@@ -5,6 +5,7 @@ sleep. The loop and the job steps are ``_steps.Runner``'s."""
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -54,7 +55,7 @@ RESPONSES: JobKind = ResponsesJobs()
 # quantized virtual clock may not move at all), and checking a millisecond early costs nothing.
 _EARLY_S = 1e-3
 # The due time of a retried tool-output submit once its backoff passed: before every check.
-_URGENT_DUE = float("-inf")
+_URGENT_DUE = -math.inf
 
 
 def priority_of(due: float) -> Priority:
@@ -105,6 +106,7 @@ class Engine:
         self.scheduler_task: asyncio.Task[None] | None = None
         self.fatal: AuthenticationFailedError | QuotaExhaustedError | None = None
         self.closed = False
+        self.unpin_clock: Callable[[], None] = lambda: None  # LoopClock.pin's, while entered
         # Creates between their token request and their reply: the ones a crash leaves in doubt.
         self.in_doubt = None if max_concurrent_creates is None else InDoubt(max_concurrent_creates)
         self.webhooks = webhooks
@@ -287,7 +289,7 @@ class Engine:
         job = self.jobs.push.hint(server_id, self.clock.now())
         if job is None:
             return False
-        if job.heap_seq >= 0 and job.action == CHECK:
+        if job.heap_key is not None and job.action == CHECK:
             self.schedule(job, 0.0)
         # Else a check is under way: if it still sees the job running, the next one is at once.
         return True
@@ -305,7 +307,6 @@ class Engine:
             delay = self.next_delay(job, now, head)
         due = now + delay
         self.heap.push(job, due)
-        job.due = due
         if head is None or due < head:
             self.wake.set()
 
@@ -317,9 +318,8 @@ class Engine:
     async def _urgent_after(self, job: Record, delay: float) -> None:
         # A task for the backoff (rare: retried submits only), so it sleeps on the clock.
         await self.clock.sleep(delay)
-        if not job.done() and job.heap_seq < 0:
+        if not job.done() and job.heap_key is None:
             self.heap.push(job, _URGENT_DUE)
-            job.due = _URGENT_DUE
             self.wake.set()
 
     def load(self, now: float | None = None) -> Load:

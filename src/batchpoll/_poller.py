@@ -12,7 +12,7 @@ from typing import Any, Literal, Self, TypeVar
 from openai import AsyncOpenAI
 
 from ._budget import Budget, Priority
-from ._clock import Clock
+from ._clock import Clock, LoopClock
 from ._engine import ASSISTANTS, RESPONSES, Engine
 from ._errors import ConfigurationError, PollerClosedError
 from ._failures import ErrorCode, FailureKind
@@ -31,6 +31,7 @@ from .kinds import BatchJobs, FineTuningJobs, Ids, JobKind, Reply, VectorStoreFi
 __all__ = ["Poller"]
 
 T = TypeVar("T")
+
 
 BATCHES: JobKind = BatchJobs()
 FINE_TUNING: JobKind = FineTuningJobs()
@@ -149,6 +150,8 @@ class Poller:
         if engine.running:
             raise PollerClosedError("a Poller is entered once")
         engine.running = True
+        if isinstance(engine.clock, LoopClock):  # while entered, reads skip the loop lookup
+            engine.unpin_clock = engine.clock.pin()
         scheduler = asyncio.get_running_loop().create_task(self._runner.scheduler())
         scheduler.add_done_callback(self._scheduler_ended)
         engine.scheduler_task = scheduler
@@ -175,6 +178,7 @@ class Poller:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await engine.charger.aclose()
+            engine.unpin_clock()
 
     async def join(self) -> None:
         """Wait until every tracked job has an outcome."""

@@ -11,10 +11,12 @@ future is allocated only when someone awaits it.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
+from ._heap import Key
 from ._outcome import ErrorInfo, Outcome, Status, Usage
 from .kinds import Ids, JobKind
 
@@ -143,9 +145,8 @@ class Record:
         "checks",
         "checks_since_origin",
         "deadline",
-        "due",
         "extras",
-        "heap_seq",
+        "heap_key",
         "key",
         "kind",
         "last_age",
@@ -187,12 +188,17 @@ class Record:
         self._prev: Record | None = None  # links of the poller's live jobs (_live.LiveJobs)
         self._next: Record | None = None
         self.outcome: Outcome | None = None
-        self.heap_seq = -1
-        self.due = 0.0  # of its live heap entry (when heap_seq >= 0)
+        self.heap_key: Key | None = None  # its due time in the heap, when scheduled
         self.checks = 0
         self.checks_since_origin = 0
         self.requests = 0
         self.last_age = 0.0  # age (from origin_at) at the last check that saw the job running
+
+    @property
+    def due(self) -> float:
+        """When its check is due: its heap key (``_heap``), -inf when it is not scheduled."""
+        key = self.heap_key
+        return -math.inf if key is None else key
 
     @property
     def created_at(self) -> float:

@@ -33,6 +33,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from ._budget import _MIN_WAIT_S, Budget, BudgetSettings, Priority, Ticket
+from ._clock import Clock
 from ._errors import ConfigurationError
 from ._headers import parse_rate_limit_headers
 from ._log import log
@@ -59,12 +60,16 @@ class RedisBudget(Budget):
         settings: BudgetSettings | None = None,
         redis: RedisSettings | None = None,
         client: Any = None,
+        clock: Clock | None = None,
     ) -> None:
+        """``clock``: where it reads time and waits (default: the running loop's). The
+        shared state lives on the Redis server's clock whatever this one says: this one only
+        times the local hand-out of bookings and the retries."""
         if settings is None:
             if rpm is None:
                 raise ConfigurationError("give rpm= (the shared requests per minute) or settings=")
             settings = BudgetSettings(rpm)
-        super().__init__(settings, name=name)
+        super().__init__(settings, name=name, clock=clock)
         self.redis_settings = rs = redis or RedisSettings()
         if client is None:
             client = connect(url, rs)
@@ -108,7 +113,7 @@ class RedisBudget(Budget):
         local bucket: every grant is Redis's)."""
         if any(self._waiting) or not self._held:
             return None
-        now = asyncio.get_running_loop().time()
+        now = self._clock.now()
         self._drop_stale(now)
         if not self._held or self._held[0][0] > now:
             return None
@@ -142,11 +147,10 @@ class RedisBudget(Budget):
         """A ticket's reply is in (``Ticket.release`` calls this)."""
         ticket.open = False
         if isinstance(ticket, RedisTicket):
-            self._give_back(ticket.lease, asyncio.get_running_loop().time())
+            self._give_back(ticket.lease, self._clock.now())
 
     def on_rate_limited(self, retry_after_s: float | None) -> None:
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+        now = self._clock.now()
         pause = retry_after_s if retry_after_s is not None else self.settings.default_pause_s
         self._rate_limited += 1
         self._paused_until = max(self._paused_until, now + pause)
@@ -173,7 +177,7 @@ class RedisBudget(Budget):
             pause = info.reset_requests_s
             if limit is not None:
                 pause = min(pause, 60.0 / limit)
-            now = asyncio.get_running_loop().time()
+            now = self._clock.now()
             self._paused_until = max(self._paused_until, now + pause)
         new_limit = limit is not None and limit != self._limit_seen
         if new_limit or pause > 0:
@@ -196,7 +200,7 @@ class RedisBudget(Budget):
             async with asyncio.timeout(limit):
                 await Budget.aclose(self)
         for _, lease in self._held:
-            self._give_back(lease, asyncio.get_running_loop().time())
+            self._give_back(lease, self._clock.now())
         self._held.clear()
         if self._releases and self._down_since is None:
             with contextlib.suppress(Exception):
@@ -223,7 +227,7 @@ class RedisBudget(Budget):
     def _give_back(self, lease: str, local: float) -> None:
         if len(self._releases) < 2 * _MAX_PENDING_RELEASES:
             self._releases += (lease, f"{self._server_upper(local):.6f}")
-        loop_now = asyncio.get_running_loop().time()
+        loop_now = self._clock.now()
         self._flush_at = min(self._flush_at, loop_now + self.redis_settings.release_flush_s)
         self._wake()
 
@@ -256,9 +260,9 @@ class RedisBudget(Budget):
 
     async def _pump(self) -> None:
         assert self._wakeup is not None
-        loop = asyncio.get_running_loop()
+        clock = self._clock
         while True:
-            now = loop.time()
+            now = clock.now()
             self._drop_stale(now)
             urgent = self._most_urgent()
             if urgent is not None and self._held and self._held[0][0] <= now:
@@ -285,12 +289,8 @@ class RedisBudget(Budget):
             if self._releases:
                 wake_at = min(wake_at, max(self._flush_at, self._next_call))
             self._wakeup.clear()
-            if wake_at == float("inf"):
-                await self._wakeup.wait()
-                continue
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(wake_at - now, _MIN_WAIT_S)):
-                    await self._wakeup.wait()
+            timeout = None if wake_at == float("inf") else max(wake_at - now, _MIN_WAIT_S)
+            await clock.wait(self._wakeup, timeout)
 
     async def _call(
         self,
@@ -302,8 +302,9 @@ class RedisBudget(Budget):
         *,
         asking: bool = True,
     ) -> None:
-        """One script run: ``op`` plus the pending releases; learns the shared state."""
-        loop = asyncio.get_running_loop()
+        """One script run: ``op`` plus the pending releases; learns the shared state. Its
+        timeout is the loop's (a socket's wait is real time, whatever the clock)."""
+        clock = self._clock
         releases, self._releases = self._releases, []
         self._flush_at = float("inf")
         if op == "grant":
@@ -313,7 +314,7 @@ class RedisBudget(Budget):
         far = far if op == "grant" and asking and not self._held else -far
         n = len(releases) // 2
         args = [op, self.process_id, *self._fixed, a, b, c, d, far, n, *releases]
-        sent = loop.time()
+        sent = clock.now()
         try:
             async with asyncio.timeout(self.redis_settings.timeout_s):
                 reply = await self._script(keys=self.keys, args=args)
@@ -323,10 +324,10 @@ class RedisBudget(Budget):
         except Exception as exc:  # redis errors, OSError, timeouts: all mean "no answer"
             self._releases = (releases + self._releases)[-2 * _MAX_PENDING_RELEASES :]
             if self._releases:
-                self._flush_at = loop.time()
-            self._failed(exc, loop.time())
+                self._flush_at = clock.now()
+            self._failed(exc, clock.now())
             return
-        arrived = loop.time()
+        arrived = clock.now()
         self.round_trips += 1
         fields = [x.decode() if isinstance(x, bytes) else str(x) for x in reply]
         server = float(fields[0])

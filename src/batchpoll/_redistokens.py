@@ -26,7 +26,6 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ._budget import Priority
-from ._clock import LoopClock
 from ._errors import ConfigurationError
 from ._headers import parse_rate_limit_headers
 from ._log import log
@@ -90,7 +89,7 @@ class RedisTokens(TokenBudget):
     """Tokens per minute per model, shared by every process on the same ``RedisBudget`` name."""
 
     def __init__(self, budget: RedisBudget, settings: TokenSettings | float) -> None:
-        super().__init__(settings, clock=LoopClock())
+        super().__init__(settings, clock=budget.clock)
         self._owner = budget
         self._script = budget._redis.register_script(TOKENS_LUA)
         self._base = budget.keys[0].rsplit(":", 1)[0] + ":tok:"
@@ -217,15 +216,15 @@ class RedisTokens(TokenBudget):
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # no answer: the request budget's down/back logging
-            self._owner._failed(exc, asyncio.get_running_loop().time())
+            self._owner._failed(exc, self._clock.now())
             return None
         self.round_trips += 1
-        self._owner._answered(asyncio.get_running_loop().time())
+        self._owner._answered(self._clock.now())
         return [x.decode() if isinstance(x, bytes) else str(x) for x in reply]
 
     async def _serve_model(self, model: str, m: _Shared) -> None:
         """Grant this model's waiters, most urgent first, each with one script run."""
-        loop = asyncio.get_running_loop()
+        clock = self._clock
         while m.heap:
             _, _, fut, charged, estimate = m.heap[0]
             if fut.done():  # cancelled while waiting
@@ -238,17 +237,17 @@ class RedisTokens(TokenBudget):
                 continue
             fields = await self._call(model, "reserve", charged)
             if fields is None:
-                await asyncio.sleep(max(self._owner._next_call - loop.time(), 0.05))
+                await clock.sleep(max(self._owner._next_call - clock.now(), 0.05))
                 continue
             member, in_use = fields[4], float(fields[2])
             if m.limit is None or in_use < m.limit:  # a limit another process learned
                 m.limit = in_use
             if not member:
                 # until enough ages out, or sooner: a refund anywhere frees tokens too
-                await asyncio.sleep(min(max(float(fields[1]), 0.01), _RETRY_MAX_S))
+                await clock.sleep(min(max(float(fields[1]), 0.01), _RETRY_MAX_S))
                 continue
             heapq.heappop(m.heap)
-            grant = RedisTokenGrant(self, model, member, charged, estimate, loop.time())
+            grant = RedisTokenGrant(self, model, member, charged, estimate, clock.now())
             m.stats["reserved"] += charged
             m.stats["grants"] += 1
             if fut.done():  # cancelled during the script run: give it back

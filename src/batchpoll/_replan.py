@@ -73,9 +73,9 @@ def move(
     moved = 0
     push = heap.push
     for job in jobs:
-        if job.heap_seq < 0:
+        old = job.heap_key
+        if old is None:
             continue
-        old = job.due
         if old <= now:  # already due: the scheduler may hold a token for it
             continue
         x = job.extras
@@ -99,7 +99,6 @@ def move(
         if (due - old) * shift <= 0 or abs(due - old) <= TOLERANCE * wait:
             continue
         push(job, due)
-        job.due = due
         moved += 1
     return moved
 

@@ -73,3 +73,37 @@ def test_a_poller_on_a_slow_clock_checks_on_its_schedule_and_waits_on_it() -> No
     assert sum(elapsed_s) / len(elapsed_s) < 15.0  # on the loop's clock: over 20
     assert loop_s >= 15.0
     assert waits >= 4
+
+
+def test_a_pinned_clock_reads_its_loops_time_and_a_second_loop_unpins_it() -> None:
+    # A pin skips asking asyncio which loop runs; a pin from another loop (here a real-time
+    # loop in a thread, while a virtual one holds the first pin) must not make either read
+    # the other's time.
+    clock = LoopClock()
+
+    def elsewhere() -> tuple[float, float]:
+        async def real() -> tuple[float, float]:
+            unpin = clock.pin()
+            try:
+                return clock.now(), asyncio.get_running_loop().time()
+            finally:
+                unpin()
+
+        return asyncio.run(real())
+
+    async def main() -> tuple[float, float, tuple[float, float], float]:
+        unpin = clock.pin()
+        pinned = clock.now()
+        await asyncio.sleep(5)
+        later = clock.now()
+        other = await asyncio.to_thread(elsewhere)
+        after = clock.now()
+        unpin()
+        unpin()  # idempotent
+        return pinned, later, other, after
+
+    pinned, later, (real_read, real_time), after = testing.run(main, start=1000.0)
+    assert pinned == 1000.0
+    assert later == 1005.0
+    assert abs(real_read - real_time) < 1.0  # the thread's loop read its own time
+    assert after == 1005.0  # and the virtual loop still reads virtual time

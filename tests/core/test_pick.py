@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from batchpoll._heap import DueHeap
+from batchpoll._heap import DueHeap, Key
 from batchpoll._pick import pick_due
 
 
 class Item:
     def __init__(self, name: str) -> None:
         self.name = name
-        self.heap_seq = -1
+        self.heap_key: Key | None = None
 
 
 def heap_of(dues: dict[str, float]) -> tuple[DueHeap[Any], dict[str, Item]]:
@@ -44,7 +44,7 @@ def test_below_saturation_the_earliest_goes_first_whatever_is_known() -> None:
 def test_while_saturated_the_likeliest_done_of_the_earliest_goes_first() -> None:
     heap, items = heap_of({"a": 1.0, "b": 2.0, "c": 3.0, "late": 50.0})
     assert pick(heap, {"a": 0.2, "b": 0.9, "c": 0.5}, now=10.0) == "b"
-    assert items["b"].heap_seq == -1  # taken off the heap
+    assert items["b"].heap_key is None  # taken off the heap
     assert len(heap) == 3
     assert pick(heap, {"a": 0.2, "c": 0.5}, now=10.0) == "c"
     assert pick(heap, {"a": 0.2}, now=10.0) == "a"

@@ -30,7 +30,6 @@ def test_move_pushes_only_jobs_whose_plan_moved() -> None:
     jobs = [job(i) for i in range(3)]
     for j, due in zip(jobs, (10.0, 10.0, 10.0), strict=True):
         heap.push(j, due)
-        j.due = due
     planned = {"job-0": 4.0, "job-1": 10.2, "job-2": None}  # sooner; within tolerance; unknown
     moved = move(jobs, heap, 2.0, lambda j: planned[j.key], lambda j, _x, p: p)
     assert moved == 1
@@ -47,7 +46,6 @@ def test_a_job_whose_plan_has_passed_is_not_pushed_back_again_and_again() -> Non
     heap: DueHeap[Record] = DueHeap()
     j = job(0)
     heap.push(j, 4.1)
-    j.due = 4.1
     assert move([j], heap, 4.0, lambda _: 2.7, lambda *_: 4.25) == 0
     assert j.due == 4.1
 
@@ -59,7 +57,6 @@ def test_waiting_submits_and_retries_are_not_moved() -> None:
     b.action = "submit"
     for j in (a, b):
         heap.push(j, 10.0)
-        j.due = 10.0
     assert move([a, b], heap, 0.0, lambda _: 1.0, lambda *_: 1.0) == 0
 
 
@@ -119,7 +116,6 @@ def test_a_refresh_moves_cold_planned_jobs_to_what_the_model_learned() -> None:
     for j in jobs:
         due = planner.next_delay(j, load, pushed=False)
         heap.push(j, due)
-        j.due = due
     cold = sorted(j.due for j in jobs[PROBES:])
     model = planner.model(jobs[0])
     assert model is not None

@@ -134,7 +134,7 @@ class Run:
         progress_every_s: float,
     ) -> None:
         s = self.s
-        poll = s.poll_settings()
+        stall = StallWatch(self, s.stall_notice_s, self._notice, self._clock)
         self._start = self._clock.now()
         log.info("batchpoll.run.started", items=self._scan.items, input=str(s.input_path))
         self._creator = Creator(self, self._journal, self._watch, s.create_mode)
@@ -148,7 +148,7 @@ class Run:
                     budget=budget,
                     tpm=s.tpm,
                     tools=self._tools,
-                    poll=poll,
+                    poll=s.poll_settings(),
                     clock=self._clock,
                     seed=s.seed,
                     webhooks=s.webhooks,
@@ -167,7 +167,7 @@ class Run:
                             tg.start_soon(self._stop_on, stop)
                         if on_progress is not None:
                             tg.start_soon(self._report, on_progress, progress_every_s)
-                        tg.start_soon(StallWatch(self, s.stall_notice_s, self._notice).run)
+                        tg.start_soon(stall.run)
                         self._reconcile()
                         await self._feed()
                         while self._pending and not self._stopping:
@@ -374,7 +374,7 @@ class Run:
     async def _report(self, on_progress: Callable[[RunProgress], None], every_s: float) -> None:
         while True:
             on_progress(self.progress())
-            await asyncio.sleep(every_s)
+            await self._clock.sleep(every_s)
 
     def progress(self) -> RunProgress:
         unsent = self._creator.unsent()

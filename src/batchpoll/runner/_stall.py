@@ -4,11 +4,10 @@ requests, the token budget), then again at doubling intervals while it lasts."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Protocol
 
-from .. import logger
+from .. import Clock, logger
 from ._summary import RunProgress
 
 __all__ = ["StallWatch", "stall_reason"]
@@ -57,9 +56,15 @@ def stall_reason(now: RunProgress, then: RunProgress) -> str:
 
 class StallWatch:
     def __init__(
-        self, run: _Watched, after_s: float, notice: Callable[[str], None], every_s: float = 5.0
+        self,
+        run: _Watched,
+        after_s: float,
+        notice: Callable[[str], None],
+        clock: Clock,
+        every_s: float = 5.0,
     ) -> None:
         self._run = run
+        self._clock = clock
         self._after_s = after_s
         self._notice = notice
         self._every_s = min(every_s, after_s / 4)
@@ -68,7 +73,7 @@ class StallWatch:
         then = self._run.progress()
         wait_s = self._after_s
         while True:
-            await asyncio.sleep(self._every_s)
+            await self._clock.sleep(self._every_s)
             now = self._run.progress()
             if now.done != then.done or now.done >= now.total:
                 then, wait_s = now, self._after_s
