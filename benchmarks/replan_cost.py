@@ -46,7 +46,6 @@ def setup(n: int, seed: int = 1) -> tuple[Planner, DueHeap[Record], list[Record]
     for job in jobs:  # planned under the model so far
         due = 5.0 + planner.next_delay(job, load, pushed=False)
         heap.push(job, due)
-        job.due = due
     # Then it learns that many ended between 8 and 9 s: every waiting job's next check moves
     # (with the estimate's mixture shape, ends between 4 and 5 s moved only a third of them).
     for _ in range(64):
