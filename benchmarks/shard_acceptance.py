@@ -179,6 +179,9 @@ def scenario(kind: str) -> dict[str, Any]:
         "actions_expired": stats["actions_expired"],
         "makespan_s": round(makespan, 1),
         "makespan_vs_bound": round(makespan / BOUND_S, 2),
+        # From the shards' launch to the mock's first request (start-up and the budget's
+        # birth pause), measured as the makespan less the mock's time since that request.
+        "first_request_s": round(makespan - (stats.get("elapsed_s") or 0.0), 1),
         **notes,
     }
 

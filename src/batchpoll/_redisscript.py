@@ -22,13 +22,47 @@ counts at ``c`` in ``[START, min(reply, START + D)]`` occupies ``[START, END)`` 
 would occupy the instant of the latest start, which the booking forbids.
 
 **Birth.** When ``state`` is missing (first use, expiry after a day idle, a Redis restart that
-lost its data) no lease may start before ``now + max(H, far) + D + 1``: leases granted before
-a restart are forgotten, and they end by then.
+lost its data) leases a lost state granted may be forgotten: each started at most
+``R = max(H, far)`` after the script run that booked it and ended ``D + 1`` after its start,
+so no lease may start before ``L + R + D + 1``, ``L`` the last moment a lost state could have
+granted anything. Without more knowledge ``L = now``. But when the server can vouch that it
+lost nothing since it started (``INFO``: no key evicted, no ``FLUSHALL``, ``FLUSHDB``,
+``SWAPDB`` or ``DEBUG`` run), a state missing now was never there since the start, or expired
+idle (a day without a script run, long after its leases ended): then ``L`` is the server's
+start, ``now - uptime`` (whole seconds, rounded down: a later start, so a longer wait). A new
+budget on a Redis that has been up a while grants at once; one on a Redis just restarted
+waits out what the old one may have granted, as before. Not covered: keys deleted one by one
+by hand, ``CONFIG RESETSTAT`` after a flush, and a failover to a replica that had not yet
+received the last grants (which no birth rule can see).
 """
 
 from __future__ import annotations
 
-__all__ = ["GRANT_LUA"]
+__all__ = ["BIRTH_LUA", "GRANT_LUA"]
+
+# ``birth_open(now, wait_s)``: the earliest start for a state born at server time ``now``
+# (``wait_s`` = R + D + 1), by the rule of the module docstring. ``info`` is optional (tests
+# give their own text); else the server's own INFO sections are read (a birth only: rare).
+BIRTH_LUA = r"""
+local function birth_open(now, wait_s, info)
+  if not info then
+    local parts = {}
+    for _, section in ipairs({'server', 'stats', 'commandstats'}) do
+      local text = redis.pcall('INFO', section)
+      if type(text) ~= 'string' then return now + wait_s end
+      parts[#parts + 1] = text
+    end
+    info = table.concat(parts, '\n')
+  end
+  local up = tonumber(string.match(info, 'uptime_in_seconds:(%d+)'))
+  local evicted = tonumber(string.match(info, 'evicted_keys:(%d+)'))
+  if (not up) or evicted ~= 0 then return now + wait_s end
+  for _, cmd in ipairs({'flushall', 'flushdb', 'swapdb', 'debug'}) do
+    if string.find(info, 'cmdstat_' .. cmd .. ':', 1, true) then return now + wait_s end
+  end
+  return math.max(now, now - up + wait_s)
+end
+"""
 
 # ARGV: 1 op ("grant" | "throttle" | "limit" | "flush"), 2 process id,
 # 3 rpm (configured), 4 headroom, 5 D (max send delay, s), 6 horizon (s), 7 create horizon (s),
@@ -42,7 +76,9 @@ __all__ = ["GRANT_LUA"]
 # Reply: {now, wait, cap, rate, limit, paused, rivals, member...} (rivals: other processes
 # with demand not booked); numbers as strings (Lua numbers
 # would be truncated to integers on the way out).
-GRANT_LUA = r"""
+GRANT_LUA = (
+    BIRTH_LUA
+    + r"""
 local occ, st, want = KEYS[1], KEYS[2], KEYS[3]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
@@ -61,7 +97,7 @@ local s = redis.call('HMGET', st, 'seq', 'last', 'rate', 'changed', 'paused', 'l
 local last, rate, changed = tonumber(s[2]) or 0, tonumber(s[3]), tonumber(s[4]) or now
 local paused, limit, open = tonumber(s[5]) or 0, tonumber(s[6]), tonumber(s[7]) or 0
 if not s[1] then
-  open = now + reachmax + D + 1
+  open = birth_open(now, reachmax + D + 1)
   redis.call('HSET', st, 'seq', 0, 'open', f(open))
 end
 local eff = rpm
@@ -173,3 +209,4 @@ local out = {f(now), f(wait), tostring(cap), f(rate), f(lim), f(paused), tostrin
 for i = 1, #granted do out[#out + 1] = granted[i] end
 return out
 """
+)

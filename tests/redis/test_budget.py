@@ -52,8 +52,9 @@ async def test_another_process_creates_wait_for_the_submits_it_could_not_book(
         order.append(tag)
         ticket.release()
 
-    # b asks for 10 submits while the new budget grants nothing yet (its birth pause): they
-    # are unmet, and Redis knows. a's creates, asked later, get slots only once b's demand
+    # b asks for 10 submits, more than a script run books (a few, within the 0.3 s horizon
+    # at 10/s; and none during a birth pause, on a Redis just started): the rest are unmet,
+    # and Redis knows. a's creates, asked later, get slots only once b's demand
     # is booked; without that rule they would take every other slot.
     submits = [asyncio.ensure_future(one(b, Priority.SUBMIT, "s")) for _ in range(10)]
     await asyncio.sleep(0.3)

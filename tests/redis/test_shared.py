@@ -47,8 +47,8 @@ def test_three_processes_never_put_more_than_the_quantum_in_a_redis_second(
             else:
                 grants.append(float(line))
     assert max_in_1s(grants) <= CAP
-    # Not a budget that grants nothing: after the birth pause (H + D + 1 = 2.25 s) and the
-    # workers' start, the shared rate (10/s) is used.
+    # Not a budget that grants nothing: after the workers' start (and a birth pause of
+    # H + D + 1 = 2.25 s on a Redis just started), the shared rate (10/s) is used.
     busy = max(grants) - min(grants)
     assert busy > 1.5
     assert len(grants) >= 0.75 * SETTINGS.target_per_s * busy
