@@ -24,7 +24,8 @@ from __future__ import annotations
 import asyncio
 import selectors
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from concurrent.futures import Executor
+from typing import Any, TypeVar, TypeVarTuple
 
 from openai import AsyncOpenAI
 
@@ -33,6 +34,7 @@ from ._clock import LoopClock
 __all__ = ["EPOCH", "VirtualTimeLoop", "clock", "mock_client", "run"]
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 #: The Unix time at virtual loop time 0, which ``clock()`` and ``mock_client()`` agree on.
 EPOCH = 1_700_000_000.0
@@ -50,8 +52,12 @@ class _Selector(selectors.DefaultSelector):
         ready = super().select(0)
         if ready or timeout == 0:
             return ready
-        if timeout is None:  # no timer at all: only another thread or a socket can wake us
-            return super().select(None)
+        if timeout is None or self._loop.in_executor:
+            # No timer at all, or a thread at work (its result comes through the loop's
+            # self-pipe): wait in real time, the clock standing still. Jumping ahead instead
+            # made a run depend on how fast the thread was (the SDK looks up the platform in
+            # one at its first request: creates then left at different virtual times).
+            return super().select(timeout)
         self._loop.advance(timeout)
         return []
 
@@ -61,10 +67,22 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
     def __init__(self, start: float = 0.0) -> None:
         self._virtual_now = start
+        self.in_executor = 0  # run_in_executor calls not finished: time waits for them
         super().__init__(_Selector(self))
 
     def time(self) -> float:
         return self._virtual_now
+
+    def run_in_executor(
+        self, executor: Executor | None, func: Callable[[*Ts], T], *args: *Ts
+    ) -> asyncio.Future[T]:
+        future = super().run_in_executor(executor, func, *args)
+        self.in_executor += 1
+        future.add_done_callback(self._executor_done)
+        return future
+
+    def _executor_done(self, _: object) -> None:
+        self.in_executor -= 1
 
     def advance(self, seconds: float) -> None:
         """Move the clock on (the loop does this itself whenever every task waits)."""

@@ -44,3 +44,21 @@ def test_ten_minute_jobs_are_tracked_to_the_end() -> None:
     assert statuses == [Status.COMPLETED] * 5
     assert elapsed_s > 300  # minutes of virtual time went by
     assert requests >= 10  # each job created and checked through the mock
+
+
+def test_virtual_time_stands_still_while_a_thread_works() -> None:
+    # The SDK looks up the platform in a thread at its first request; if the clock jumped
+    # to the next timer meanwhile, when that request left would depend on the thread's speed.
+    import time as real_time
+
+    async def main() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        timer = asyncio.ensure_future(asyncio.sleep(10.0))  # a timer the clock could jump to
+        await asyncio.to_thread(real_time.sleep, 0.05)
+        at_thread_end = loop.time()
+        await timer
+        return at_thread_end, loop.time()
+
+    at_thread_end, after = testing.run(main)
+    assert at_thread_end == 0.0
+    assert after == 10.0
