@@ -29,7 +29,8 @@ granted anything. Without more knowledge ``L = now``. But when the server can vo
 lost nothing since it started (``INFO``: no key evicted, no ``FLUSHALL``, ``FLUSHDB``,
 ``SWAPDB`` or ``DEBUG`` run), a state missing now was never there since the start, or expired
 idle (a day without a script run, long after its leases ended): then ``L`` is the server's
-start, ``now - uptime`` (whole seconds, rounded down: a later start, so a longer wait). A new
+start, at the latest ``now - uptime + 1`` (``INFO`` counts whole seconds of the server's
+cached clock, truncated at both ends), and never later than ``now``. A new
 budget on a Redis that has been up a while grants at once; one on a Redis just restarted
 waits out what the old one may have granted, as before. Not covered: keys deleted one by one
 by hand, ``CONFIG RESETSTAT`` after a flush, and a failover to a replica that had not yet
@@ -60,7 +61,9 @@ local function birth_open(now, wait_s, info)
   for _, cmd in ipairs({'flushall', 'flushdb', 'swapdb', 'debug'}) do
     if string.find(info, 'cmdstat_' .. cmd .. ':', 1, true) then return now + wait_s end
   end
-  return math.max(now, now - up + wait_s)
+  -- INFO's uptime is whole seconds of a clock cached by the server, both ends truncated:
+  -- the start is at most 1 s after now - uptime. Never longer than knowing nothing.
+  return math.min(now + wait_s, math.max(now, now - up + 1 + wait_s))
 end
 """
 

@@ -23,8 +23,11 @@ async def test_a_server_up_a_while_that_lost_nothing_grants_a_new_state_at_once(
     redis_url: str,
 ) -> None:
     assert await _open(redis_url, UP.format(up=3600, evicted=0)) == 100.0
-    assert await _open(redis_url, UP.format(up=2, evicted=0)) == 100.65  # 2.65 s after its start
-    # Whole seconds, rounded down: 0 says "just started", the whole wait.
+    # Whole seconds, truncated at both ends: the start is at most 1 s after now - uptime.
+    assert await _open(redis_url, UP.format(up=3, evicted=0)) == 100.65
+    assert await _open(redis_url, UP.format(up=2, evicted=0)) == 101.65
+    # Never longer than knowing nothing: 0 or 1 s up is the whole wait.
+    assert await _open(redis_url, UP.format(up=1, evicted=0)) == 102.65
     assert await _open(redis_url, UP.format(up=0, evicted=0)) == 102.65
 
 
@@ -53,4 +56,4 @@ async def test_the_server_is_asked_when_no_text_is_given(redis_url: str) -> None
         f"cmdstat_{c}" in commands for c in ("flushall", "flushdb", "swapdb", "debug")
     )
     up = int(server["uptime_in_seconds"])
-    assert opened == (102.65 if lost else max(100.0, 100.0 - up + 2.65))
+    assert opened == (102.65 if lost else min(102.65, max(100.0, 100.0 - up + 1 + 2.65)))
