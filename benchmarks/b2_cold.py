@@ -116,33 +116,22 @@ def references(scenario: Scenario, lag: float, draws_n: int = 20_000) -> dict[st
     grids = [Grid.for_distribution(d) for d in dists]
     if len(grids) == 1:
         opt = evaluate_times(at_lag(grids[0], lag).times, per[0]).checks
-    else:  # one λ for every class, each class its own optimal schedule: sweep λ, interpolate
-        points = []
-        for lam in np.geomspace(0.1, 64.0, 25):
-            rs = [
-                evaluate_times(optimal(g, float(lam)).times, d)
-                for g, d in zip(grids, per, strict=True)
-            ]
-            points.append((np.mean([r.lag_mean for r in rs]), np.mean([r.checks for r in rs])))
-        points.sort()
-        lags, checks = zip(*points, strict=True)
-        opt = float(np.interp(lag, lags, checks))
+    else:
+        opt = one_lambda_optimum(grids, per, lag, np.geomspace(0.1, 64.0, 25))
     return {"seed_checks": seed.checks, "seed_lag_mean_s": seed.lag_mean, "optimum_checks": opt}
 
 
-def same_jobs_optimum(scenario: Scenario, lag: float, durations: dict[str, list[float]]) -> float:
-    """The optimum's checks per job at mean lag ``lag`` on the run's own jobs: each class's
-    optimal plan (which knows the distribution) applied to the durations the mock drew, one
-    λ for all, swept and interpolated. The same jobs take out the sampling noise of a few
-    hundred draws (a mixture's 60 s part: each long job costs 20 checks or more)."""
-    grids = {m: Grid.for_distribution(distribution(p)) for m, p in scenario.classes.items()}
-    draws = {m: np.asarray(d) for m, d in durations.items()}
-    total = sum(len(d) for d in draws.values())
+def one_lambda_optimum(
+    grids: Sequence[Grid], draws: Sequence[Any], lag: float, lams: Sequence[float]
+) -> float:
+    """Checks per job at mean lag ``lag`` when each class follows its own optimal plan for
+    one λ shared by all (``lams`` swept, interpolated); classes weigh by their draws."""
+    total = sum(len(d) for d in draws)
     points = []
-    for lam in np.geomspace(0.05, 200.0, 40):
+    for lam in lams:
         rs = [
-            (evaluate_times(optimal(g, float(lam)).times, draws[m]), len(draws[m]))
-            for m, g in grids.items()
+            (evaluate_times(optimal(g, float(lam)).times, d), len(d))
+            for g, d in zip(grids, draws, strict=True)
         ]
         points.append(
             (sum(r.lag_mean * k for r, k in rs) / total, sum(r.checks * k for r, k in rs) / total)
@@ -150,6 +139,17 @@ def same_jobs_optimum(scenario: Scenario, lag: float, durations: dict[str, list[
     points.sort()
     lags, checks = zip(*points, strict=True)
     return float(np.interp(lag, lags, checks))
+
+
+def same_jobs_optimum(scenario: Scenario, lag: float, durations: dict[str, list[float]]) -> float:
+    """The optimum's checks per job at mean lag ``lag`` on the run's own jobs: each class's
+    optimal plan (which knows the distribution) applied to the durations the mock drew. The
+    same jobs take out the sampling noise of a few hundred draws (a mixture's 60 s part: each
+    long job costs 20 checks or more)."""
+    models = list(scenario.classes)
+    grids = [Grid.for_distribution(distribution(scenario.classes[m])) for m in models]
+    draws = [np.asarray(durations[m]) for m in models]
+    return one_lambda_optimum(grids, draws, lag, np.geomspace(0.05, 200.0, 40))
 
 
 def measure(scenario: Scenario, n: int, seed: int, poll: Any = None) -> dict[str, Any]:

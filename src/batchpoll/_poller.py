@@ -32,7 +32,6 @@ __all__ = ["Poller"]
 
 T = TypeVar("T")
 
-
 BATCHES: JobKind = BatchJobs()
 FINE_TUNING: JobKind = FineTuningJobs()
 FILE_BATCHES: JobKind = VectorStoreFileBatches()

@@ -199,8 +199,9 @@ class RedisBudget(Budget):
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(limit):
                 await Budget.aclose(self)
+        now = self._clock.now()
         for _, lease in self._held:
-            self._give_back(lease, self._clock.now())
+            self._give_back(lease, now)
         self._held.clear()
         if self._releases and self._down_since is None:
             with contextlib.suppress(Exception):
@@ -227,8 +228,7 @@ class RedisBudget(Budget):
     def _give_back(self, lease: str, local: float) -> None:
         if len(self._releases) < 2 * _MAX_PENDING_RELEASES:
             self._releases += (lease, f"{self._server_upper(local):.6f}")
-        loop_now = self._clock.now()
-        self._flush_at = min(self._flush_at, loop_now + self.redis_settings.release_flush_s)
+        self._flush_at = min(self._flush_at, local + self.redis_settings.release_flush_s)
         self._wake()
 
     def _drop_stale(self, now: float) -> None:
@@ -323,9 +323,10 @@ class RedisBudget(Budget):
             raise
         except Exception as exc:  # redis errors, OSError, timeouts: all mean "no answer"
             self._releases = (releases + self._releases)[-2 * _MAX_PENDING_RELEASES :]
+            now = clock.now()
             if self._releases:
-                self._flush_at = clock.now()
-            self._failed(exc, clock.now())
+                self._flush_at = now
+            self._failed(exc, now)
             return
         arrived = clock.now()
         self.round_trips += 1
