@@ -1,6 +1,6 @@
 """B2 cold start: every job created at t=0, durations not told, against the in-process mock.
 
-    .venv/bin/python -m benchmarks.b2_cold [--n 400] [--seed 3] [--only NAME] [--json]
+    .venv/bin/python -m benchmarks.b2_cold [--n 400] [--seed 3 | --seeds 1-8] [--only NAME] [--json]
 
 A bulk run is the learned schedule's hardest case: nothing has finished when every job's
 first check is planned. Each scenario creates ``n`` background responses at once through one
@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import logging
+import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -91,8 +92,16 @@ async def cold_run(scenario: Scenario, n: int, seed: int, poll: Any = None) -> d
         start_spread = loop.time()
         outcomes = [await h for h in handles]
     stats = app.state.mock.stats()
-    assert all(o.ok for o in outcomes), [o.status for o in outcomes if not o.ok][:3]
     work = {job.prompt: job.draws.work_s for job in app.state.mock.jobs}
+    # The one outcome allowed besides done: a job the mock made run past the poller's
+    # deadline (a mixture's long part, σ 1.0, drew 4,231 s on seed 2).
+    deadline_s = poller.poll.timeout_s or math.inf
+    late = [
+        i
+        for i, o in enumerate(outcomes)
+        if not o.ok and o.status is batchpoll.Status.TIMED_OUT and work[f"q{i}"] > deadline_s
+    ]
+    assert sum(not o.ok for o in outcomes) == len(late), [o.status for o in outcomes][:3]
     durations = {
         m: [work[f"q{i}"] for i in range(n) if models[i % len(models)] == m] for m in models
     }
@@ -103,6 +112,7 @@ async def cold_run(scenario: Scenario, n: int, seed: int, poll: Any = None) -> d
         "lag_p50_s": stats["detection_lag_s"]["p50"],
         "lag_p99_s": stats["detection_lag_s"]["p99"],
         "created_within_s": start_spread,
+        "timed_out": len(late),
     }
 
 
@@ -196,6 +206,40 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return head + body
 
 
+def parse_seeds(text: str) -> list[int]:
+    """``"1-8"`` or ``"3,5"`` (or both: ``"1-4,7"``)."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        seeds += range(int(lo), int(hi or lo) + 1)
+    return seeds
+
+
+def summary(rows: list[dict[str, Any]]) -> str:
+    """One line per scenario over several seeds: a single run of 400 jobs moves a row by
+    up to ±0.2 × between seeds, so whether a target holds is a count, not one figure."""
+    head = (
+        "| durations (not told) | seeds | × optimum: mean (min–max) | × optimum, same jobs "
+        "| lag × seed: mean (max) | checks × seed: max | timed out | targets met |\n"
+        "|---|---|---|---|---|---|---|---|\n"
+    )
+    body = ""
+    for scenario in SCENARIOS:
+        mine = [r for r in rows if r["scenario"] == scenario.name]
+        if not mine:
+            continue
+        vs = [r["checks_vs_optimum"] for r in mine]
+        lags = [r["lag_vs_seed"] for r in mine]
+        same = [r["checks_vs_optimum_same_jobs"] for r in mine]
+        body += (
+            f"| {scenario.name} | {len(mine)} | {np.mean(vs):.3f} ({min(vs):.2f}–{max(vs):.2f}) "
+            f"| {np.mean(same):.3f} | {np.mean(lags):.3f} ({max(lags):.2f}) "
+            f"| {max(r['checks_vs_seed'] for r in mine):.2f} "
+            f"| {sum(r['timed_out'] for r in mine)} | {sum(map(_ok, mine))} of {len(mine)} |\n"
+        )
+    return head + body
+
+
 def run(n: int = 400, seed: int = 3) -> Section:
     """B2's cold-start rows, as a section of ``python -m benchmarks b2``."""
     rows = [measure(s, n, seed) for s in SCENARIOS]
@@ -217,6 +261,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=400)
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument(
+        "--seeds", default=None, help='several seeds ("1-8", "3,5"): one summary line per row'
+    )
     parser.add_argument("--only", default=None, help="run the scenarios whose name has this")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -224,10 +271,13 @@ def main(argv: list[str] | None = None) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
     )
-    rows = [
-        measure(s, args.n, args.seed) for s in SCENARIOS if args.only is None or args.only in s.name
-    ]
-    print(json.dumps(rows, indent=2) if args.json else markdown(rows))
+    chosen = [s for s in SCENARIOS if args.only is None or args.only in s.name]
+    seeds = [args.seed] if args.seeds is None else parse_seeds(args.seeds)
+    rows = [{"seed": seed, **measure(s, args.n, seed)} for seed in seeds for s in chosen]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(markdown(rows) if args.seeds is None else summary(rows))
 
 
 if __name__ == "__main__":

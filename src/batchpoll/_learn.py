@@ -72,9 +72,11 @@ def fit_lognormal(
     iterations: int = 25,
     start: tuple[float, float] | None = None,
     weights: list[float] | None = None,
+    fixed_sigma: float | None = None,
 ) -> tuple[float, float]:
     """(mu, sigma) of log-durations from ``(lo_s, hi_s)`` intervals (``hi_s`` may be inf),
-    each counted ``weights[i]`` times (default once).
+    each counted ``weights[i]`` times (default once); ``fixed_sigma``: sigma is held there
+    and only mu is fitted.
 
     The prior acts as ``prior_weight`` exact observations spread as N(prior_mu, prior_sigma).
     """
@@ -87,6 +89,8 @@ def fit_lognormal(
         for lo, hi in intervals
     ]
     mu, sigma = start if start is not None else (prior_mu, prior_sigma)
+    if fixed_sigma is not None:
+        sigma = fixed_sigma
     n = sum(w) + prior_weight
     for _ in range(iterations):
         s1 = prior_weight * prior_mu
@@ -98,7 +102,8 @@ def fit_lognormal(
         new_mu = s1 / n
         new_sigma = math.sqrt(max(s2 / n - new_mu * new_mu, 1e-4))
         done = abs(new_mu - mu) < 1e-5 and abs(new_sigma - sigma) < 1e-5
-        mu, sigma = new_mu, min(max(new_sigma, 0.05), 3.0)
+        mu = new_mu
+        sigma = fixed_sigma if fixed_sigma is not None else min(max(new_sigma, 0.05), 3.0)
         if done:
             break
     return mu, sigma
@@ -159,6 +164,10 @@ MIXTURE = True
 ANCHOR_WEIGHT = 1.0
 # What a trained kind-wide model weighs in its classes' lognormal fit, in observations.
 PARENT_WEIGHT = 4.0
+# The narrowest spread a class without finishes takes from its kind (log scale): a kind of
+# near-identical jobs would otherwise put a class it has never seen in a spike just past its
+# running jobs (B2's two classes: the same figures at 0 and at 0.3; 0.5 was worse).
+SIGMA_FLOOR = 0.3
 
 
 def _upper(bin_index: int) -> float:
@@ -283,6 +292,7 @@ class DurationModel:
         parent = self.parent
         prior_mu, prior_sigma = self._prior_ln
         prior_weight = self.prior_weight
+        fixed_sigma = None
         if parent is not None and parent.trained:
             # Shrinkage: the kind-wide fit counts as PARENT_WEIGHT observations. At one, a
             # class with no finish yet was fitted from its running jobs alone: a narrow
@@ -291,6 +301,14 @@ class DurationModel:
             # 1.41 -> 1.20 x the optimum, seed 3).
             prior_mu, prior_sigma = parent.mu, parent.sigma
             prior_weight = max(prior_weight, PARENT_WEIGHT)
+            if self.observed == 0:
+                # Jobs that have not finished say that they run longer than their ages,
+                # not how widely they spread: until one finishes, the class takes its kind's
+                # spread and fits its scale alone. Fitted both ways, B2's 30 s class, 12 probes
+                # still running at 16 s against a kind of 3 s jobs, looked heavy-tailed
+                # (median 51 s, 10 % by 18.7 s): its first checks came at 22 s, where the
+                # optimum's are at 18-20 s (two classes 1.27 -> 1.15 x the optimum, seed 3).
+                fixed_sigma = max(parent.sigma, SIGMA_FLOOR)
         intervals = [(EDGES[lo], _upper(hi)) for lo, hi in finished]
         intervals += [(EDGES[lo], math.inf) for lo in self._running]
         weights = [*finished.values(), *self._running.values()]
@@ -301,6 +319,7 @@ class DurationModel:
             prior_weight,
             start=(self.mu, self.sigma),
             weights=weights,
+            fixed_sigma=fixed_sigma,
         )
         if MIXTURE:
             # The shape: two lognormals, fitted to the same observations (a single one's

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batchpoll._learn import DurationModel, fit_lognormal, optimal_schedule
+from batchpoll._learn import SIGMA_FLOOR, DurationModel, fit_lognormal, optimal_schedule
 
 
 def simulate(next_age, draws: list[float]) -> tuple[float, float]:  # type: ignore[no-untyped-def]
@@ -104,18 +104,34 @@ def test_model_learns_online_with_bounded_memory() -> None:
     assert model.next_age(0.0) > 0
 
 
-def test_a_class_with_no_finish_yet_borrows_its_kinds_spread() -> None:
-    # 190 jobs of a class all still running at 5 s; its kind has seen short ones end. The
-    # kind-wide fit weighs PARENT_WEIGHT observations: the class's fit stays as wide as what
-    # its kind knows, not a narrow spike just past its running jobs.
+def test_a_class_with_no_finish_yet_takes_its_kinds_spread_and_fits_its_scale() -> None:
+    # A kind of ~3 s jobs (sigma 0.5); a class of it whose 12 probes all still run at 16 s.
+    # Censored jobs say where the class's durations start, not how widely they spread: fitted
+    # both ways, the class looked heavy-tailed (sigma 2.3, median 256 s, next check at 30 s).
     from batchpoll._survival import edge_of
 
+    rng = random.Random(1)
     parent = DurationModel()
-    for _ in range(40):
-        parent.observe(2.0, 3.0)
-    for _ in range(10):
-        parent.observe(5.0, math.inf)
+    for _ in range(200):
+        d = 3.0 * math.exp(0.5 * rng.gauss(0, 1))
+        lo = math.floor(d * 2) / 2
+        parent.observe(lo, lo + 0.5)
     child = DurationModel(parent=parent)
-    child.refit({edge_of(5.0): 190.0})
-    assert child.sigma > 0.55
-    assert child.next_age(5.0) > 11.0
+    child.refit({edge_of(16.0): 12.0})
+    assert child.sigma == pytest.approx(parent.sigma)
+    assert 20.0 <= child.median_s <= 40.0
+    assert child.next_age(16.0) <= 21.0
+    # A kind of near-identical jobs lends no narrower spread than SIGMA_FLOOR.
+    narrow = DurationModel()
+    for _ in range(40):
+        narrow.observe(2.0, 3.0)
+    for _ in range(10):
+        narrow.observe(5.0, math.inf)
+    assert narrow.sigma < SIGMA_FLOOR
+    other = DurationModel(parent=narrow)
+    other.refit({edge_of(5.0): 190.0})
+    assert other.sigma == SIGMA_FLOOR
+    # Once one of its own jobs finished, the class fits its spread itself.
+    other.observe(6.0, 9.0)
+    other.refit()
+    assert other.sigma != SIGMA_FLOOR
